@@ -1,0 +1,11 @@
+using BenchmarkDotNet.Running;
+
+namespace FastIommu.Benchmarks;
+
+/// <summary>Runs the benchmark suite: every class in this assembly, or those the BenchmarkDotNet
+/// command line selects (for example <c>--filter '*PageTable*'</c>).</summary>
+public static class Program
+{
+    public static void Main(string[] args) =>
+        BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+}
