@@ -143,6 +143,8 @@ public class DebugAndInterruptRegisterTests
     public void Page_request_record()
     {
         Assert.That(Unsafe.SizeOf<PageRequest>(), Is.EqualTo(16), "16-byte records");
+        Assert.That((Marshal.OffsetOf<PageRequest>(nameof(PageRequest.Dword0)).ToInt32(), Marshal.OffsetOf<PageRequest>(nameof(PageRequest.Payload)).ToInt32()),
+            Is.EqualTo((0, 8)), "dword0 then payload");
         var pr = PageRequest.Create(did: 0xABCDEF, pv: true, pid: 0x12345, priv: true, exec: true, pageAddress: 0xFFFF_FFFF_FFFF_FFFF, prgIndex: 0x1FF, r: true, w: true, l: true);
         // DID << 40 | EXEC 34 | PRIV 33 | PV 32 | PID << 12
         Assert.That(pr.Dword0, Is.EqualTo(0xABCD_EF07_1234_5000UL), "dword0");
