@@ -21,9 +21,14 @@ typedef struct cb_alloc {
 } cb_alloc;
 
 /* What an unmap leaves for after the IOTLB invalidation: the IOVA span touched and the unlinked tables. */
+typedef struct cb_range {
+    uint64_t start, size;
+} cb_range;
+
 typedef struct cb_gather {
-    uint64_t start, last; /* inclusive span of the leaves cleared; start > last when none */
-    uint64_t *pages;
+    cb_range *ranges; /* leaves cleared, adjacent ones merged */
+    size_t range_count, range_capacity;
+    uint64_t *pages;  /* tables unlinked */
     size_t count, capacity;
 } cb_gather;
 

@@ -116,37 +116,42 @@ void cb_free_page(cb_alloc *a, uint64_t pa)
 
 void cb_gather_init(cb_gather *g)
 {
-    g->start = UINT64_MAX;
-    g->last = 0;
-    g->pages = NULL;
-    g->count = 0;
-    g->capacity = 0;
+    memset(g, 0, sizeof *g);
 }
 
 void cb_gather_fini(cb_gather *g)
 {
     free(g->pages);
-    g->pages = NULL;
+    free(g->ranges);
+    memset(g, 0, sizeof *g);
 }
 
+static void *grow(void *array, size_t *capacity, size_t element)
+{
+    size_t n = *capacity ? *capacity * 2 : 8;
+    void *p = realloc(array, n * element);
+    if (!p)
+        abort(); /* host out of memory: nothing sensible left to do in a benchmark baseline */
+    *capacity = n;
+    return p;
+}
+
+/* Leaves are cleared in increasing IOVA order within an unmap, so adjacent ranges merge into the last one. */
 static inline void gather_add_range(cb_gather *g, uint64_t iova, uint64_t size)
 {
-    if (iova < g->start)
-        g->start = iova;
-    if (iova + size - 1 > g->last)
-        g->last = iova + size - 1;
+    if (g->range_count && g->ranges[g->range_count - 1].start + g->ranges[g->range_count - 1].size == iova) {
+        g->ranges[g->range_count - 1].size += size;
+        return;
+    }
+    if (g->range_count == g->range_capacity)
+        g->ranges = grow(g->ranges, &g->range_capacity, sizeof *g->ranges);
+    g->ranges[g->range_count++] = (cb_range){ iova, size };
 }
 
 static void gather_add_page(cb_gather *g, uint64_t pa)
 {
-    if (g->count == g->capacity) {
-        size_t capacity = g->capacity ? g->capacity * 2 : 64;
-        uint64_t *pages = realloc(g->pages, capacity * sizeof *pages);
-        if (!pages)
-            abort(); /* host out of memory: nothing sensible left to do in a benchmark baseline */
-        g->pages = pages;
-        g->capacity = capacity;
-    }
+    if (g->count == g->capacity)
+        g->pages = grow(g->pages, &g->capacity, sizeof *g->pages);
     g->pages[g->count++] = pa;
 }
 
@@ -155,8 +160,7 @@ void cb_gather_complete_on(cb_alloc *a, cb_gather *g)
     for (size_t i = 0; i < g->count; i++)
         cb_free_page(a, g->pages[i]);
     g->count = 0;
-    g->start = UINT64_MAX;
-    g->last = 0;
+    g->range_count = 0;
 }
 
 /* ---------------------------------------------------------------- page table */
@@ -252,7 +256,8 @@ static int map_table(cb_alloc *a, uint64_t table_pa, int level, int levels, int 
                     continue;
                 }
             }
-            if (pte_is_leaf(old) || level == 0)
+            /* A leaf, or a table where a superpage would go, is an overlap (the C# engine's rule too). */
+            if (pte_is_leaf(old) || level == 0 || leaf_fits)
                 return CB_EEXIST;
             break;
         }
@@ -330,8 +335,10 @@ static CB_INLINE int pt_map_impl(const cb_pt *pt, int levels, int gstage, uint64
     if ((prot & ~31u) || !(prot & (CB_READ | CB_EXECUTE)) || ((prot & CB_WRITE) && !(prot & CB_READ)))
         return CB_EINVAL;
     uint64_t leaf_bits = CB_PTE_V | CB_PTE_A | CB_PTE_D | ((uint64_t)prot << 1) | ((uint64_t)pbmt << CB_PTE_PBMT_SHIFT);
+    if (gstage && (prot & CB_GLOBAL))
+        return CB_EINVAL; /* G is meaningless in a G-stage */
     if (gstage)
-        leaf_bits = (leaf_bits | CB_PTE_U) & ~CB_PTE_G; /* G-stage leaves must be U; G is reserved there */
+        leaf_bits |= CB_PTE_U; /* G-stage leaves must have U=1 (all G-stage accesses are user accesses) */
     uint64_t cur_iova = iova, cur_pa = pa, remaining = size;
     int rc = map_table(pt->alloc, pt->root_pa, levels - 1, levels, gstage, &cur_iova, &cur_pa, &remaining, leaf_bits);
     if (rc != CB_OK && cur_iova != iova)
