@@ -6,17 +6,20 @@
  * - Tables come from a lock-free page allocator over the arena: a Treiber stack of freed pages (ABA tag in
  *   the high 32 bits of its head) in front of a bump pointer; every page is zeroed when handed out.
  * - PTEs are the privileged spec's Sv39/Sv48/Sv57 (first stage) and Sv39x4/Sv48x4/Sv57x4 (G-stage, 2048-entry
- *   16 KiB root) format. Leaves get A and D preset (no A/D update faults), G-stage leaves get U (required).
- * - map picks, for each step, the largest page (4 KiB, 2 MiB, 1 GiB) that iova and pa are aligned to and the
- *   rest of the range covers; a step whose slot already holds a table descends into it instead.
- *   Every store to a live table is a CAS (install a table or a leaf into an empty slot) or an atomic
- *   exchange (clear a leaf), so several threads may map and unmap disjoint ranges at once.
- *   A slot already holding a leaf is an overlap: the call fails with CB_EEXIST and clears the leaves it
- *   installed itself (tables it linked stay, empty), so translations are as before the call.
- * - unmap clears the leaves inside the range (a leaf only partly inside stops the unmap: no splitting),
- *   and unlinks every table whose whole span the range covers (it is empty then; a lock-free engine may
- *   only collect tables nobody else may be mapping into). Unlinked tables go into a gather and are freed
- *   by cb_gather_complete, i.e. after the IOTLB invalidation a real driver would issue first.
+ *   16 KiB root) format. Leaves get V and A, D when writable (no A/D update faults, as Linux presets them);
+ *   G-stage leaves get U (required there) and G is refused in a G-stage.
+ * - The algorithm is the C# engine's, step for step, so both do the same work: map picks for each run the largest
+ *   leaf (4 KiB, 2 MiB, 1 GiB, ...) that iova and pa are aligned to and the rest of the range covers; a leaf or a
+ *   table where the leaf would go is an overlap (CB_EEXIST). Map first tries with the tables present; when one is
+ *   missing it preflights the rest (overlap, tables needed vs free pages) before creating tables, and a failed
+ *   call leaves no leaf behind.
+ * - Lock-free: every store to a live table is a CAS (install a table or a leaf into an empty slot) or an atomic
+ *   exchange (clear a leaf). Each table has a side word gen:31|dead:1|count:32 (valid entries + reservations);
+ *   mappers reserve entries before filling them, and whoever brings a count to 0 marks the table dead, unlinks it
+ *   and puts it into the gather, freed by cb_gather_complete (after the IOTLB invalidation a driver issues).
+ *   Walks read each table's generation and validate the path before acting (seqlock-like), so a table that died
+ *   and was reused meanwhile is never written to or translated through.
+ * - unmap refuses (changing nothing) a range that would cut a superpage in part; holes are skipped.
  *
  * Errors are values: nothing is changed by a call that returns an error status.
  */

@@ -35,6 +35,8 @@ typedef struct cb_gather {
 typedef struct cb_pt {
     cb_alloc *alloc;
     uint64_t root_pa;
+    uint64_t *side; /* per page of the arena: gen:31 | dead:1 | count:32 of the table in it */
+    uint64_t table_start, table_bytes;
     int mode, levels, gstage, addr_bits;
 } cb_pt;
 
@@ -54,12 +56,14 @@ void cb_alloc_fini(cb_alloc *a);
 int cb_alloc_page(cb_alloc *a, uint64_t *pa);
 int cb_alloc_block(cb_alloc *a, uint64_t *pa);
 void cb_free_page(cb_alloc *a, uint64_t pa);
+int64_t cb_pages_in_use_of(const cb_alloc *a);
 
 void cb_gather_init(cb_gather *g);
 void cb_gather_fini(cb_gather *g);
 void cb_gather_complete_on(cb_alloc *a, cb_gather *g);
 
 int cb_pt_init(cb_pt *pt, cb_alloc *a, int mode);
+void cb_pt_fini(cb_pt *pt);
 int cb_pt_map(const cb_pt *pt, uint64_t iova, uint64_t pa, uint64_t size, uint32_t prot, uint32_t pbmt);
 uint64_t cb_pt_unmap(const cb_pt *pt, uint64_t iova, uint64_t size, cb_gather *g);
 int cb_pt_iova_to_phys(const cb_pt *pt, uint64_t iova, uint64_t *pa);
