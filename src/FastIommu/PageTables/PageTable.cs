@@ -712,6 +712,22 @@ public sealed unsafe class PageTable<TMode> : IDisposable where TMode : struct, 
             // The table is ours to clear in: the leaf at cur belongs to this call's range and keeps it alive.
             ulong table = path.Table[stop];
             int index = PagingMode<TMode>.Index(cur, stop);
+            if (stop == 0)
+            {
+                // Level 0 holds no table pointers: clear the whole run at once.
+                int n = (int)Math.Min((ulong)(512 - index), remaining >> 12);
+                uint run = ClearLeafRun(ref EntryRef(table, index), n, cur, gather);
+                cur += (ulong)n << 12;
+                remaining -= (ulong)n << 12;
+                total += (ulong)run << 12;
+                if (run != 0)
+                {
+                    ReleaseOrFree(ref path, run, gather);
+                }
+
+                continue;
+            }
+
             int entries = EntriesAt(stop);
             uint cleared = 0;
             ulong leafStart = cur;
@@ -773,6 +789,18 @@ public sealed unsafe class PageTable<TMode> : IDisposable where TMode : struct, 
         }
 
         return total;
+    }
+
+    private void ReleaseOrFree(ref Path path, uint cleared, InvalidationGather? gather)
+    {
+        if (gather is null)
+        {
+            Release(path.Table[0], cleared);
+        }
+        else
+        {
+            ReleaseAndFreeEmpty(ref path, 0, cleared, gather);
+        }
     }
 
     /// <summary>Subtracts <paramref name="n"/> cleared entries from the table at <paramref name="level"/> of the path;
@@ -1040,7 +1068,7 @@ public sealed unsafe class PageTable<TMode> : IDisposable where TMode : struct, 
     /// stretches to the gather and returns how many were valid. Vector stores of zero: the range is the caller's, and
     /// a racing hardware A/D update (a CAS against the old leaf) either lands first and is discarded with the leaf,
     /// or fails; the count decrement that follows (a full fence) orders the clears before any freeing.</remarks>
-    private static uint ClearLeafRun(ref ulong first, int n, ulong iova, InvalidationGather gather)
+    private static uint ClearLeafRun(ref ulong first, int n, ulong iova, InvalidationGather? gather)
     {
         uint cleared = 0;
         ulong runStart = 0;
@@ -1069,7 +1097,7 @@ public sealed unsafe class PageTable<TMode> : IDisposable where TMode : struct, 
                 {
                     if (runBytes != 0)
                     {
-                        gather.AddRange(runStart, runBytes);
+                        gather?.AddRange(runStart, runBytes);
                         runBytes = 0;
                     }
 
@@ -1096,14 +1124,14 @@ public sealed unsafe class PageTable<TMode> : IDisposable where TMode : struct, 
             }
             else if (runBytes != 0)
             {
-                gather.AddRange(runStart, runBytes);
+                gather?.AddRange(runStart, runBytes);
                 runBytes = 0;
             }
         }
 
         if (runBytes != 0)
         {
-            gather.AddRange(runStart, runBytes);
+            gather?.AddRange(runStart, runBytes);
         }
 
         return cleared;
