@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Diagnostics.CodeAnalysis;
 using System.Numerics;
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using FastIommu.Formats.RiscV;
 using FastIommu.Memory;
@@ -62,6 +63,7 @@ public sealed unsafe class PageTable<TMode> : IDisposable where TMode : struct, 
     private readonly ulong _tableStart;
     private readonly ulong _tableBytes;
     private readonly ulong[] _side;
+    private readonly ulong _sideLane; // side words per lane: ceil(pages / 8)
     private readonly ulong _root;
     private readonly bool _svnapot;
     private int _disposed;
@@ -85,7 +87,8 @@ public sealed unsafe class PageTable<TMode> : IDisposable where TMode : struct, 
         // One bounds check for the whole table area; later accesses check a table address against it.
         _ = _memory.GetSpan(_tableStart, PhysicalMemory.PageSize);
         _host = _memory.UncheckedPointer(_tableStart);
-        _side = new ulong[allocator.TotalPages];
+        _sideLane = ((ulong)allocator.TotalPages + 7) / 8;
+        _side = new ulong[_sideLane * 8];
         _svnapot = (options ?? PageTableOptions.Default).Svnapot;
         _root = TMode.IsGStage ? allocator.AllocateBlock() : allocator.AllocatePage();
     }
@@ -384,7 +387,7 @@ public sealed unsafe class PageTable<TMode> : IDisposable where TMode : struct, 
             return MapStatus.OutOfMemory;
         }
 
-        ref ulong side = ref _side[SideIndex(page)];
+        ref ulong side = ref Side(page);
         // The page is unpublished: nobody can reserve it (its word is dead or was never ours), so a plain store.
         Volatile.Write(ref side, Volatile.Read(ref side) & GenMask);
         ref ulong slot = ref EntryRef(parent, PagingMode<TMode>.Index(path.Iova, level));
@@ -581,15 +584,11 @@ public sealed unsafe class PageTable<TMode> : IDisposable where TMode : struct, 
             return status;
         }
 
-        ulong end = iova + size;
-        if (((iova ^ (end - 1)) >> 21) == 0)
+        // A range inside one table: one walk, no preflight (the common unmap of a page, a superpage, a batch).
+        int fast = TryUnmapWithinTable(iova, size, gather, out unmapped);
+        if (fast >= 0)
         {
-            // Within one 2 MiB region: one walk, no preflight (the common unmap of a few pages).
-            int fast = TryUnmapWithinTable(iova, size, gather, out unmapped);
-            if (fast >= 0)
-            {
-                return (MapStatus)fast;
-            }
+            return (MapStatus)fast;
         }
 
         // Only the leaves holding the first and the last page can stick out of the range.
@@ -610,13 +609,15 @@ public sealed unsafe class PageTable<TMode> : IDisposable where TMode : struct, 
         return MapStatus.Success;
     }
 
-    /// <summary>Unmap of a range inside one 2 MiB region: returns the status, or -1 when a superpage is in the way
-    /// (the general path handles it).</summary>
+    /// <summary>Unmap of a range that lies inside the table where the walk for its first page stops: returns the
+    /// status, or -1 when the general path must decide (the range spans tables, or meets a lower table).
+    /// Changes nothing before it knows it can finish.</summary>
     private int TryUnmapWithinTable(ulong iova, ulong size, InvalidationGather gather, out ulong unmapped)
     {
         Unsafe.SkipInit(out Path path);
         int retries = 0;
         unmapped = 0;
+        ulong last = iova + (size - 1);
         while (true)
         {
             int stop = Descend(iova, 0, ref path, out ulong entry);
@@ -626,10 +627,21 @@ public sealed unsafe class PageTable<TMode> : IDisposable where TMode : struct, 
                 continue;
             }
 
+            int shift = PagingMode<TMode>.LevelShift(stop);
+            if (stop < Top && ((iova ^ last) >> (shift + 9)) != 0)
+            {
+                return -1; // the range leaves this table
+            }
+
             if (stop > 0)
             {
-                // An invalid entry above level 0 covers the whole 2 MiB region: nothing is mapped.
-                return entry == 0 ? (int)MapStatus.Success : -1;
+                if (entry == 0)
+                {
+                    // An invalid entry above level 0 covering the whole range: nothing is mapped.
+                    return ((iova ^ last) >> shift) == 0 ? (int)MapStatus.Success : -1;
+                }
+
+                return UnmapUpperRun(ref path, stop, iova, size, gather, out unmapped);
             }
 
             if (!Validate(ref path, 0))
@@ -656,6 +668,58 @@ public sealed unsafe class PageTable<TMode> : IDisposable where TMode : struct, 
 
             return (int)MapStatus.Success;
         }
+    }
+
+    /// <summary>The range starts with a leaf at <paramref name="level"/> &gt; 0 and lies in that leaf's table.</summary>
+    private int UnmapUpperRun(ref Path path, int level, ulong iova, ulong size, InvalidationGather gather, out ulong unmapped)
+    {
+        unmapped = 0;
+        if (!Validate(ref path, level))
+        {
+            return -1; // moved under us: let the general path walk again
+        }
+
+        int shift = PagingMode<TMode>.LevelShift(level);
+        ulong pageSize = 1UL << shift;
+        if ((iova & (pageSize - 1)) != 0)
+        {
+            return (int)MapStatus.PartialSuperpage;
+        }
+
+        if ((size & (pageSize - 1)) != 0)
+        {
+            return -1; // the end falls inside an entry: the general path checks what is there
+        }
+
+        int n = (int)(size >> shift);
+        ref ulong first = ref EntryRef(path.Table[level], PagingMode<TMode>.Index(iova, level));
+        for (int i = 0; i < n; i++)
+        {
+            if (IsTablePointer(Volatile.Read(ref Unsafe.Add(ref first, i))))
+            {
+                return -1; // a lower table inside the range
+            }
+        }
+
+        uint cleared = 0;
+        for (int i = 0; i < n; i++)
+        {
+            ref ulong slot = ref Unsafe.Add(ref first, i);
+            if (Volatile.Read(ref slot) != 0)
+            {
+                ClearLeaf(ref slot);
+                gather.AddRange(iova + ((ulong)i << shift), pageSize);
+                cleared++;
+            }
+        }
+
+        if (cleared != 0)
+        {
+            unmapped = (ulong)cleared << shift;
+            ReleaseAndFreeEmpty(ref path, level, cleared, gather);
+        }
+
+        return (int)MapStatus.Success;
     }
 
     /// <summary>Unmaps like <see cref="TryUnmap"/> and returns the bytes unmapped.</summary>
@@ -810,7 +874,7 @@ public sealed unsafe class PageTable<TMode> : IDisposable where TMode : struct, 
         for (int k = level; k < Top; k++)
         {
             ulong table = path.Table[k];
-            ref ulong side = ref _side[SideIndex(table)];
+            ref ulong side = ref Side(table);
             ulong after = Interlocked.Add(ref side, 0UL - n);
             Debug.Assert((after & CountMask) < 0x8000_0000, "table entry count underflow");
             if ((after & CountMask) != 0)
@@ -1093,18 +1157,25 @@ public sealed unsafe class PageTable<TMode> : IDisposable where TMode : struct, 
                     continue;
                 }
 
-                if (valid == 0)
+                for (int lane = 0; lane < 4; lane++)
                 {
-                    if (runBytes != 0)
+                    if ((valid & (1u << lane)) != 0)
+                    {
+                        ClearLeaf(ref Unsafe.Add(ref first, i + lane));
+                        if (runBytes == 0)
+                        {
+                            runStart = iova + ((ulong)(i + lane) << 12);
+                        }
+
+                        runBytes += 1 << 12;
+                        cleared++;
+                    }
+                    else if (runBytes != 0)
                     {
                         gather?.AddRange(runStart, runBytes);
                         runBytes = 0;
                     }
-
-                    continue;
                 }
-
-                break; // mixed: finish in scalar
             }
         }
 
@@ -1151,7 +1222,7 @@ public sealed unsafe class PageTable<TMode> : IDisposable where TMode : struct, 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private bool TryReserve(ulong table, ulong gen, uint n)
     {
-        ref ulong side = ref _side[SideIndex(table)];
+        ref ulong side = ref Side(table);
         while (true)
         {
             ulong value = Volatile.Read(ref side);
@@ -1169,10 +1240,20 @@ public sealed unsafe class PageTable<TMode> : IDisposable where TMode : struct, 
 
     /// <summary>Gives back reservations (or entries) without freeing: used by Map, which has no gather.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private void Release(ulong table, uint n) => Interlocked.Add(ref _side[SideIndex(table)], 0UL - n);
+    private void Release(ulong table, uint n) => Interlocked.Add(ref Side(table), 0UL - n);
 
+    /// <summary>The side word of the table page at <paramref name="table"/> (an address already checked to lie in
+    /// the allocator's range). Neighbouring pages get words on different cache lines: pages are spread over 8 lanes
+    /// (index = (page % 8) × lane length + page / 8), so two threads filling tables allocated one after the other
+    /// do not bounce one line between them with their reservation CASes.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private int SideIndex(ulong table) => (int)((table - _tableStart) >> PhysicalMemory.PageShift);
+    private ref ulong Side(ulong table)
+    {
+        ulong page = (table - _tableStart) >> PhysicalMemory.PageShift;
+        ulong index = (page & 7) * _sideLane + (page >> 3);
+        Debug.Assert(index < (ulong)_side.Length, "side index of a page outside the allocator");
+        return ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(_side), (nint)index);
+    }
 
     // ------------------------------------------------------------------------------------------------ Walk core
 
@@ -1219,7 +1300,7 @@ public sealed unsafe class PageTable<TMode> : IDisposable where TMode : struct, 
                 return -2;
             }
 
-            ulong side = Volatile.Read(ref _side[SideIndex(next)]);
+            ulong side = Volatile.Read(ref Side(next));
             if ((side & DeadBit) != 0)
             {
                 entry = e;
@@ -1248,7 +1329,7 @@ public sealed unsafe class PageTable<TMode> : IDisposable where TMode : struct, 
 
         for (int k = Top - 1; k >= level; k--)
         {
-            if ((Volatile.Read(ref _side[SideIndex(path.Table[k])]) & (GenMask | DeadBit)) != path.Gen[k])
+            if ((Volatile.Read(ref Side(path.Table[k])) & (GenMask | DeadBit)) != path.Gen[k])
             {
                 return false;
             }
