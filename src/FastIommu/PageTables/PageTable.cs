@@ -18,12 +18,15 @@ namespace FastIommu.PageTables;
 /// concurrently from any number of threads, with walkers (IovaToPhys/Walk, and the hardware) reading at any time.
 /// Concurrent calls on overlapping ranges are a caller bug; they corrupt nothing but their own outcome.</para>
 /// <para><b>Store ordering.</b> Every store to a live table goes through <see cref="TryInstallTable"/>,
-/// <see cref="TrySetLeaf"/> or <see cref="ClearLeaf"/>/<see cref="ClearTableEntry"/>: Volatile.Read, check,
-/// Interlocked.CompareExchange (a full fence). A table page is zeroed by the allocator (plain stores into a page no one
-/// can see) and published by the CAS of its parent entry, so a walker that sees the pointer sees a zeroed table,
-/// never a half-initialised one. Leaves are 64-bit aligned single stores, so a walker sees the old or the new entry.
-/// A leaf is cleared with Interlocked.Exchange: hardware A/D updates are CAS-like (they re-check the entry), so a
-/// racing update either lands before the clear (and is discarded with the leaf) or fails.</para>
+/// <see cref="TrySetLeaf"/>, <see cref="SetLeafRun"/>, <see cref="ClearLeaf"/>, <see cref="ClearLeafRun"/> or
+/// <see cref="ClearTableEntry"/>: Volatile.Read, check, Interlocked.CompareExchange (a full fence). A table page is
+/// zeroed by the allocator (plain stores into a page no one can see) and published by the CAS of its parent entry, so
+/// a walker that sees the pointer sees a zeroed table, never a half-initialised one. A single leaf is set by CAS from
+/// 0; a run of 8 or more by vector stores after the run was checked invalid and reserved (see <see cref="SetLeafRun"/>
+/// for why that is enough); each 8-byte lane is single-copy atomic, so a walker sees the old or the new entry.
+/// Leaves are cleared with Interlocked.Exchange (vector stores of zero for level-0 runs): hardware A/D updates are
+/// CAS-like (they re-check the entry), so a racing update either lands before the clear (and is discarded with the
+/// leaf) or fails.</para>
 /// <para><b>Freeing empty tables.</b> Each table page has a side word (in <c>_side</c>, indexed by page, not in the
 /// table: the hardware format has no spare bits for it): <c>gen:31 | dead:1 | count:32</c>.
 /// <c>count</c> = valid entries + reservations. A mapper first <i>reserves</i> the entries it will fill
@@ -41,6 +44,7 @@ namespace FastIommu.PageTables;
 /// the re-read entries show each table linked where the walk assumed, so the path was the real one at one instant.
 /// After validation the bottom table stays put: a mapper holds a reservation on it, an unmapper a leaf of its own
 /// range that nobody else may remove. A failed validation walks again.</para>
+/// <para>Empty-table detection is the count reaching 0 (O(1)), not a scan of the 512 entries.</para>
 /// <para>A failed call leaves nothing behind: arguments, overlap, partial superpages and the number of tables needed
 /// are checked before the first store. Only if a concurrent caller breaks the contract (or takes the allocator's
 /// last pages) does a half-done Map roll its leaves back; tables it created then stay, empty, until Dispose.</para>
