@@ -41,8 +41,9 @@ static void free_list_push(cb_alloc *a, uint32_t index)
     uint64_t head = __atomic_load_n(&a->free_head, __ATOMIC_ACQUIRE);
     uint64_t next;
     do {
-        /* The freed page is private until popped again: a plain store is fine. */
-        *link = (uint32_t)head;
+        /* Nobody may use the freed page until it is popped again, but a stale walker may still read it (and throw
+         * what it read away when its validation fails): a relaxed atomic store keeps that read race-free. */
+        __atomic_store_n(link, (uint32_t)head, __ATOMIC_RELAXED);
         next = (((head >> 32) + 1) << 32) | (index + 1u);
     } while (!__atomic_compare_exchange_n(&a->free_head, &head, next, 1, __ATOMIC_RELEASE, __ATOMIC_ACQUIRE));
 }
@@ -91,7 +92,8 @@ int cb_alloc_page(cb_alloc *a, uint64_t *pa)
         return 0;
     __atomic_fetch_add(&a->in_use, 1, __ATOMIC_RELAXED);
     *pa = page_pa(a, index);
-    /* Private until published by a CAS: plain zeroing. */
+    /* Private until published by a CAS: plain zeroing. A stale walker may read it meanwhile; it discards what it read
+     * because the page's generation moved (the one benign race of the design, as in the C# engine). */
     memset(cb_qword(a, *pa), 0, CB_PAGE_SIZE);
     return 1;
 }
