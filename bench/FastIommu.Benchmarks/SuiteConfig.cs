@@ -20,7 +20,7 @@ public static class SuiteConfig
                 .WithId("Suite")
                 .WithLaunchCount(1)
                 .WithWarmupCount(3)
-                .WithIterationCount(10)
+                .WithIterationCount(15)
                 .WithIterationTime(TimeInterval.FromMilliseconds(200)))
             .AddDiagnoser(MemoryDiagnoser.Default)
             .AddColumn(CategoriesColumn.Default)

@@ -41,8 +41,9 @@ static void free_list_push(cb_alloc *a, uint32_t index)
     uint64_t head = __atomic_load_n(&a->free_head, __ATOMIC_ACQUIRE);
     uint64_t next;
     do {
-        /* The freed page is private until popped again: a plain store is fine. */
-        *link = (uint32_t)head;
+        /* Nobody may use the freed page until it is popped again, but a stale walker may still read it (and throw
+         * what it read away when its validation fails): a relaxed atomic store keeps that read race-free. */
+        __atomic_store_n(link, (uint32_t)head, __ATOMIC_RELAXED);
         next = (((head >> 32) + 1) << 32) | (index + 1u);
     } while (!__atomic_compare_exchange_n(&a->free_head, &head, next, 1, __ATOMIC_RELEASE, __ATOMIC_ACQUIRE));
 }
@@ -91,7 +92,8 @@ int cb_alloc_page(cb_alloc *a, uint64_t *pa)
         return 0;
     __atomic_fetch_add(&a->in_use, 1, __ATOMIC_RELAXED);
     *pa = page_pa(a, index);
-    /* Private until published by a CAS: plain zeroing. */
+    /* Private until published by a CAS: plain zeroing. A stale walker may read it meanwhile; it discards what it read
+     * because the page's generation moved (the one benign race of the design, as in the C# engine). */
     memset(cb_qword(a, *pa), 0, CB_PAGE_SIZE);
     return 1;
 }
@@ -673,6 +675,46 @@ static CB_INLINE uint64_t pt_unmap_impl(const cb_pt *pt, int levels, int gstage,
     return clear_range(pt, levels, gstage, iova, size, g);
 }
 
+/* The plain walk a C driver's iova_to_phys does (Linux's, for one): no side words, no path validation. Not the C#
+ * engine's semantics (a walk racing with a table's death may read a reused page); the benchmarks show it beside the
+ * validated walk only to price that validation. */
+static CB_INLINE int pt_translate_plain(const cb_pt *pt, int levels, int gstage, uint64_t iova, uint64_t *pa)
+{
+    if (!canonical(iova, pt->addr_bits, gstage))
+        return 0;
+    uint64_t table = pt->root_pa;
+    for (int level = levels - 1; level >= 0; level--) {
+        uint64_t e = load(entry_ref(pt, table, pt_index(iova, level, levels, gstage)));
+        if (!(e & CB_PTE_V))
+            return 0;
+        if (!is_table_pointer(e)) {
+            uint64_t mask = (1ull << level_shift(level)) - 1;
+            *pa = (pte_pa(e) & ~mask) | (iova & mask);
+            return 1;
+        }
+        table = pte_pa(e);
+    }
+    return 0;
+}
+
+/* Sum of the translations of iova + index * 4 KiB, index = i or indices[i]; the loop lives next to the walk so the
+ * walk inlines into it, specialised per mode and per walk kind. UINT64_MAX when a page is not mapped. */
+static CB_INLINE uint64_t translate_sum(const cb_pt *pt, int levels, int gstage, int plain, uint64_t iova,
+                                        const uint32_t *indices, uint64_t count, uint64_t iterations)
+{
+    uint64_t sum = 0;
+    for (uint64_t it = 0; it < iterations; it++) {
+        for (uint64_t i = 0; i < count; i++) {
+            uint64_t a = iova + ((indices ? (uint64_t)indices[i] : i) << CB_PAGE_SHIFT), pa;
+            int ok = plain ? pt_translate_plain(pt, levels, gstage, a, &pa) : pt_translate_impl(pt, levels, gstage, a, &pa);
+            if (!ok)
+                return UINT64_MAX;
+            sum += pa;
+        }
+    }
+    return sum;
+}
+
 /* One copy of each operation per mode, so levels and the root width are constants in it. */
 #define CB_DISPATCH(pt, call)                                                                                          \
     switch ((pt)->mode) {                                                                                              \
@@ -701,6 +743,19 @@ uint64_t cb_pt_unmap(const cb_pt *pt, uint64_t iova, uint64_t size, cb_gather *g
 int cb_pt_iova_to_phys(const cb_pt *pt, uint64_t iova, uint64_t *pa)
 {
 #define CALL(l, g) pt_translate_impl(pt, l, g, iova, pa)
+    CB_DISPATCH(pt, CALL)
+#undef CALL
+}
+
+uint64_t cb_pt_translate_sum(const cb_pt *pt, int plain, uint64_t iova, const uint32_t *indices, uint64_t count,
+                             uint64_t iterations)
+{
+    if (plain) {
+#define CALL(l, g) translate_sum(pt, l, g, 1, iova, indices, count, iterations)
+        CB_DISPATCH(pt, CALL)
+#undef CALL
+    }
+#define CALL(l, g) translate_sum(pt, l, g, 0, iova, indices, count, iterations)
     CB_DISPATCH(pt, CALL)
 #undef CALL
 }
