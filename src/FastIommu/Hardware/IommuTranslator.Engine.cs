@@ -16,6 +16,9 @@ internal struct BareStage : IPagingMode
 }
 
 /// <summary>The translator specialised for one memory type: "Process to translate an IOVA", steps 1 to 20.</summary>
+/// <remarks>SkipLocalsInit: the hot method's frame holds a walk state and two context copies that are always
+/// written before they are read; zeroing them on every call would cost more than an IOTLB lookup.</remarks>
+[SkipLocalsInit]
 internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where TMemory : struct, IMemoryAccess
 {
     private readonly TMemory _memory;
@@ -123,7 +126,13 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
         }
 
         uint gMode = (uint)(dc.Iohgatp >> AtpModeShift);
-        Walk w = default;
+        // Every field a walk reads is set below or by the walkers before use; skipping the zeroing of the whole
+        // struct keeps the IOTLB-hit path short.
+        Unsafe.SkipInit(out Walk w);
+        w.Sum = false;
+        w.FsRoot = 0;
+        w.Cause = FaultCause.None;
+        w.Iotval2 = 0;
         w.Iova = request.Iova;
         w.Access = request.Access;
         // Only a request with a process_id (PASID) can ask for supervisor privilege.
@@ -332,27 +341,42 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
     }
 
     /// <summary>The generations of <paramref name="slot"/>, re-resolving it when its slot was recycled since the
-    /// context was cached.</summary>
+    /// context was cached (the slow path, out of line).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private int ReadStamp(int slot, uint identity, ulong key, out SpaceStamp stamp)
+    {
+        if (slot >= 0)
+        {
+            ref AddressSpaceTable.Slot s = ref Spaces.SlotAt(slot);
+            if (Volatile.Read(ref s.Identity) == identity)
+            {
+                stamp.Gen = Volatile.Read(ref s.Gen);
+                stamp.AllGen = Volatile.Read(ref s.AllGen);
+                stamp.GscGen = Volatile.Read(ref Spaces.GscGen(Volatile.Read(ref s.GscIndex)));
+                if (Volatile.Read(ref s.Identity) == identity)
+                {
+                    return slot;
+                }
+            }
+        }
+
+        return ReadStampSlow(key, out stamp);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private int ReadStampSlow(ulong key, out SpaceStamp stamp)
     {
         while (true)
         {
-            if (slot >= 0)
+            int slot = Spaces.Resolve(key, out uint identity);
+            ref AddressSpaceTable.Slot s = ref Spaces.SlotAt(slot);
+            stamp.Gen = Volatile.Read(ref s.Gen);
+            stamp.AllGen = Volatile.Read(ref s.AllGen);
+            stamp.GscGen = Volatile.Read(ref Spaces.GscGen(Volatile.Read(ref s.GscIndex)));
+            if (Volatile.Read(ref s.Identity) == identity)
             {
-                ref AddressSpaceTable.Slot s = ref Spaces.SlotAt(slot);
-                if (Volatile.Read(ref s.Identity) == identity)
-                {
-                    stamp.Gen = Volatile.Read(ref s.Gen);
-                    stamp.AllGen = Volatile.Read(ref s.AllGen);
-                    stamp.GscGen = Volatile.Read(ref Spaces.GscGen(Volatile.Read(ref s.GscIndex)));
-                    if (Volatile.Read(ref s.Identity) == identity)
-                    {
-                        return slot;
-                    }
-                }
+                return slot;
             }
-
-            slot = Spaces.Resolve(key, out identity);
         }
     }
 
@@ -415,6 +439,8 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
             w.FsShift = 63;
             w.FsPerms = w.FsEffective = Iotlb.R | Iotlb.W | Iotlb.X;
             w.FsDirty = true;
+            w.FsUser = false;
+            w.FsGlobal = false;
         }
 
         if (TGs.Levels != 0)
