@@ -1,0 +1,79 @@
+namespace FastIommu.Hardware;
+
+/// <summary>
+/// The page-request queue registers (spec "Page-Request-Queue (PQ)"): <c>pqb</c>, <c>pqh</c>, <c>pqt</c>,
+/// <c>pqcsr</c>, present when capabilities.ATS is 1. The model receives no "Page Request" messages (no PCIe device
+/// is attached), so only the registers and the enable handshake are modelled; <c>pqt</c> stays where enabling put it.
+/// </summary>
+/// <remarks>
+/// <code>
+/// pqcsr: 31 28 27    18  17   16  15  10   9      8     7  2   1     0
+///       +-----+--------+----+----+------+------+------+-----+-----+------+
+///       |cust.|  rsvd  |busy|pqon| rsvd | pqof | pqmf | rsvd| pie | pqen |
+///       +-----+--------+----+----+------+------+------+-----+-----+------+
+/// </code>
+/// </remarks>
+internal sealed class PageRequestQueue
+{
+    public const uint Pqen = 1u << 0;
+    public const uint Pie = 1u << 1;
+    public const uint Pqmf = 1u << 8;
+    public const uint Pqof = 1u << 9;
+    public const uint Pqon = 1u << 16;
+    public const uint Busy = 1u << 17;
+
+    private readonly RegisterFile _registers;
+    private ulong _pqb;
+    private uint _pqh;
+    private uint _pqt;
+    private uint _csr;
+
+    public PageRequestQueue(RegisterFile registers) => _registers = registers;
+
+    public ulong Pqb => Volatile.Read(ref _pqb);
+
+    public uint Pqh => Volatile.Read(ref _pqh);
+
+    public uint Pqt => Volatile.Read(ref _pqt);
+
+    public uint Csr => Volatile.Read(ref _csr);
+
+    public bool Active => (Csr & (Pqen | Pqon)) != 0;
+
+    public bool InterruptCondition => (Csr & Pie) != 0 && (Csr & (Pqof | Pqmf)) != 0;
+
+    /// <summary>pqb: as cqb (LOG2SZ-1 4:0, PPN 53:10); ignored while enabled or on; pqh bits 31:LOG2SZ become 0.</summary>
+    public void WritePqb(ulong value)
+    {
+        if (Active)
+        {
+            return;
+        }
+
+        ulong pqb = (value & 0x1F) | (value & _registers.PpnMask);
+        Volatile.Write(ref _pqb, pqb);
+        Volatile.Write(ref _pqh, Pqh & CommandQueue.QueueIndexMask(pqb));
+    }
+
+    /// <summary>pqh: only bits LOG2SZ-1:0 are writable.</summary>
+    public void WritePqh(uint value) => Volatile.Write(ref _pqh, value & CommandQueue.QueueIndexMask(Pqb));
+
+    /// <summary>pqcsr: pqmf/pqof RW1C, pqen/pie RW; pqen 0→1 zeroes pqt, pqmf, pqof and turns the queue on.</summary>
+    public void WriteCsr(uint value)
+    {
+        uint csr = Csr & ~(value & (Pqmf | Pqof));
+        bool enable = (value & Pqen) != 0;
+        if (enable && (csr & Pqen) == 0)
+        {
+            Volatile.Write(ref _pqt, 0);
+            csr = (csr & ~(Pqmf | Pqof)) | Pqen | Pqon;
+        }
+        else if (!enable && (csr & Pqen) != 0)
+        {
+            csr &= ~(Pqen | Pqon);
+        }
+
+        csr = (value & Pie) != 0 ? csr | Pie : csr & ~Pie;
+        Volatile.Write(ref _csr, csr);
+    }
+}

@@ -1,0 +1,367 @@
+namespace FastIommu.Hardware;
+
+/// <summary>Interrupt sources of the IOMMU, numbered as their <c>ipsr</c> bits.</summary>
+public enum IommuInterruptSource
+{
+    /// <summary>cip: command queue (error bit or fence_w_ip, with cqcsr.cie).</summary>
+    CommandQueue = 0,
+
+    /// <summary>fip: fault queue (new record, fqof or fqmf, with fqcsr.fie).</summary>
+    FaultQueue = 1,
+
+    /// <summary>pmip: performance monitor (never raised: no HPM).</summary>
+    PerformanceMonitor = 2,
+
+    /// <summary>pip: page-request queue (pqof or pqmf, with pqcsr.pie).</summary>
+    PageRequestQueue = 3,
+}
+
+/// <summary>
+/// The device side of a RISC-V IOMMU v1.0 as an emulator embeds it: the memory-mapped registers
+/// (<see cref="Read32"/>, <see cref="Read64"/>, <see cref="Write32"/>, <see cref="Write64"/> at the spec's offsets),
+/// the command queue, the fault queue, the page-request queue registers and the debug translation interface,
+/// in front of the translator.
+/// </summary>
+/// <remarks>
+/// Threads: register accesses and command processing may come from any thread; writes and
+/// <see cref="ProcessCommands"/> serialise on one device lock (one at a time, as a bus delivers them). Register
+/// reads take no lock and see each register whole. Translations run on any number of threads at once, never
+/// take the device lock, and queue fault records lock-free (slots reserved by compare-and-swap on the tail).
+/// <see cref="InterruptRequested"/> is called on the thread that caused the ipsr bit to rise: a register write,
+/// command processing, or a translation that wrote a fault record.
+/// </remarks>
+public sealed partial class RiscVIommu
+{
+    private readonly Lock _gate = new();
+    private readonly RegisterFile _registers;
+    private readonly CommandQueue _commandQueue;
+    private readonly FaultQueue _faultQueue;
+    private readonly PageRequestQueue _pageRequestQueue;
+    private readonly DebugTranslation _debug = new();
+    private readonly ITranslationBackend _backend;
+    private readonly bool _processOnTailWrite;
+
+    internal RiscVIommu(IDeviceMemory memory, ITranslationBackend backend, ulong capabilities, IommuOptions? options)
+    {
+        ArgumentNullException.ThrowIfNull(memory);
+        ArgumentNullException.ThrowIfNull(backend);
+        ValidateCapabilities(capabilities);
+        options ??= new IommuOptions();
+        _backend = backend;
+        _processOnTailWrite = options.ProcessCommandsOnTailWrite;
+        _registers = new RegisterFile(capabilities, options);
+        _commandQueue = new CommandQueue(_registers, memory, backend);
+        _faultQueue = new FaultQueue(_registers, memory);
+        _pageRequestQueue = new PageRequestQueue(_registers);
+        backend.SetDdtp(_registers.DdtpValue);
+        backend.SetFctl(_registers.FctlValue);
+    }
+
+    /// <summary>Called with the source and its <c>icvec</c> vector each time an <c>ipsr</c> bit goes from 0 to 1
+    /// (the MSI edge; with <c>fctl.WSI</c> the wire level is the ipsr bit itself, readable at any time).</summary>
+    public Action<IommuInterruptSource, int>? InterruptRequested { get; set; }
+
+    /// <summary>The capabilities register value.</summary>
+    public ulong Capabilities => _registers.CapabilitiesValue;
+
+    /// <summary>Fault records written to the fault queue so far.</summary>
+    public long FaultRecordsWritten => _faultQueue.RecordsWritten;
+
+    /// <summary>Fault records lost to a full queue, a memory fault or a pending fqof/fqmf.</summary>
+    public long FaultRecordsDropped => _faultQueue.RecordsDropped;
+
+    private static void ValidateCapabilities(ulong capabilities)
+    {
+        int pas = (int)((capabilities >> RegisterFile.CapPasShift) & 0x3F);
+        if (pas < 12 || pas > 56)
+        {
+            throw new ArgumentException($"capabilities 0x{capabilities:x}: PAS {pas} must be 12..56 bits.", nameof(capabilities));
+        }
+
+        if (((capabilities >> RegisterFile.CapIgsShift) & 3) == 3)
+        {
+            throw new ArgumentException($"capabilities 0x{capabilities:x}: IGS 3 is reserved.", nameof(capabilities));
+        }
+
+        if ((capabilities & ((1UL << RegisterFile.CapHpmBit) | (1UL << RegisterFile.CapQosidBit))) != 0)
+        {
+            throw new ArgumentException($"capabilities 0x{capabilities:x}: HPM and QOSID are not modelled.", nameof(capabilities));
+        }
+    }
+
+    /// <summary>Reads the 8-byte-aligned 64-bit register at <paramref name="offset"/>; two 4-byte registers read
+    /// together (low one in bits 31:0); reserved and absent optional registers read 0.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">offset is not 8-byte aligned or lies past the 4 KiB page
+    /// (access the spec leaves UNSPECIFIED).</exception>
+    public ulong Read64(uint offset)
+    {
+        CheckOffset(offset, 8);
+        return IsWideRegister(offset) ? ReadWide(offset) : ReadNarrow(offset) | ((ulong)ReadNarrow(offset + 4) << 32);
+    }
+
+    /// <summary>Reads the 4-byte-aligned 32 bits at <paramref name="offset"/> (either half of a 64-bit register).</summary>
+    /// <exception cref="ArgumentOutOfRangeException">offset is not 4-byte aligned or lies past the 4 KiB page.</exception>
+    public uint Read32(uint offset)
+    {
+        CheckOffset(offset, 4);
+        uint wide = offset & ~7u;
+        return IsWideRegister(wide) ? (uint)(ReadWide(wide) >> (int)((offset & 4) * 8)) : ReadNarrow(offset);
+    }
+
+    /// <summary>Writes 64 bits at the 8-byte-aligned <paramref name="offset"/>. A pair of 4-byte registers is written
+    /// as two 4-byte writes, high half first (the order the spec allows hardware to split an 8-byte access in).</summary>
+    public void Write64(uint offset, ulong value)
+    {
+        CheckOffset(offset, 8);
+        lock (_gate)
+        {
+            if (IsWideRegister(offset))
+            {
+                WriteWide(offset, value);
+            }
+            else
+            {
+                WriteNarrow(offset + 4, (uint)(value >> 32));
+                WriteNarrow(offset, (uint)value);
+            }
+
+            AfterWrite();
+        }
+    }
+
+    /// <summary>Writes 32 bits at the 4-byte-aligned <paramref name="offset"/>. A write to half of a 64-bit
+    /// register leaves the other half as it reads.</summary>
+    public void Write32(uint offset, uint value)
+    {
+        CheckOffset(offset, 4);
+        lock (_gate)
+        {
+            uint wide = offset & ~7u;
+            if (IsWideRegister(wide))
+            {
+                ulong current = WritableView(wide);
+                ulong merged = (offset & 4) != 0
+                    ? (current & 0xFFFF_FFFFUL) | ((ulong)value << 32)
+                    : (current & 0xFFFF_FFFF_0000_0000UL) | value;
+                WriteWide(wide, merged);
+            }
+            else
+            {
+                WriteNarrow(offset, value);
+            }
+
+            AfterWrite();
+        }
+    }
+
+    /// <summary>Runs the command queue: fetches and executes commands from cqh to cqt (unless it is off or stopped
+    /// on an error bit). Needed only with <see cref="IommuOptions.ProcessCommandsOnTailWrite"/> false.
+    /// Returns the number of commands completed.</summary>
+    public int ProcessCommands()
+    {
+        lock (_gate)
+        {
+            int completed = _commandQueue.Process();
+            RefreshInterrupts();
+            return completed;
+        }
+    }
+
+    /// <summary>Takes (and forgets) the ATS.INVAL / ATS.PRGR messages the command queue produced, oldest first.</summary>
+    public AtsMessage[] TakeAtsMessages()
+    {
+        lock (_gate)
+        {
+            return _commandQueue.TakeAtsMessages();
+        }
+    }
+
+    private static void CheckOffset(uint offset, uint size)
+    {
+        if (offset >= RegisterFile.Size || (offset & (size - 1)) != 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(offset), offset,
+                $"IOMMU register access of {size} bytes at offset 0x{offset:x} must be aligned and inside the 4 KiB register page.");
+        }
+    }
+
+    private bool IsWideRegister(uint offset) => offset switch
+    {
+        RegisterFile.Capabilities or RegisterFile.Ddtp or RegisterFile.Cqb or RegisterFile.Fqb or RegisterFile.Icvec => true,
+        RegisterFile.Pqb => _registers.HasAts,
+        RegisterFile.TrReqIova or RegisterFile.TrReqCtl or RegisterFile.TrResponse => _registers.HasDbg,
+        _ => false,
+    };
+
+    private ulong ReadWide(uint offset) => offset switch
+    {
+        RegisterFile.Capabilities => _registers.CapabilitiesValue,
+        RegisterFile.Ddtp => _registers.DdtpValue,
+        RegisterFile.Cqb => _commandQueue.Cqb,
+        RegisterFile.Fqb => _faultQueue.Fqb,
+        RegisterFile.Pqb => _pageRequestQueue.Pqb,
+        RegisterFile.Icvec => _registers.IcvecValue,
+        RegisterFile.TrReqIova => _debug.Iova,
+        RegisterFile.TrReqCtl => _debug.Control,
+        RegisterFile.TrResponse => _debug.Response,
+        _ => 0,
+    };
+
+    private uint ReadNarrow(uint offset) => offset switch
+    {
+        RegisterFile.Fctl => _registers.FctlValue,
+        RegisterFile.Cqh => _commandQueue.Cqh,
+        RegisterFile.Cqt => _commandQueue.Cqt,
+        RegisterFile.Fqh => _faultQueue.Fqh,
+        RegisterFile.Fqt => _faultQueue.Fqt,
+        RegisterFile.Pqh when _registers.HasAts => _pageRequestQueue.Pqh,
+        RegisterFile.Pqt when _registers.HasAts => _pageRequestQueue.Pqt,
+        RegisterFile.CqCsr => _commandQueue.Csr,
+        RegisterFile.FqCsr => _faultQueue.Csr,
+        RegisterFile.PqCsr when _registers.HasAts => _pageRequestQueue.Csr,
+        RegisterFile.Ipsr => _registers.IpsrValue,
+        _ => 0,
+    };
+
+    // The value a half-register write merges into: the register as it reads. tr_req_ctl.Go/Busy (RW1S) reads 0
+    // here because requests complete within the write that starts them, so a high-half write never re-runs one.
+    private ulong WritableView(uint offset) => ReadWide(offset);
+
+    private void WriteWide(uint offset, ulong value)
+    {
+        switch (offset)
+        {
+            case RegisterFile.Ddtp:
+                if (_registers.WriteDdtp(value))
+                {
+                    _backend.SetDdtp(_registers.DdtpValue);
+                }
+
+                break;
+            case RegisterFile.Cqb:
+                _commandQueue.WriteCqb(value);
+                break;
+            case RegisterFile.Fqb:
+                _faultQueue.WriteFqb(value);
+                break;
+            case RegisterFile.Pqb:
+                _pageRequestQueue.WritePqb(value);
+                break;
+            case RegisterFile.Icvec:
+                _registers.WriteIcvec(value);
+                break;
+            case RegisterFile.TrReqIova:
+                _debug.WriteIova(value);
+                break;
+            case RegisterFile.TrReqCtl:
+                if (_debug.WriteControl(value))
+                {
+                    RunDebugRequest();
+                }
+
+                break;
+            default:
+                // capabilities and tr_response are read-only.
+                break;
+        }
+    }
+
+    private void WriteNarrow(uint offset, uint value)
+    {
+        switch (offset)
+        {
+            case RegisterFile.Fctl:
+                bool queuesIdle = !_commandQueue.Active && !_faultQueue.Active && !_pageRequestQueue.Active;
+                if (_registers.WriteFctl(value, queuesIdle))
+                {
+                    _backend.SetFctl(_registers.FctlValue);
+                }
+
+                break;
+            case RegisterFile.Cqt:
+                _commandQueue.WriteCqt(value);
+                if (_processOnTailWrite)
+                {
+                    _commandQueue.Process();
+                }
+
+                break;
+            case RegisterFile.Fqh:
+                _faultQueue.WriteFqh(value);
+                break;
+            case RegisterFile.Pqh when _registers.HasAts:
+                _pageRequestQueue.WritePqh(value);
+                break;
+            case RegisterFile.CqCsr:
+                _commandQueue.WriteCsr(value);
+                if (_processOnTailWrite)
+                {
+                    // Enabling the queue or clearing an error bit restarts processing from cqh.
+                    _commandQueue.Process();
+                }
+
+                break;
+            case RegisterFile.FqCsr:
+                _faultQueue.WriteCsr(value);
+                break;
+            case RegisterFile.PqCsr when _registers.HasAts:
+                _pageRequestQueue.WriteCsr(value);
+                break;
+            case RegisterFile.Ipsr:
+                _registers.ClearIpsr(value);
+                break;
+            default:
+                // cqh and fqt, pqt are read-only; everything else here is reserved, custom or absent.
+                break;
+        }
+    }
+
+    private void AfterWrite() => RefreshInterrupts();
+
+    // ipsr bits are set while their condition holds (spec: "If the conditions to set that bit are still present
+    // ... then that bit transitions again from 0->1"), so they are re-evaluated after every write.
+    private void RefreshInterrupts()
+    {
+        uint bits = 0;
+        bits |= _commandQueue.InterruptCondition ? RegisterFile.IpsrCip : 0;
+        bits |= _faultQueue.InterruptCondition ? RegisterFile.IpsrFip : 0;
+        bits |= _pageRequestQueue.InterruptCondition ? RegisterFile.IpsrPip : 0;
+        Raise(bits);
+    }
+
+    private void Raise(uint bits)
+    {
+        if (bits == 0)
+        {
+            return;
+        }
+
+        uint edges = _registers.SetIpsr(bits);
+        Action<IommuInterruptSource, int>? handler = InterruptRequested;
+        if (edges == 0 || handler is null)
+        {
+            return;
+        }
+
+        for (int source = 0; source < 4; source++)
+        {
+            if ((edges & (1u << source)) != 0)
+            {
+                int vector = (int)(_registers.IcvecValue >> (source * 4)) & 0xF;
+                handler((IommuInterruptSource)source, vector);
+            }
+        }
+    }
+
+    /// <summary>Queues a fault record (used by translations and by the debug interface) and raises fip.</summary>
+    internal FaultReportOutcome ReportFault(ulong dword0, ulong iotval, ulong iotval2)
+    {
+        FaultReportOutcome outcome = _faultQueue.Report(dword0, iotval, iotval2);
+        if (outcome != FaultReportOutcome.QueueOff && outcome != FaultReportOutcome.Discarded && _faultQueue.InterruptEnabled)
+        {
+            Raise(RegisterFile.IpsrFip);
+        }
+
+        return outcome;
+    }
+}
