@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using FastIommu.Formats.RiscV;
 
 namespace FastIommu.Hardware;
 
@@ -20,17 +21,17 @@ namespace FastIommu.Hardware;
 /// </remarks>
 internal sealed class CommandQueue
 {
-    public const uint Cqen = 1u << 0;
-    public const uint Cie = 1u << 1;
-    public const uint Cqmf = 1u << 8;
-    public const uint CmdTo = 1u << 9;
-    public const uint CmdIll = 1u << 10;
-    public const uint FenceWIp = 1u << 11;
-    public const uint Cqon = 1u << 16;
-    public const uint Busy = 1u << 17;
+    public const uint Cqen = CqCsr.CqenMask;
+    public const uint Cie = CqCsr.CieMask;
+    public const uint Cqmf = CqCsr.CqmfMask;
+    public const uint CmdTo = CqCsr.CmdToMask;
+    public const uint CmdIll = CqCsr.CmdIllMask;
+    public const uint FenceWIp = CqCsr.FenceWIpMask;
+    public const uint Cqon = CqCsr.CqonMask;
+    public const uint Busy = CqCsr.BusyMask;
     public const uint ErrorBits = Cqmf | CmdTo | CmdIll;
     public const uint InterruptSources = ErrorBits | FenceWIp;
-    public const int EntrySize = 16;
+    public const int EntrySize = QueueBase.CommandEntrySize;
 
     // Opcodes and functions (spec table "IOMMU command opcodes").
     public const uint OpIotinval = 1;

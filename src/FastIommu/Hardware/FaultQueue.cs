@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using FastIommu.Formats.RiscV;
 
 namespace FastIommu.Hardware;
 
@@ -46,13 +47,13 @@ public enum FaultReportOutcome : byte
 /// </remarks>
 internal sealed class FaultQueue
 {
-    public const uint Fqen = 1u << 0;
-    public const uint Fie = 1u << 1;
-    public const uint Fqmf = 1u << 8;
-    public const uint Fqof = 1u << 9;
-    public const uint Fqon = 1u << 16;
-    public const uint Busy = 1u << 17;
-    public const int RecordSize = 32;
+    public const uint Fqen = FqCsr.FqenMask;
+    public const uint Fie = FqCsr.FieMask;
+    public const uint Fqmf = FqCsr.FqmfMask;
+    public const uint Fqof = FqCsr.FqofMask;
+    public const uint Fqon = FqCsr.FqonMask;
+    public const uint Busy = FqCsr.BusyMask;
+    public const int RecordSize = QueueBase.FaultRecordEntrySize;
 
     // The state word: reservation index 31:0, writers in flight 47:32, fqon 48, fqof 49, fqmf 50.
     private const long ReserveMask = 0xFFFF_FFFFL;

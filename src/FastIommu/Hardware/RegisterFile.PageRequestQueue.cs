@@ -1,3 +1,5 @@
+using FastIommu.Formats.RiscV;
+
 namespace FastIommu.Hardware;
 
 /// <summary>
@@ -15,12 +17,12 @@ namespace FastIommu.Hardware;
 /// </remarks>
 internal sealed class PageRequestQueue
 {
-    public const uint Pqen = 1u << 0;
-    public const uint Pie = 1u << 1;
-    public const uint Pqmf = 1u << 8;
-    public const uint Pqof = 1u << 9;
-    public const uint Pqon = 1u << 16;
-    public const uint Busy = 1u << 17;
+    public const uint Pqen = PqCsr.PqenMask;
+    public const uint Pie = PqCsr.PieMask;
+    public const uint Pqmf = PqCsr.PqmfMask;
+    public const uint Pqof = PqCsr.PqofMask;
+    public const uint Pqon = PqCsr.PqonMask;
+    public const uint Busy = PqCsr.BusyMask;
 
     private readonly RegisterFile _registers;
     private ulong _pqb;

@@ -1,3 +1,6 @@
+using FastIommu.Formats.RiscV;
+using FormatsCapabilities = FastIommu.Formats.RiscV.Capabilities;
+
 namespace FastIommu.Hardware;
 
 /// <summary>
@@ -24,54 +27,54 @@ namespace FastIommu.Hardware;
 /// </remarks>
 internal sealed class RegisterFile
 {
-    public const uint Capabilities = 0x000;
-    public const uint Fctl = 0x008;
-    public const uint Ddtp = 0x010;
-    public const uint Cqb = 0x018;
-    public const uint Cqh = 0x020;
-    public const uint Cqt = 0x024;
-    public const uint Fqb = 0x028;
-    public const uint Fqh = 0x030;
-    public const uint Fqt = 0x034;
-    public const uint Pqb = 0x038;
-    public const uint Pqh = 0x040;
-    public const uint Pqt = 0x044;
-    public const uint CqCsr = 0x048;
-    public const uint FqCsr = 0x04C;
-    public const uint PqCsr = 0x050;
-    public const uint Ipsr = 0x054;
-    public const uint TrReqIova = 0x258;
-    public const uint TrReqCtl = 0x260;
-    public const uint TrResponse = 0x268;
-    public const uint Icvec = 0x2F8;
+    public const uint Capabilities = RegisterOffsets.Capabilities;
+    public const uint Fctl = RegisterOffsets.Fctl;
+    public const uint Ddtp = RegisterOffsets.Ddtp;
+    public const uint Cqb = RegisterOffsets.Cqb;
+    public const uint Cqh = RegisterOffsets.Cqh;
+    public const uint Cqt = RegisterOffsets.Cqt;
+    public const uint Fqb = RegisterOffsets.Fqb;
+    public const uint Fqh = RegisterOffsets.Fqh;
+    public const uint Fqt = RegisterOffsets.Fqt;
+    public const uint Pqb = RegisterOffsets.Pqb;
+    public const uint Pqh = RegisterOffsets.Pqh;
+    public const uint Pqt = RegisterOffsets.Pqt;
+    public const uint CqCsr = RegisterOffsets.Cqcsr;
+    public const uint FqCsr = RegisterOffsets.Fqcsr;
+    public const uint PqCsr = RegisterOffsets.Pqcsr;
+    public const uint Ipsr = RegisterOffsets.Ipsr;
+    public const uint TrReqIova = RegisterOffsets.TrReqIova;
+    public const uint TrReqCtl = RegisterOffsets.TrReqCtl;
+    public const uint TrResponse = RegisterOffsets.TrResponse;
+    public const uint Icvec = RegisterOffsets.Icvec;
     /// <summary>The register page is 4 KiB (spec: "located within a naturally aligned 4-KiB region").</summary>
-    public const uint Size = 0x1000;
+    public const uint Size = RegisterOffsets.RegisterFileSize;
 
     // capabilities bits used by the device side (spec table "IOMMU capabilities register fields").
-    public const int CapSv32x4Bit = 16;
-    public const int CapAtsBit = 25;
-    public const int CapEndBit = 27;
-    public const int CapIgsShift = 28;
-    public const int CapHpmBit = 30;
-    public const int CapDbgBit = 31;
-    public const int CapPasShift = 32;
-    public const int CapPd8Bit = 38;
-    public const int CapPd17Bit = 39;
-    public const int CapPd20Bit = 40;
-    public const int CapQosidBit = 41;
+    public const int CapSv32x4Bit = FormatsCapabilities.Sv32x4Bit;
+    public const int CapAtsBit = FormatsCapabilities.AtsBit;
+    public const int CapEndBit = FormatsCapabilities.EndBit;
+    public const int CapIgsShift = FormatsCapabilities.IgsShift;
+    public const int CapHpmBit = FormatsCapabilities.HpmBit;
+    public const int CapDbgBit = FormatsCapabilities.DbgBit;
+    public const int CapPasShift = FormatsCapabilities.PasShift;
+    public const int CapPd8Bit = FormatsCapabilities.Pd8Bit;
+    public const int CapPd17Bit = FormatsCapabilities.Pd17Bit;
+    public const int CapPd20Bit = FormatsCapabilities.Pd20Bit;
+    public const int CapQosidBit = FormatsCapabilities.QosidBit;
     public const uint IgsMsi = 0;
     public const uint IgsWsi = 1;
     public const uint IgsBoth = 2;
 
     // fctl (spec "Features-control register"): BE 0, WSI 1, GXL 2; 31:3 reserved/custom.
-    public const uint FctlBe = 1u << 0;
-    public const uint FctlWsi = 1u << 1;
-    public const uint FctlGxl = 1u << 2;
+    public const uint FctlBe = Formats.RiscV.Fctl.BeMask;
+    public const uint FctlWsi = Formats.RiscV.Fctl.WsiMask;
+    public const uint FctlGxl = Formats.RiscV.Fctl.GxlMask;
 
     // ddtp: iommu_mode 3:0, busy 4, PPN 53:10.
-    public const ulong DdtpModeMask = 0xF;
-    public const ulong DdtpBusy = 1UL << 4;
-    public const int PpnShift = 10;
+    public const ulong DdtpModeMask = Formats.RiscV.Ddtp.IommuModeMask;
+    public const ulong DdtpBusy = Formats.RiscV.Ddtp.BusyMask;
+    public const int PpnShift = QueueBase.PpnShift;
     public const ulong ModeOff = 0;
     public const ulong ModeBare = 1;
     public const ulong ModeOneLevel = 2;
