@@ -141,7 +141,8 @@ public static class PagingMode<TMode> where TMode : struct, IPagingMode
         return high == 0 || high == -1;
     }
 
-    /// <summary>Size of the input address space in bytes (each half of it for a first stage).</summary>
+    /// <summary>Size of the input address space in bytes: 2^AddressBits. For a first stage this is the two
+    /// canonical halves together (2^(AddressBits-1) at the bottom and as many at the top).</summary>
     public static ulong AddressSpaceSize => 1UL << TMode.AddressBits;
 
     /// <summary>The largest leaf size this mode can map: a leaf at its root level.</summary>

@@ -56,6 +56,16 @@ public readonly struct Pte : IEquatable<Pte>
     public const ulong ReservedMask = ((1UL << ReservedBits) - 1) << ReservedShift;
     public const ulong PbmtMask = ((1UL << PbmtBits) - 1) << PbmtShift;
 
+    /// <summary>Bits a non-leaf PTE must keep zero (privileged spec: D, A, U; Svpbmt: PBMT; Svnapot: N),
+    /// on top of <see cref="ReservedMask"/>.</summary>
+    public const ulong NonLeafReservedMask = D | A | U | PbmtMask | N;
+
+    /// <summary>Svnapot: the low PPN bits a NAPOT entry encodes its size in, and the only defined
+    /// encoding (PPN[3:0] = 1000b: 64 KiB).</summary>
+    public const ulong NapotPpnMask = 0xF;
+    public const ulong NapotPpn64KiB = 0x8;
+    public const ulong Napot64KiBSize = 64 * 1024;
+
     /// <summary>The raw 64-bit entry as it lies in memory.</summary>
     public readonly ulong Value;
 
@@ -78,6 +88,19 @@ public readonly struct Pte : IEquatable<Pte>
 
     /// <summary>Bits 60:54: reserved, must be zero (else page fault).</summary>
     public uint Reserved => (uint)((Value & ReservedMask) >> ReservedShift);
+
+    /// <summary>Bits 60:54 are non-zero: a page fault when the walker meets this entry.</summary>
+    public bool HasReservedBitsSet => (Value & ReservedMask) != 0;
+
+    /// <summary>A non-leaf entry with any of D, A, U, PBMT, N or bits 60:54 set (page fault).</summary>
+    public bool HasNonLeafReservedBitsSet => (Value & (ReservedMask | NonLeafReservedMask)) != 0;
+
+    /// <summary>R=0 with W=1 (XWR = 010 or 110): reserved encodings, a page fault for I/O transactions
+    /// (010 stays reserved for the IOMMU even with Zicfiss).</summary>
+    public bool IsReservedRwx => (Value & (R | W)) == W;
+
+    /// <summary>N = 1 with PPN[3:0] = 1000b: a valid Svnapot 64 KiB encoding (legal only in a level-0 leaf).</summary>
+    public bool IsNapot64KiB => (Value & N) != 0 && (Ppn & NapotPpnMask) == NapotPpn64KiB;
 
     /// <summary>PBMT, bits 62:61 (Svpbmt).</summary>
     public PageBasedMemoryType Pbmt => (PageBasedMemoryType)((Value & PbmtMask) >> PbmtShift);

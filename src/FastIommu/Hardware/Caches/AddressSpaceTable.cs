@@ -1,0 +1,170 @@
+using System.Runtime.CompilerServices;
+
+namespace FastIommu.Hardware.Caches;
+
+/// <summary>
+/// The address spaces the IOTLB tags its entries with: one slot per (GV, GSCID, PSCV, PSCID) in use, each with
+/// generation counters so that invalidating a whole PSCID or GSCID is one increment, not a scan of the IOTLB.
+/// </summary>
+/// <remarks>
+/// An IOTLB entry records its slot and the generations it was filled under; it is live only while they still
+/// match. <see cref="Slot.Gen"/> is bumped by IOTINVAL.VMA with PSCV=1, AV=0 (global entries survive it),
+/// <see cref="Slot.AllGen"/> when the slot is recycled, and the per-GSCID generation (index 65536 = host, i.e.
+/// second stage Bare) by the commands that flush every space of a GSCID. Slots of one GSCID are linked in a list
+/// so an address-selective flush for "all PSCIDs of this GSCID" visits only those spaces.
+/// Mutations take a lock (they happen on cache fills and invalidations, never on an IOTLB hit).
+/// </remarks>
+internal sealed class AddressSpaceTable
+{
+    public const int HostGscIndex = 65536;
+
+    internal struct Slot
+    {
+        /// <summary>Bumped each time the slot is given to another space; contexts caching the slot check it.</summary>
+        public uint Identity;
+        public uint Gen;
+        public uint AllGen;
+        public int GscIndex;
+        public ulong Key;
+        public int Next;
+        public bool InUse;
+    }
+
+    private readonly Slot[] _slots;
+    private readonly uint[] _gscGen = new uint[HostGscIndex + 1];
+    private readonly int[] _gscHead = new int[HostGscIndex + 1];
+    private readonly Dictionary<ulong, int> _index;
+    private readonly Lock _lock = new();
+    private int _clock;
+    private int _used;
+
+    public AddressSpaceTable(int capacity)
+    {
+        _slots = new Slot[capacity];
+        _index = new Dictionary<ulong, int>(capacity);
+        Array.Fill(_gscHead, -1);
+    }
+
+    public int Capacity => _slots.Length;
+
+    /// <summary>The key of a space: GV in bit 63, GSCID 47:32, PSCV bit 31, PSCID 19:0.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static ulong MakeKey(bool gv, uint gscid, bool pscv, uint pscid) =>
+        (gv ? 1UL << 63 : 0) | ((ulong)(gscid & 0xFFFF) << 32) | (pscv ? 1UL << 31 : 0) | (pscid & 0xFFFFF);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static int GscIndexOf(bool gv, uint gscid) => gv ? (int)(gscid & 0xFFFF) : HostGscIndex;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public ref Slot SlotAt(int index) => ref _slots[index];
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public ref uint GscGen(int gscIndex) => ref _gscGen[gscIndex];
+
+    /// <summary>The slot of the space <paramref name="key"/>, creating it (and recycling another) if needed.</summary>
+    public int Resolve(ulong key, out uint identity)
+    {
+        lock (_lock)
+        {
+            if (_index.TryGetValue(key, out int found))
+            {
+                identity = _slots[found].Identity;
+                return found;
+            }
+
+            int index;
+            if (_used < _slots.Length)
+            {
+                index = _used++;
+            }
+            else
+            {
+                index = _clock;
+                _clock = (_clock + 1) % _slots.Length;
+                ref Slot old = ref _slots[index];
+                _index.Remove(old.Key);
+                Unlink(index);
+            }
+
+            ref Slot slot = ref _slots[index];
+            // Identity first: a reader that sees any of the new fields also sees the new identity (ProcessSpace rechecks).
+            Volatile.Write(ref slot.Identity, slot.Identity + 1);
+            Volatile.Write(ref slot.AllGen, slot.AllGen + 1);
+            slot.Key = key;
+            slot.InUse = true;
+            int gscIndex = (key >> 63) != 0 ? (int)((key >> 32) & 0xFFFF) : HostGscIndex;
+            Volatile.Write(ref slot.GscIndex, gscIndex);
+            slot.Next = _gscHead[gscIndex];
+            _gscHead[gscIndex] = index;
+            _index.Add(key, index);
+            identity = slot.Identity;
+            return index;
+        }
+    }
+
+    private void Unlink(int index)
+    {
+        ref Slot slot = ref _slots[index];
+        ref int link = ref _gscHead[slot.GscIndex];
+        while (link != -1)
+        {
+            if (link == index)
+            {
+                link = slot.Next;
+                return;
+            }
+
+            link = ref _slots[link].Next;
+        }
+    }
+
+    /// <summary>IOTINVAL.VMA PSCV=1 AV=0: drop the non-global entries of one space.</summary>
+    public void BumpNonGlobal(ulong key)
+    {
+        lock (_lock)
+        {
+            if (_index.TryGetValue(key, out int index))
+            {
+                Interlocked.Increment(ref _slots[index].Gen);
+            }
+        }
+    }
+
+    /// <summary>Drops every entry (global ones too) of every space of one GSCID (or of the host).</summary>
+    public void BumpGsc(int gscIndex) => Interlocked.Increment(ref _gscGen[gscIndex]);
+
+    /// <summary>Drops every entry of every VM space (all GSCIDs, not the host).</summary>
+    public void BumpAllGuests()
+    {
+        for (int i = 0; i < HostGscIndex; i++)
+        {
+            Interlocked.Increment(ref _gscGen[i]);
+        }
+    }
+
+    /// <summary>Calls <paramref name="action"/> for the slot of <paramref name="key"/>, if it exists, under the lock.</summary>
+    public void ForSpace<TState>(ulong key, ref TState state, SpaceAction<TState> action)
+    {
+        lock (_lock)
+        {
+            if (_index.TryGetValue(key, out int index))
+            {
+                action(ref state, index);
+            }
+        }
+    }
+
+    /// <summary>Calls <paramref name="action"/> for every slot of one GSCID (or of the host), under the lock.</summary>
+    public void ForEachSpaceOf<TState>(int gscIndex, ref TState state, SpaceAction<TState> action)
+    {
+        lock (_lock)
+        {
+            for (int index = _gscHead[gscIndex]; index != -1; index = _slots[index].Next)
+            {
+                action(ref state, index);
+            }
+        }
+    }
+}
+
+internal delegate void SpaceAction<TState>(ref TState state, int slot);

@@ -1,0 +1,224 @@
+using System.Runtime.CompilerServices;
+
+namespace FastIommu.Hardware.Caches;
+
+/// <summary>A located device context, as the DC cache keeps it: the raw doublewords (so every rule reads the
+/// spec's fields) plus the address-space slots its translations are tagged with.</summary>
+internal struct DeviceContextInfo
+{
+    public ulong Tc;
+    public ulong Iohgatp;
+    public ulong Ta;
+    public ulong Fsc;
+    /// <summary>Slot of (GSCID, DC.ta.PSCID) when PDTV = 0 and iosatp is not Bare; else -1.</summary>
+    public int FsSlot;
+    public uint FsIdentity;
+    /// <summary>Slot of (GSCID, no PSCID) for first-stage-Bare translations when the G-stage is not Bare; else -1.</summary>
+    public int GSlot;
+    public uint GIdentity;
+    /// <summary>Unique per fill: process contexts cached under an older fill of this device are stale.</summary>
+    public ulong Stamp;
+}
+
+/// <summary>A located process context: PC.ta, PC.fsc and the slot of (GSCID, PC.ta.PSCID).</summary>
+internal struct ProcessContextInfo
+{
+    public ulong Ta;
+    public ulong Fsc;
+    public int Slot;
+    public uint Identity;
+}
+
+/// <summary>
+/// The DDT cache (leaf device contexts by device_id) and the PDT cache (process contexts by device_id and
+/// process_id), direct mapped, each entry under a <see cref="SeqLock"/>. Non-leaf DDT/PDT entries are not cached.
+/// Entries stay until IODIR.INVAL_DDT / IODIR.INVAL_PDT (or a collision) removes them, as hardware may keep them.
+/// </summary>
+internal sealed class DirectoryCaches
+{
+    private struct DcEntry
+    {
+        public int Seq;
+        public uint Key;      // device_id | 1 << 31; 0 = empty
+        public uint DdtGen;
+        public DeviceContextInfo Info;
+    }
+
+    private struct PcEntry
+    {
+        public int Seq;
+        public uint Key;      // device_id | 1 << 31; 0 = empty
+        public uint ProcessId;
+        public ulong DcStamp;
+        public ProcessContextInfo Info;
+    }
+
+    private const uint ValidKey = 1u << 31;
+    private readonly DcEntry[] _dc;
+    private readonly PcEntry[] _pc;
+    private uint _ddtGen;
+    private long _invalSeq;
+    private long _stamp;
+
+    public DirectoryCaches(int dcEntries, int pcEntries)
+    {
+        _dc = new DcEntry[dcEntries];
+        _pc = new PcEntry[pcEntries];
+    }
+
+    public bool DcEnabled => _dc.Length != 0;
+    public bool PcEnabled => _pc.Length != 0;
+
+    /// <summary>Read before a DDT/PDT walk; fills made after an invalidation that ran since are dropped.</summary>
+    public long InvalidationSequence => Volatile.Read(ref _invalSeq);
+
+    public uint DdtGeneration => Volatile.Read(ref _ddtGen);
+
+    public ulong NextStamp() => (ulong)Interlocked.Increment(ref _stamp);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private int DcIndex(uint deviceId) => (int)((deviceId * 0x9E37_79B1u) >> 8) & (_dc.Length - 1);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private int PcIndex(uint deviceId, uint processId) =>
+        (int)(((deviceId * 0x9E37_79B1u) ^ (processId * 0x85EB_CA77u)) >> 8) & (_pc.Length - 1);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public bool TryGetDc(uint deviceId, out DeviceContextInfo info)
+    {
+        if (_dc.Length != 0)
+        {
+            ref DcEntry e = ref _dc[DcIndex(deviceId)];
+            if (e.Key == (deviceId | ValidKey))
+            {
+                int seq = SeqLock.BeginRead(ref e.Seq);
+                uint key = e.Key;
+                uint gen = e.DdtGen;
+                info = e.Info;
+                if (SeqLock.Validate(ref e.Seq, seq) && key == (deviceId | ValidKey) && gen == Volatile.Read(ref _ddtGen))
+                {
+                    return true;
+                }
+            }
+        }
+
+        info = default;
+        return false;
+    }
+
+    public void PutDc(uint deviceId, uint ddtGen, long invalSeq, in DeviceContextInfo info)
+    {
+        if (_dc.Length == 0)
+        {
+            return;
+        }
+
+        ref DcEntry e = ref _dc[DcIndex(deviceId)];
+        if (!SeqLock.TryEnter(ref e.Seq, out int start))
+        {
+            return;
+        }
+
+        if (Volatile.Read(ref _invalSeq) == invalSeq)
+        {
+            e.Key = deviceId | ValidKey;
+            e.DdtGen = ddtGen;
+            e.Info = info;
+        }
+
+        SeqLock.Exit(ref e.Seq, start);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public bool TryGetPc(uint deviceId, uint processId, ulong dcStamp, out ProcessContextInfo info)
+    {
+        if (_pc.Length != 0)
+        {
+            ref PcEntry e = ref _pc[PcIndex(deviceId, processId)];
+            if (e.Key == (deviceId | ValidKey) && e.ProcessId == processId)
+            {
+                int seq = SeqLock.BeginRead(ref e.Seq);
+                uint key = e.Key;
+                uint pid = e.ProcessId;
+                ulong stamp = e.DcStamp;
+                info = e.Info;
+                if (SeqLock.Validate(ref e.Seq, seq) && key == (deviceId | ValidKey) && pid == processId && stamp == dcStamp)
+                {
+                    return true;
+                }
+            }
+        }
+
+        info = default;
+        return false;
+    }
+
+    public void PutPc(uint deviceId, uint processId, ulong dcStamp, long invalSeq, in ProcessContextInfo info)
+    {
+        if (_pc.Length == 0)
+        {
+            return;
+        }
+
+        ref PcEntry e = ref _pc[PcIndex(deviceId, processId)];
+        if (!SeqLock.TryEnter(ref e.Seq, out int start))
+        {
+            return;
+        }
+
+        if (Volatile.Read(ref _invalSeq) == invalSeq)
+        {
+            e.Key = deviceId | ValidKey;
+            e.ProcessId = processId;
+            e.DcStamp = dcStamp;
+            e.Info = info;
+        }
+
+        SeqLock.Exit(ref e.Seq, start);
+    }
+
+    /// <summary>IODIR.INVAL_DDT DV=0: every cached DC and PC.</summary>
+    public void InvalidateAllDevices()
+    {
+        Interlocked.Increment(ref _invalSeq);
+        Interlocked.Increment(ref _ddtGen);
+    }
+
+    /// <summary>IODIR.INVAL_DDT DV=1: the DC of one device and (through its stamp) all its PCs.</summary>
+    public void InvalidateDevice(uint deviceId)
+    {
+        Interlocked.Increment(ref _invalSeq);
+        if (_dc.Length == 0)
+        {
+            return;
+        }
+
+        ref DcEntry e = ref _dc[DcIndex(deviceId)];
+        int start = SeqLock.Enter(ref e.Seq);
+        if (e.Key == (deviceId | ValidKey))
+        {
+            e.Key = 0;
+        }
+
+        SeqLock.Exit(ref e.Seq, start);
+    }
+
+    /// <summary>IODIR.INVAL_PDT: the PC of one (device_id, process_id).</summary>
+    public void InvalidateProcess(uint deviceId, uint processId)
+    {
+        Interlocked.Increment(ref _invalSeq);
+        if (_pc.Length == 0)
+        {
+            return;
+        }
+
+        ref PcEntry e = ref _pc[PcIndex(deviceId, processId)];
+        int start = SeqLock.Enter(ref e.Seq);
+        if (e.Key == (deviceId | ValidKey) && e.ProcessId == processId)
+        {
+            e.Key = 0;
+        }
+
+        SeqLock.Exit(ref e.Seq, start);
+    }
+}

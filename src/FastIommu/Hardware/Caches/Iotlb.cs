@@ -1,0 +1,209 @@
+using System.Numerics;
+using System.Runtime.CompilerServices;
+
+namespace FastIommu.Hardware.Caches;
+
+/// <summary>The generations of one address space, read once per translation before any walk.</summary>
+internal struct SpaceStamp
+{
+    public uint Gen;
+    public uint AllGen;
+    public uint GscGen;
+}
+
+/// <summary>
+/// The IOTLB: combined (first stage x G-stage) leaf translations, 4-way set associative, tagged with the address
+/// space slot (<see cref="AddressSpaceTable"/>) and the IOVA at the entry's level. A superpage is one entry at its
+/// level; lookups probe only the levels that have ever been filled. Entries stay, stale or not, until an
+/// invalidation or a replacement removes them, exactly as hardware may keep them.
+/// </summary>
+internal sealed class Iotlb
+{
+    // Flags of an entry.
+    public const uint R = 1, W = 2, X = 4;
+    public const uint UserPage = 1 << 3;       // first-stage leaf U
+    public const uint GlobalPage = 1 << 4;     // first-stage leaf G
+    public const uint DirtyOk = 1 << 5;        // D set in every stage: a write needs no A/D update
+    public const uint NoFirstStage = 1 << 6;   // first stage Bare: no U/SUM rules
+    public const int PageShiftShift = 8;       // bits 15:8: log2 of the size reported (12, 16, 21, ...)
+
+    private struct Entry
+    {
+        public int Seq;
+        public int Space;     // slot + 1; 0 = empty
+        public ulong Tag;     // (IOVA >> level shift) << 3 | level
+        public ulong PaBase;  // PA of the entry's first byte, aligned to its level
+        public uint Gen;
+        public uint AllGen;
+        public uint GscGen;
+        public uint Flags;
+    }
+
+    private readonly Entry[] _entries;
+    private readonly int _setShift;
+    private int _levelMask;
+    private long _invalSeq;
+    private int _victim;
+
+    public Iotlb(int entries)
+    {
+        _entries = new Entry[entries];
+        int sets = entries / 4;
+        _setShift = 64 - BitOperations.Log2((uint)sets);
+        if (sets == 1)
+        {
+            _setShift = 63; // one set: index is always 0 after the mask below
+        }
+    }
+
+    /// <summary>Read before a walk; a fill made with an older value after an address invalidation is dropped.</summary>
+    public long InvalidationSequence => Volatile.Read(ref _invalSeq);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private int SetOf(ulong tag, int space)
+    {
+        ulong h = (tag ^ ((ulong)space << 40)) * 0x9E37_79B9_7F4A_7C15UL;
+        return (int)(h >> _setShift) & ((_entries.Length >> 2) - 1);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static ulong TagOf(ulong iova, int level) => ((iova >> (12 + 9 * level)) << 3) | (uint)level;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static bool Live(ref Entry e, in SpaceStamp stamp) =>
+        e.AllGen == stamp.AllGen && e.GscGen == stamp.GscGen && ((e.Flags & GlobalPage) != 0 || e.Gen == stamp.Gen);
+
+    /// <summary>Finds a live entry for <paramref name="iova"/> in space <paramref name="slot"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public bool TryLookup(int slot, in SpaceStamp stamp, ulong iova, out ulong pa, out uint flags)
+    {
+        int mask = Volatile.Read(ref _levelMask);
+        int space = slot + 1;
+        while (mask != 0)
+        {
+            int level = BitOperations.TrailingZeroCount(mask);
+            mask &= mask - 1;
+            ulong tag = TagOf(iova, level);
+            ref Entry set = ref _entries[SetOf(tag, space) << 2];
+            for (int way = 0; way < 4; way++)
+            {
+                ref Entry e = ref Unsafe.Add(ref set, way);
+                if (e.Tag != tag || e.Space != space)
+                {
+                    continue;
+                }
+
+                int seq = SeqLock.BeginRead(ref e.Seq);
+                Entry copy = e;
+                if (!SeqLock.Validate(ref e.Seq, seq) || copy.Tag != tag || copy.Space != space || !Live(ref copy, stamp))
+                {
+                    continue;
+                }
+
+                ulong offsetMask = (1UL << (12 + 9 * level)) - 1;
+                pa = copy.PaBase | (iova & offsetMask);
+                flags = copy.Flags;
+                return true;
+            }
+        }
+
+        pa = 0;
+        flags = 0;
+        return false;
+    }
+
+    /// <summary>Caches a translation made under <paramref name="stamp"/>, unless an address invalidation ran since
+    /// <paramref name="invalSeq"/> was read (the walk may have seen the old tables).</summary>
+    public void Insert(int slot, in SpaceStamp stamp, long invalSeq, ulong iova, int level, ulong paBase, uint flags)
+    {
+        int space = slot + 1;
+        ulong tag = TagOf(iova, level);
+        ref Entry set = ref _entries[SetOf(tag, space) << 2];
+        int way = -1;
+        for (int i = 0; i < 4; i++)
+        {
+            ref Entry e = ref Unsafe.Add(ref set, i);
+            if (e.Space == 0 || (e.Space == space && e.Tag == tag))
+            {
+                way = i;
+                break;
+            }
+        }
+
+        if (way < 0)
+        {
+            way = (_victim++ ^ (int)tag) & 3;
+        }
+
+        ref Entry target = ref Unsafe.Add(ref set, way);
+        if (!SeqLock.TryEnter(ref target.Seq, out int start))
+        {
+            return; // another thread owns the entry; caching is optional
+        }
+
+        if (Volatile.Read(ref _invalSeq) != invalSeq)
+        {
+            SeqLock.Exit(ref target.Seq, start);
+            return;
+        }
+
+        target.Space = space;
+        target.Tag = tag;
+        target.PaBase = paBase;
+        target.Gen = stamp.Gen;
+        target.AllGen = stamp.AllGen;
+        target.GscGen = stamp.GscGen;
+        target.Flags = flags;
+        SeqLock.Exit(ref target.Seq, start);
+        if ((Volatile.Read(ref _levelMask) & (1 << level)) == 0)
+        {
+            Interlocked.Or(ref _levelMask, 1 << level);
+        }
+    }
+
+    /// <summary>Makes every fill whose walk began before now give up (called before any address invalidation).</summary>
+    public void NoteInvalidation() => Interlocked.Increment(ref _invalSeq);
+
+    /// <summary>Removes the entries of space <paramref name="slot"/> that translate <paramref name="address"/>,
+    /// at every level; global entries only if <paramref name="includeGlobal"/>. Visits 4 entries per level.</summary>
+    public void InvalidateAddress(int slot, ulong address, bool includeGlobal)
+    {
+        NoteInvalidation();
+        int space = slot + 1;
+        int mask = Volatile.Read(ref _levelMask);
+        while (mask != 0)
+        {
+            int level = BitOperations.TrailingZeroCount(mask);
+            mask &= mask - 1;
+            ulong tag = TagOf(address, level);
+            ref Entry set = ref _entries[SetOf(tag, space) << 2];
+            for (int way = 0; way < 4; way++)
+            {
+                ref Entry e = ref Unsafe.Add(ref set, way);
+                // Take every way, even a non-matching one: a fill in progress may be about to write a match.
+                int start = SeqLock.Enter(ref e.Seq);
+                if (e.Space == space && e.Tag == tag && (includeGlobal || (e.Flags & GlobalPage) == 0))
+                {
+                    e.Space = 0;
+                }
+
+                SeqLock.Exit(ref e.Seq, start);
+            }
+        }
+    }
+
+    /// <summary>Number of live-looking (non-empty) entries; for tests and statistics, not for the hot path.</summary>
+    public int CountOccupied()
+    {
+        int n = 0;
+        foreach (ref Entry e in _entries.AsSpan())
+        {
+            if (Volatile.Read(ref e.Space) != 0)
+            {
+                n++;
+            }
+        }
+
+        return n;
+    }
+}

@@ -1,0 +1,732 @@
+using System.Runtime.CompilerServices;
+using FastIommu.Formats.RiscV;
+using FastIommu.Hardware.Caches;
+using static FastIommu.Hardware.SpecBits;
+
+namespace FastIommu.Hardware;
+
+/// <summary>Marks a stage as Bare for the generic walkers (Levels = 0 folds the stage away).</summary>
+internal struct BareStage : IPagingMode
+{
+    public static string Name => "Bare";
+    public static int Levels => 0;
+    public static int AddressBits => 64;
+    public static bool IsGStage => false;
+    public static byte ModeEncoding => 0;
+}
+
+/// <summary>The translator specialised for one memory type: "Process to translate an IOVA", steps 1 to 20.</summary>
+internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where TMemory : struct, IMemoryAccess
+{
+    private readonly TMemory _memory;
+
+    public TranslatorEngine(TMemory memory, Capabilities capabilities, TranslatorCacheOptions? options)
+        : base(capabilities, options) => _memory = memory;
+
+    /// <summary>The state of one translation through both stages.</summary>
+    private struct Walk
+    {
+        public ulong Iova;
+        public AccessType Access;
+        public bool Supervisor;
+        public bool Sum;
+        public bool Sade;
+        public bool Gade;
+        public bool Ats;
+        public bool Svpbmt;
+        public ulong FsRoot;
+        public ulong GsRoot;
+
+        public ulong Gpa;
+        public ulong Pa;
+        public int FsShift;
+        public int GsShift;
+        public uint FsPerms;      // leaf R W X as bits 0..2
+        public uint FsEffective;  // after the U / SUM rules (what an ATS completion grants)
+        public uint GsPerms;
+        public bool FsUser;
+        public bool FsGlobal;
+        public bool FsDirty;
+        public bool GsDirty;
+
+        public FaultCause Cause;
+        public ulong Iotval2;
+    }
+
+    private const int ExplicitAccess = 0;
+    private const int ImplicitRead = 1;   // iotval2 bit 0
+    private const int ImplicitWrite = 3;  // iotval2 bits 0 and 1
+
+    public override TranslationResult Translate(in TranslationRequest request)
+    {
+        TranslationResult res = default;
+        res.Iotval = request.Iova;
+        bool ats = request.AtsTranslationRequest;
+        bool translated = request.Translated && !ats;
+        res.Ttyp = TtypOf(request.Access, ats, translated);
+
+        ulong ddtp = Volatile.Read(ref DdtpValue);
+        uint iommuMode = (uint)ddtp & 0xF;
+
+        // Step 1: ddtp.iommu_mode == Off: "All inbound transactions disallowed". Reserved modes are never
+        // accepted by the register, so they are treated as Off too.
+        if (iommuMode == DdtpOff || iommuMode > Ddtp3Lvl)
+        {
+            return Fault(ref res, FaultCause.AllInboundTransactionsDisallowed, dtf: false);
+        }
+
+        // Step 2: Bare: translated requests and ATS translation requests are disallowed, others pass through.
+        if (iommuMode == DdtpBare)
+        {
+            return translated || ats
+                ? Fault(ref res, FaultCause.TransactionTypeDisallowed, dtf: false)
+                : Identity(ref res, request.Iova, request.Access);
+        }
+
+        // Steps 3 and 4: base format DDI[0] = device_id[6:0], extended (MSI_FLAT) DDI[0] = device_id[5:0].
+        bool extended = Has(Caps, CapMsiFlat);
+        int ddi0Bits = extended ? 6 : 7;
+        uint deviceId = request.DeviceId;
+
+        // Step 5: a device_id wider than the DDT mode supports (or than 24 bits) is "transaction type disallowed".
+        uint ddi1 = (deviceId >> ddi0Bits) & 0x1FF;
+        uint ddi2 = deviceId >> (ddi0Bits + 9);
+        if (deviceId > 0xFF_FFFF
+            || (iommuMode == Ddtp2Lvl && ddi2 != 0)
+            || (iommuMode == Ddtp1Lvl && (ddi1 | ddi2) != 0))
+        {
+            return Fault(ref res, FaultCause.TransactionTypeDisallowed, dtf: false);
+        }
+
+        // Step 6: locate the device context (GET_DC), from the DDT cache when it holds it.
+        if (!Dir.TryGetDc(deviceId, out DeviceContextInfo dc) && !LocateDeviceContext(deviceId, ddtp, iommuMode, extended, ref res, out dc))
+        {
+            return res;
+        }
+
+        bool dtf = (dc.Tc & TcDtf) != 0;
+        bool pdtv = (dc.Tc & TcPdtv) != 0;
+        uint pdtpMode = (uint)(dc.Fsc >> AtpModeShift);
+
+        // Step 7: transaction type disallowed when...
+        if (((translated || ats) && (dc.Tc & TcEnAts) == 0)                                   // 7.1 ATS not enabled
+            || (request.ProcessIdValid && !pdtv)                                                // 7.2 process_id without PDT
+            || (request.ProcessIdValid && pdtv && ProcessIdTooWide(request.ProcessId, pdtpMode))) // 7.3 process_id too wide
+        {
+            return Fault(ref res, FaultCause.TransactionTypeDisallowed, dtf);
+        }
+
+        // Step 8: a translated request with T2GPA = 0 carries an SPA already.
+        if (translated && (dc.Tc & TcT2gpa) == 0)
+        {
+            return Identity(ref res, request.Iova, request.Access);
+        }
+
+        uint gMode = (uint)(dc.Iohgatp >> AtpModeShift);
+        Walk w = default;
+        w.Iova = request.Iova;
+        w.Access = request.Access;
+        // Only a request with a process_id (PASID) can ask for supervisor privilege.
+        w.Supervisor = request.Privileged && request.ProcessIdValid;
+        w.Sade = (dc.Tc & TcSade) != 0;
+        w.Gade = (dc.Tc & TcGade) != 0;
+        w.Ats = ats;
+        w.Svpbmt = Has(Caps, CapSvpbmt);
+        w.GsRoot = (dc.Iohgatp & PpnMask44) << 12;
+
+        uint fsMode;
+        int slot;
+        uint identity;
+        ulong spaceKey;
+        bool gv = gMode != 0;
+        uint gscid = (uint)(dc.Iohgatp >> GscidShift) & 0xFFFF;
+        if (translated)
+        {
+            // Step 9: translated request with T2GPA = 1: the IOVA is a GPA, first stage Bare.
+            fsMode = 0;
+            slot = dc.GSlot;
+            identity = dc.GIdentity;
+            spaceKey = AddressSpaceTable.MakeKey(gv, gscid, false, 0);
+        }
+        else if (!pdtv)
+        {
+            // Step 10: first-stage controls from DC.fsc (iosatp) and DC.ta.PSCID.
+            fsMode = pdtpMode;
+            w.FsRoot = (dc.Fsc & PpnMask44) << 12;
+            bool fsActive = fsMode != 0;
+            slot = fsActive ? dc.FsSlot : dc.GSlot;
+            identity = fsActive ? dc.FsIdentity : dc.GIdentity;
+            spaceKey = AddressSpaceTable.MakeKey(gv, gscid, fsActive, (uint)(dc.Ta >> PscidShift) & 0xFFFFF);
+        }
+        else
+        {
+            uint processId = request.ProcessId;
+            bool hasProcessId = request.ProcessIdValid;
+
+            // Step 11: DPE = 1 and no process_id: use the default process_id 0.
+            if (!hasProcessId && (dc.Tc & TcDpe) != 0)
+            {
+                processId = 0;
+                hasProcessId = true;
+            }
+
+            if (!hasProcessId || pdtpMode == 0)
+            {
+                // Step 12 (no process_id, DPE = 0) and step 13 (pdtp.MODE = Bare): first stage Bare.
+                fsMode = 0;
+                slot = dc.GSlot;
+                identity = dc.GIdentity;
+                spaceKey = AddressSpaceTable.MakeKey(gv, gscid, false, 0);
+            }
+            else
+            {
+                // Step 14: locate the process context (GET_PC), from the PDT cache when it holds it.
+                if (!Dir.TryGetPc(deviceId, processId, dc.Stamp, out ProcessContextInfo pc)
+                    && !LocateProcessContext(ref w, in dc, deviceId, processId, gMode, out pc))
+                {
+                    return WalkFault(ref res, ref w, dtf);
+                }
+
+                // Step 15: supervisor privilege needs PC.ta.ENS.
+                if (w.Supervisor && (pc.Ta & PcEns) == 0)
+                {
+                    return Fault(ref res, FaultCause.TransactionTypeDisallowed, dtf);
+                }
+
+                // Step 16: first-stage controls from PC.fsc and PC.ta.PSCID.
+                w.Sum = (pc.Ta & PcSum) != 0;
+                fsMode = (uint)(pc.Fsc >> AtpModeShift);
+                w.FsRoot = (pc.Fsc & PpnMask44) << 12;
+                bool fsActive = fsMode != 0;
+                slot = fsActive ? pc.Slot : dc.GSlot;
+                identity = fsActive ? pc.Identity : dc.GIdentity;
+                spaceKey = AddressSpaceTable.MakeKey(gv, gscid, fsActive, (uint)(pc.Ta >> PscidShift) & 0xFFFFF);
+            }
+        }
+
+        // Both stages Bare: the IOVA is the SPA.
+        if (fsMode == 0 && gMode == 0)
+        {
+            return Identity(ref res, request.Iova, request.Access);
+        }
+
+        // Steps 17 to 20 from the IOTLB when it holds a live entry that permits this access.
+        SpaceStamp stamp = default;
+        long invalSeq = 0;
+        bool cache = Tlb is not null && !ats;
+        if (cache)
+        {
+            slot = ReadStamp(slot, identity, spaceKey, out stamp);
+            invalSeq = Tlb!.InvalidationSequence;
+            if (Tlb.TryLookup(slot, in stamp, request.Iova, out ulong pa, out uint flags) && Permits(flags, ref w))
+            {
+                res.Success = true;
+                res.PhysicalAddress = pa;
+                res.PageSize = 1UL << (int)((flags >> Iotlb.PageShiftShift) & 0xFF);
+                res.Readable = (flags & Iotlb.R) != 0;
+                res.Writable = (flags & Iotlb.W) != 0;
+                res.Executable = (flags & Iotlb.X) != 0;
+                return res;
+            }
+        }
+
+        // Step 17: first stage (each access translated by the G-stage); step 18, MSI translation, is not modelled
+        // (see docs/hardware-model.md); step 19: G-stage of the GPA.
+        if (!Dispatch(fsMode, gMode, ref w))
+        {
+            return WalkFault(ref res, ref w, dtf);
+        }
+
+        // Step 20: translation complete.
+        int shift = Math.Min(w.FsShift, w.GsShift);
+        uint perms = (ats ? w.FsEffective : w.FsPerms) & w.GsPerms;
+        if (ats && ((perms & Iotlb.R) == 0 || request.Access != AccessType.Execute))
+        {
+            // ATS grants X only with R and only when execute was requested.
+            perms &= ~Iotlb.X;
+        }
+
+        res.Success = true;
+        res.PhysicalAddress = ats && (dc.Tc & TcT2gpa) != 0 ? w.Gpa : w.Pa;
+        res.PageSize = 1UL << shift;
+        res.Readable = (perms & Iotlb.R) != 0;
+        res.Writable = (perms & Iotlb.W) != 0;
+        res.Executable = (perms & Iotlb.X) != 0;
+
+        if (cache)
+        {
+            int level = (shift - 12) / 9;
+            uint flags = perms
+                | (w.FsUser ? Iotlb.UserPage : 0)
+                | (w.FsGlobal ? Iotlb.GlobalPage : 0)
+                | (w.FsDirty && w.GsDirty ? Iotlb.DirtyOk : 0)
+                | (fsMode == 0 ? Iotlb.NoFirstStage : 0)
+                | ((uint)shift << Iotlb.PageShiftShift);
+            ulong paBase = w.Pa & ~((1UL << (12 + 9 * level)) - 1);
+            Tlb!.Insert(slot, in stamp, invalSeq, request.Iova, level, paBase, flags);
+        }
+
+        return res;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static TransactionType TtypOf(AccessType access, bool ats, bool translated)
+    {
+        if (ats)
+        {
+            return TransactionType.AtsTranslationRequest;
+        }
+
+        // Untranslated 1/2/3 (execute/read/write), translated 5/6/7.
+        int code = access switch
+        {
+            AccessType.Execute => 1,
+            AccessType.Read => 2,
+            _ => 3,
+        };
+        return (TransactionType)(translated ? code + 4 : code);
+    }
+
+    /// <summary>PD8 allows process_id[7:0], PD17 [16:0], PD20 [19:0] (pdtp.MODE encodings).</summary>
+    private static bool ProcessIdTooWide(uint processId, uint pdtpMode) => pdtpMode switch
+    {
+        1 => processId >> 8 != 0,
+        2 => processId >> 17 != 0,
+        3 => processId >> 20 != 0,
+        _ => processId >> 20 != 0,
+    };
+
+    private static TranslationResult Identity(ref TranslationResult res, ulong address, AccessType access)
+    {
+        _ = access;
+        res.Success = true;
+        res.PhysicalAddress = address;
+        res.PageSize = 4096;
+        res.Readable = res.Writable = res.Executable = true;
+        return res;
+    }
+
+    private static TranslationResult Fault(ref TranslationResult res, FaultCause cause, bool dtf)
+    {
+        res.Success = false;
+        res.Cause = cause;
+        res.FaultReportSuppressed = dtf && !ReportedDespiteDtf(cause);
+        return res;
+    }
+
+    /// <summary>Causes the spec's table marks "Reported if DTF is 1? Yes".</summary>
+    private static bool ReportedDespiteDtf(FaultCause cause) => (ushort)cause is >= 256 and <= 259 or 268 or 272 or 273;
+
+    private static TranslationResult WalkFault(ref TranslationResult res, ref Walk w, bool dtf)
+    {
+        if (w.Ats && (ushort)w.Cause is 12 or 13 or 15 or 20 or 21 or 23 or 266)
+        {
+            // PCIe ATS: these end in a Success response with R = W = 0 and nothing is logged.
+            res.Success = true;
+            res.Cause = w.Cause;
+            return res;
+        }
+
+        res.Iotval2 = w.Iotval2;
+        return Fault(ref res, w.Cause, dtf);
+    }
+
+    /// <summary>The generations of <paramref name="slot"/>, re-resolving it when its slot was recycled since the
+    /// context was cached.</summary>
+    private int ReadStamp(int slot, uint identity, ulong key, out SpaceStamp stamp)
+    {
+        while (true)
+        {
+            if (slot >= 0)
+            {
+                ref AddressSpaceTable.Slot s = ref Spaces.SlotAt(slot);
+                if (Volatile.Read(ref s.Identity) == identity)
+                {
+                    stamp.Gen = Volatile.Read(ref s.Gen);
+                    stamp.AllGen = Volatile.Read(ref s.AllGen);
+                    stamp.GscGen = Volatile.Read(ref Spaces.GscGen(Volatile.Read(ref s.GscIndex)));
+                    if (Volatile.Read(ref s.Identity) == identity)
+                    {
+                        return slot;
+                    }
+                }
+            }
+
+            slot = Spaces.Resolve(key, out identity);
+        }
+    }
+
+    /// <summary>Whether a cached entry lets this access through without a walk (else the walk decides, and faults).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static bool Permits(uint flags, ref Walk w)
+    {
+        uint need = NeedBit(w.Access);
+        if ((flags & need) == 0 || (w.Access == AccessType.Write && (flags & Iotlb.DirtyOk) == 0))
+        {
+            return false;
+        }
+
+        if ((flags & Iotlb.NoFirstStage) != 0)
+        {
+            return true;
+        }
+
+        bool user = (flags & Iotlb.UserPage) != 0;
+        return w.Supervisor ? !user || (w.Sum && w.Access != AccessType.Execute) : user;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static uint NeedBit(AccessType access) => access switch
+    {
+        AccessType.Read => Iotlb.R,
+        AccessType.Write => Iotlb.W,
+        _ => Iotlb.X,
+    };
+
+    private bool Dispatch(uint fsMode, uint gMode, ref Walk w) => fsMode switch
+    {
+        8 => DispatchG<Sv39>(gMode, ref w),
+        9 => DispatchG<Sv48>(gMode, ref w),
+        10 => DispatchG<Sv57>(gMode, ref w),
+        _ => DispatchG<BareStage>(gMode, ref w),
+    };
+
+    private bool DispatchG<TFs>(uint gMode, ref Walk w) where TFs : struct, IPagingMode => gMode switch
+    {
+        8 => TranslateStages<TFs, Sv39x4>(ref w),
+        9 => TranslateStages<TFs, Sv48x4>(ref w),
+        10 => TranslateStages<TFs, Sv57x4>(ref w),
+        _ => TranslateStages<TFs, BareStage>(ref w),
+    };
+
+    /// <summary>Steps 17 and 19: the privileged spec's two-stage translation.</summary>
+    private bool TranslateStages<TFs, TGs>(ref Walk w) where TFs : struct, IPagingMode where TGs : struct, IPagingMode
+    {
+        if (TFs.Levels != 0)
+        {
+            if (!WalkFirstStage<TFs, TGs>(ref w))
+            {
+                return false;
+            }
+        }
+        else
+        {
+            w.Gpa = w.Iova;
+            w.FsShift = 63;
+            w.FsPerms = w.FsEffective = Iotlb.R | Iotlb.W | Iotlb.X;
+            w.FsDirty = true;
+        }
+
+        if (TGs.Levels != 0)
+        {
+            if (!GStage<TGs>(ref w, w.Gpa, ExplicitAccess, out ulong spa, out int shift, out uint perms, out bool dirty))
+            {
+                return false;
+            }
+
+            w.Pa = spa;
+            w.GsShift = shift;
+            w.GsPerms = perms;
+            w.GsDirty = dirty;
+        }
+        else
+        {
+            w.Pa = w.Gpa;
+            w.GsShift = 63;
+            w.GsPerms = Iotlb.R | Iotlb.W | Iotlb.X;
+            w.GsDirty = true;
+        }
+
+        return true;
+    }
+
+    private static bool PageFault(ref Walk w)
+    {
+        // Page fault of the original access type: instruction 12, load 13, store/AMO 15.
+        w.Cause = w.Access switch
+        {
+            AccessType.Execute => FaultCause.InstructionPageFault,
+            AccessType.Read => FaultCause.ReadPageFault,
+            _ => FaultCause.WritePageFault,
+        };
+        w.Iotval2 = 0;
+        return false;
+    }
+
+    private static bool GuestPageFault(ref Walk w, ulong gpa, int implicitBits)
+    {
+        // Guest-page fault of the original access type (20/21/23). iotval2[63:2] = GPA[63:2]; bit 0: implicit
+        // access for first-stage translation (PTE or PDT read); bit 1: that implicit access was a write.
+        w.Cause = w.Access switch
+        {
+            AccessType.Execute => FaultCause.InstructionGuestPageFault,
+            AccessType.Read => FaultCause.ReadGuestPageFault,
+            _ => FaultCause.WriteGuestPageFault,
+        };
+        w.Iotval2 = (gpa & ~3UL) | (uint)implicitBits;
+        return false;
+    }
+
+    private static bool AccessFault(ref Walk w)
+    {
+        // A PTE that is not in memory: access fault of the original access type (1/5/7).
+        w.Cause = w.Access switch
+        {
+            AccessType.Execute => FaultCause.InstructionAccessFault,
+            AccessType.Read => FaultCause.ReadAccessFault,
+            _ => FaultCause.WriteAccessFault,
+        };
+        w.Iotval2 = 0;
+        return false;
+    }
+
+    /// <summary>Reserved encodings that make any PTE a fault (privileged spec, step 3 of the walk): V = 0,
+    /// W without R, bits 60:54, PBMT without Svpbmt.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static bool BadPte(ulong raw, bool svpbmt) =>
+        (raw & Pte.V) == 0
+        || (raw & (Pte.R | Pte.W)) == Pte.W
+        || (raw & Pte.ReservedMask) != 0
+        || (!svpbmt && (raw & Pte.PbmtMask) != 0);
+
+    /// <summary>Non-leaf PTE: D, A, U, PBMT and N are reserved (privileged spec, Svpbmt, Svnapot).</summary>
+    private const ulong NonLeafReservedPte = Pte.D | Pte.A | Pte.U | Pte.PbmtMask | Pte.N;
+
+    /// <summary>Leaf encodings that are reserved: PBMT = 3; N outside level 0 or with PPN[3:0] != 1000b (only
+    /// 64 KiB NAPOT exists).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static bool BadLeaf(ulong raw, int level) =>
+        (raw & Pte.PbmtMask) == Pte.PbmtMask
+        || ((raw & Pte.N) != 0 && (level != 0 || ((raw >> Pte.PpnShift) & 0xF) != 8));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static bool MisalignedSuperpage(ulong raw, int level) =>
+        level > 0 && ((raw >> Pte.PpnShift) & ((1UL << (9 * level)) - 1)) != 0;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static ulong TableAddress(ulong raw) => (raw & Pte.PpnMask) << 2;
+
+    /// <summary>First-stage walk (privileged spec "Virtual Address Translation Process"), every PTE address a GPA
+    /// translated by the G-stage as an implicit access when the G-stage is not Bare.</summary>
+    private bool WalkFirstStage<TFs, TGs>(ref Walk w) where TFs : struct, IPagingMode where TGs : struct, IPagingMode
+    {
+        ulong iova = w.Iova;
+        // VA bits above the mode's width must all equal its top bit.
+        if (!PagingMode<TFs>.IsCanonical(iova))
+        {
+            return PageFault(ref w);
+        }
+
+    restart:
+        // Step 1: a = satp.ppn x PAGESIZE, i = LEVELS - 1.
+        ulong table = w.FsRoot;
+        for (int level = TFs.Levels - 1; level >= 0; level--)
+        {
+            // Step 2: pte = the PTE at a + va.vpn[i] x PTESIZE (a GPA under a G-stage: implicit read).
+            ulong pteGpa = table + ((ulong)PagingMode<TFs>.Index(iova, level) << 3);
+            ulong ptePa = pteGpa;
+            if (TGs.Levels != 0 && !GStage<TGs>(ref w, pteGpa, ImplicitRead, out ptePa, out _, out _, out _))
+            {
+                return false;
+            }
+
+            if (!_memory.TryRead64(ptePa, out ulong raw))
+            {
+                return AccessFault(ref w);
+            }
+
+            // Step 3: invalid or reserved encodings.
+            if (BadPte(raw, w.Svpbmt))
+            {
+                return PageFault(ref w);
+            }
+
+            // Step 4: a pointer to the next level.
+            if ((raw & Pte.RwxMask) == 0)
+            {
+                if ((raw & NonLeafReservedPte) != 0 || level == 0)
+                {
+                    return PageFault(ref w);
+                }
+
+                table = TableAddress(raw);
+                continue;
+            }
+
+            if (BadLeaf(raw, level))
+            {
+                return PageFault(ref w);
+            }
+
+            // Step 5: permissions. U-mode requests need U = 1; supervisor ones need U = 0, or SUM and no execute.
+            uint perms = (uint)(raw >> Pte.RBit) & 7;
+            bool user = (raw & Pte.U) != 0;
+            uint effective = perms;
+            if (user)
+            {
+                if (w.Supervisor)
+                {
+                    effective = w.Sum ? perms & ~Iotlb.X : 0;
+                }
+            }
+            else if (!w.Supervisor)
+            {
+                effective = 0;
+            }
+
+            if (!w.Ats && (effective & NeedBit(w.Access)) == 0)
+            {
+                return PageFault(ref w);
+            }
+
+            // Step 6: misaligned superpage.
+            if (MisalignedSuperpage(raw, level))
+            {
+                return PageFault(ref w);
+            }
+
+            // Step 7: A (and D for a write) must be set, or set atomically when DC.tc.SADE = 1.
+            bool write = w.Access == AccessType.Write && (!w.Ats || (effective & Iotlb.W) != 0);
+            ulong needAd = Pte.A | (write ? Pte.D : 0);
+            if ((raw & needAd) != needAd && !(w.Ats && effective == 0))
+            {
+                if (!w.Sade)
+                {
+                    return PageFault(ref w);
+                }
+
+                // The A/D update is an implicit write: the G-stage must allow writing the PTE's page.
+                if (TGs.Levels != 0 && !GStage<TGs>(ref w, pteGpa, ImplicitWrite, out _, out _, out _, out _))
+                {
+                    return false;
+                }
+
+                if (!_memory.TryCompareExchange64(ptePa, raw, raw | needAd, out ulong observed))
+                {
+                    return AccessFault(ref w);
+                }
+
+                if (observed != raw)
+                {
+                    goto restart; // the PTE changed under us: walk again
+                }
+
+                raw |= needAd;
+            }
+
+            // Step 8: the GPA (a superpage keeps the IOVA's low bits).
+            int shift = (raw & Pte.N) != 0 ? 16 : 12 + 9 * level;
+            ulong pageMask = (1UL << shift) - 1;
+            w.Gpa = (TableAddress(raw) & ~pageMask) | (iova & pageMask);
+            w.FsShift = shift;
+            w.FsPerms = perms;
+            w.FsEffective = effective;
+            w.FsUser = user;
+            w.FsGlobal = (raw & Pte.G) != 0;
+            w.FsDirty = (raw & Pte.D) != 0;
+            return true;
+        }
+
+        return PageFault(ref w);
+    }
+
+    /// <summary>G-stage walk of <paramref name="gpa"/> (privileged spec "Guest Physical Address Translation").
+    /// Leaves are checked as user-mode accesses (U must be 1). <paramref name="kind"/>: an explicit access of the
+    /// request's type, or an implicit read / write made for the first stage.</summary>
+    private bool GStage<TGs>(ref Walk w, ulong gpa, int kind, out ulong spa, out int shift, out uint perms, out bool dirty)
+        where TGs : struct, IPagingMode
+    {
+        spa = 0;
+        shift = 0;
+        perms = 0;
+        dirty = false;
+        // GPA bits above the x4 mode's width must be zero.
+        if (!PagingMode<TGs>.IsCanonical(gpa))
+        {
+            return GuestPageFault(ref w, gpa, kind);
+        }
+
+        uint need = kind switch
+        {
+            ExplicitAccess => NeedBit(w.Access),
+            ImplicitWrite => Iotlb.W,
+            _ => Iotlb.R,
+        };
+        bool atsExplicit = w.Ats && kind == ExplicitAccess;
+
+    restart:
+        ulong table = w.GsRoot;
+        for (int level = TGs.Levels - 1; level >= 0; level--)
+        {
+            ulong ptePa = table + ((ulong)PagingMode<TGs>.Index(gpa, level) << 3);
+            if (!_memory.TryRead64(ptePa, out ulong raw))
+            {
+                return AccessFault(ref w);
+            }
+
+            if (BadPte(raw, w.Svpbmt))
+            {
+                return GuestPageFault(ref w, gpa, kind);
+            }
+
+            if ((raw & Pte.RwxMask) == 0)
+            {
+                if ((raw & NonLeafReservedPte) != 0 || level == 0)
+                {
+                    return GuestPageFault(ref w, gpa, kind);
+                }
+
+                table = TableAddress(raw);
+                continue;
+            }
+
+            if (BadLeaf(raw, level))
+            {
+                return GuestPageFault(ref w, gpa, kind);
+            }
+
+            // G-stage accesses are always user-level: a leaf with U = 0 grants nothing.
+            uint p = (raw & Pte.U) != 0 ? (uint)(raw >> Pte.RBit) & 7 : 0;
+            if (!atsExplicit && (p & need) == 0)
+            {
+                return GuestPageFault(ref w, gpa, kind);
+            }
+
+            if (MisalignedSuperpage(raw, level))
+            {
+                return GuestPageFault(ref w, gpa, kind);
+            }
+
+            bool write = need == Iotlb.W && (p & Iotlb.W) != 0;
+            ulong needAd = Pte.A | (write ? Pte.D : 0);
+            if ((raw & needAd) != needAd && !(atsExplicit && p == 0))
+            {
+                if (!w.Gade)
+                {
+                    return GuestPageFault(ref w, gpa, kind);
+                }
+
+                if (!_memory.TryCompareExchange64(ptePa, raw, raw | needAd, out ulong observed))
+                {
+                    return AccessFault(ref w);
+                }
+
+                if (observed != raw)
+                {
+                    goto restart;
+                }
+
+                raw |= needAd;
+            }
+
+            shift = (raw & Pte.N) != 0 ? 16 : 12 + 9 * level;
+            ulong pageMask = (1UL << shift) - 1;
+            spa = (TableAddress(raw) & ~pageMask) | (gpa & pageMask);
+            perms = p;
+            dirty = (raw & Pte.D) != 0;
+            return true;
+        }
+
+        return GuestPageFault(ref w, gpa, kind);
+    }
+}

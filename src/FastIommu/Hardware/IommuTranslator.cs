@@ -1,0 +1,192 @@
+using FastIommu.Formats.RiscV;
+using FastIommu.Hardware.Caches;
+using FastIommu.Memory;
+
+namespace FastIommu.Hardware;
+
+/// <summary>
+/// The translation side of a RISC-V IOMMU v1.0: "Process to translate an IOVA" (iommu_data_structures.adoc)
+/// over physical memory, with an IOTLB and DDT/PDT caches that keep entries until invalidated, as hardware may.
+/// It sees only memory (through <see cref="IMemoryAccess"/>) and the register values the device gives it.
+/// </summary>
+/// <remarks>
+/// <para>Thread safety: <see cref="Translate"/> may run on any number of threads while other threads call the
+/// Invalidate methods and set the registers. A translation that began before an invalidation returned may use
+/// (and return) what it read before; once an Invalidate method has returned, no translation that starts later
+/// returns anything that invalidation removed, and no translation still in flight can put it back in a cache.</para>
+/// <para><see cref="Translate"/> allocates nothing. Caches never observe memory writes by themselves: a PTE, DC or
+/// PC changed without the matching IOTINVAL / IODIR may keep translating the old way.</para>
+/// </remarks>
+public sealed class IommuTranslator
+{
+    private readonly TranslatorEngine _engine;
+
+    /// <summary>A translator over FastIommu's own physical memory (the fast path).</summary>
+    public IommuTranslator(PhysicalMemory memory, Capabilities capabilities, TranslatorCacheOptions? options = null)
+        : this(new TranslatorEngine<PhysicalMemoryAccess>(new PhysicalMemoryAccess(memory), capabilities, options))
+    {
+    }
+
+    /// <summary>A translator over any memory. A <see cref="PhysicalMemoryAccess"/> gets the specialised fast path;
+    /// other implementations are called through the interface (use <see cref="Create{TMemory}"/> with a struct to
+    /// have them specialised too).</summary>
+    public IommuTranslator(IMemoryAccess memory, Capabilities capabilities, TranslatorCacheOptions? options = null)
+        : this(memory is PhysicalMemoryAccess fast
+            ? new TranslatorEngine<PhysicalMemoryAccess>(fast, capabilities, options)
+            : new TranslatorEngine<InterfaceMemoryAccess>(new InterfaceMemoryAccess(memory), capabilities, options))
+    {
+    }
+
+    private IommuTranslator(TranslatorEngine engine) => _engine = engine;
+
+    /// <summary>A translator whose walkers are specialised for the struct memory type <typeparamref name="TMemory"/>.</summary>
+    public static IommuTranslator Create<TMemory>(TMemory memory, Capabilities capabilities, TranslatorCacheOptions? options = null)
+        where TMemory : struct, IMemoryAccess =>
+        new(new TranslatorEngine<TMemory>(memory, capabilities, options));
+
+    /// <summary>The capabilities register the translator honours (fixed at construction).</summary>
+    public Capabilities Capabilities => new(_engine.Caps);
+
+    /// <summary>The ddtp register as the device holds it. Caches are not flushed when it changes (software follows
+    /// a ddtp write with IODIR.INVAL_DDT, as the spec asks).</summary>
+    public Ddtp Ddtp
+    {
+        get => new(Volatile.Read(ref _engine.DdtpValue));
+        set => Volatile.Write(ref _engine.DdtpValue, value.Value);
+    }
+
+    /// <summary>The fctl register (BE, WSI, GXL) as the device holds it.</summary>
+    public Fctl Fctl
+    {
+        get => new(Volatile.Read(ref _engine.FctlValue));
+        set => Volatile.Write(ref _engine.FctlValue, value.Value);
+    }
+
+    /// <summary>Translates one inbound transaction. Thread-safe, allocation-free.</summary>
+    public TranslationResult Translate(in TranslationRequest request) => _engine.Translate(in request);
+
+    /// <summary>IOTINVAL.VMA with the given operands (spec table "IOTINVAL.VMA operands and operations").</summary>
+    public void InvalidateVma(bool gv, ushort gscid, bool pscv, uint pscid, bool av, ulong address) =>
+        _engine.InvalidateVma(gv, gscid, pscv, pscid, av, address);
+
+    /// <summary>IOTINVAL.GVMA with the given operands. Cached translations are combined (IOVA to SPA) and not tagged
+    /// with their GPA, so an address-selective GVMA flushes every entry of the GSCID, as the spec's note allows.</summary>
+    public void InvalidateGvma(bool gv, ushort gscid, bool av, ulong address) => _engine.InvalidateGvma(gv, gscid, av, address);
+
+    /// <summary>IODIR.INVAL_DDT: DV=0 flushes every cached DC and PC; DV=1 the DC of <paramref name="deviceId"/> and its PCs.</summary>
+    public void InvalidateDdt(bool dv, uint deviceId) => _engine.InvalidateDdt(dv, deviceId);
+
+    /// <summary>IODIR.INVAL_PDT: the cached PC of (<paramref name="deviceId"/>, <paramref name="processId"/>).</summary>
+    public void InvalidatePdt(uint deviceId, uint processId) => _engine.InvalidatePdt(deviceId, processId);
+
+    /// <summary>Flushes every cache.</summary>
+    public void InvalidateAll() => _engine.InvalidateAll();
+
+    /// <summary>Non-empty IOTLB entries (live or stale); for tests and statistics.</summary>
+    public int IotlbOccupancy => _engine.Tlb?.CountOccupied() ?? 0;
+}
+
+/// <summary>The state and invalidation logic shared by every memory type; <see cref="TranslatorEngine{TMemory}"/>
+/// holds the walkers.</summary>
+internal abstract class TranslatorEngine
+{
+    public ulong DdtpValue;
+    public uint FctlValue;
+    public readonly ulong Caps;
+    public readonly Iotlb? Tlb;
+    public readonly DirectoryCaches Dir;
+    public readonly AddressSpaceTable Spaces;
+
+    protected TranslatorEngine(Capabilities capabilities, TranslatorCacheOptions? options)
+    {
+        options ??= TranslatorCacheOptions.Default;
+        options.Validate();
+        Caps = capabilities.Value;
+        Tlb = options.IotlbEntries == 0 ? null : new Iotlb(options.IotlbEntries);
+        Dir = new DirectoryCaches(options.DeviceContextEntries, options.ProcessContextEntries);
+        Spaces = new AddressSpaceTable(options.AddressSpaces);
+    }
+
+    public abstract TranslationResult Translate(in TranslationRequest request);
+
+    private struct AddressInvalidation
+    {
+        public Iotlb Tlb;
+        public ulong Address;
+    }
+
+    public void InvalidateVma(bool gv, ushort gscid, bool pscv, uint pscid, bool av, ulong address)
+    {
+        int gscIndex = AddressSpaceTable.GscIndexOf(gv, gscid);
+        if (!av)
+        {
+            if (pscv)
+            {
+                // GV=*, AV=0, PSCV=1: the non-global entries of one address space.
+                Spaces.BumpNonGlobal(AddressSpaceTable.MakeKey(gv, gscid, true, pscid));
+            }
+            else
+            {
+                // GV=*, AV=0, PSCV=0: every entry, global ones too, of every space of the host / of GSCID.
+                Spaces.BumpGsc(gscIndex);
+            }
+
+            return;
+        }
+
+        if (Tlb is null)
+        {
+            return;
+        }
+
+        Tlb.NoteInvalidation();
+        var state = new AddressInvalidation { Tlb = Tlb, Address = address };
+        if (pscv)
+        {
+            // AV=1, PSCV=1: leaf entries for ADDR in one space, except global ones.
+            Spaces.ForSpace(AddressSpaceTable.MakeKey(gv, gscid, true, pscid), ref state,
+                static (ref AddressInvalidation s, int slot) => s.Tlb.InvalidateAddress(slot, s.Address, includeGlobal: false));
+        }
+        else
+        {
+            // AV=1, PSCV=0: leaf entries for ADDR in every space of the host / of GSCID, global ones too.
+            Spaces.ForEachSpaceOf(gscIndex, ref state,
+                static (ref AddressInvalidation s, int slot) => s.Tlb.InvalidateAddress(slot, s.Address, includeGlobal: true));
+        }
+    }
+
+    public void InvalidateGvma(bool gv, ushort gscid, bool av, ulong address)
+    {
+        _ = av;
+        _ = address;
+        if (gv)
+        {
+            Spaces.BumpGsc(gscid);
+        }
+        else
+        {
+            Spaces.BumpAllGuests();
+        }
+    }
+
+    public void InvalidateDdt(bool dv, uint deviceId)
+    {
+        if (dv)
+        {
+            Dir.InvalidateDevice(deviceId);
+        }
+        else
+        {
+            Dir.InvalidateAllDevices();
+        }
+    }
+
+    public void InvalidatePdt(uint deviceId, uint processId) => Dir.InvalidateProcess(deviceId, processId);
+
+    public void InvalidateAll()
+    {
+        Dir.InvalidateAllDevices();
+        Spaces.BumpAllGuests();
+        Spaces.BumpGsc(AddressSpaceTable.HostGscIndex);
+    }
+}

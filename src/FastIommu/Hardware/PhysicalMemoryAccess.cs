@@ -1,0 +1,106 @@
+using System.Runtime.CompilerServices;
+using FastIommu.Memory;
+
+namespace FastIommu.Hardware;
+
+/// <summary>
+/// The fast <see cref="IMemoryAccess"/> over a <see cref="PhysicalMemory"/>: a bounds check, then a direct
+/// reference to the qword (<see cref="Volatile"/> for loads and stores, <see cref="Interlocked"/> for the CAS).
+/// Addresses outside the memory, or misaligned, are access faults (false), never exceptions.
+/// </summary>
+public readonly struct PhysicalMemoryAccess : IMemoryAccess
+{
+    private readonly PhysicalMemory _memory;
+
+    public PhysicalMemoryAccess(PhysicalMemory memory)
+    {
+        ArgumentNullException.ThrowIfNull(memory);
+        _memory = memory;
+    }
+
+    /// <summary>The memory this accessor reads and writes.</summary>
+    public PhysicalMemory Memory => _memory;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private bool IsQword(ulong pa) => (pa & 7) == 0 && _memory.Contains(pa, 8);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public bool TryRead64(ulong pa, out ulong value)
+    {
+        if (!IsQword(pa))
+        {
+            value = 0;
+            return false;
+        }
+
+        value = Volatile.Read(ref _memory.Qword(pa));
+        return true;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public bool TryWrite64(ulong pa, ulong value)
+    {
+        if (!IsQword(pa))
+        {
+            return false;
+        }
+
+        Volatile.Write(ref _memory.Qword(pa), value);
+        return true;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public bool TryCompareExchange64(ulong pa, ulong expected, ulong desired, out ulong observed)
+    {
+        if (!IsQword(pa))
+        {
+            observed = 0;
+            return false;
+        }
+
+        observed = Interlocked.CompareExchange(ref _memory.Qword(pa), desired, expected);
+        return true;
+    }
+
+    public bool TryRead(ulong pa, Span<byte> destination)
+    {
+        if (!_memory.Contains(pa, (ulong)destination.Length))
+        {
+            return false;
+        }
+
+        _memory.GetSpan(pa, destination.Length).CopyTo(destination);
+        return true;
+    }
+
+    public bool TryWrite(ulong pa, ReadOnlySpan<byte> source)
+    {
+        if (!_memory.Contains(pa, (ulong)source.Length))
+        {
+            return false;
+        }
+
+        source.CopyTo(_memory.GetSpan(pa, source.Length));
+        return true;
+    }
+}
+
+/// <summary>Adapts an <see cref="IMemoryAccess"/> object (an emulator's class) to the struct the walkers are
+/// generic over. Each access is one interface call; implement <see cref="IMemoryAccess"/> on a struct to avoid it.</summary>
+public readonly struct InterfaceMemoryAccess : IMemoryAccess
+{
+    private readonly IMemoryAccess _inner;
+
+    public InterfaceMemoryAccess(IMemoryAccess inner)
+    {
+        ArgumentNullException.ThrowIfNull(inner);
+        _inner = inner;
+    }
+
+    public bool TryRead64(ulong pa, out ulong value) => _inner.TryRead64(pa, out value);
+    public bool TryWrite64(ulong pa, ulong value) => _inner.TryWrite64(pa, value);
+    public bool TryCompareExchange64(ulong pa, ulong expected, ulong desired, out ulong observed) =>
+        _inner.TryCompareExchange64(pa, expected, desired, out observed);
+    public bool TryRead(ulong pa, Span<byte> destination) => _inner.TryRead(pa, destination);
+    public bool TryWrite(ulong pa, ReadOnlySpan<byte> source) => _inner.TryWrite(pa, source);
+}

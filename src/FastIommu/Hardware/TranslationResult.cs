@@ -1,0 +1,51 @@
+using FastIommu.Formats.RiscV;
+
+namespace FastIommu.Hardware;
+
+/// <summary>
+/// The outcome of one translation: the physical address, the size of the translation and its permissions,
+/// or the fault with the fields a fault record carries (CAUSE, TTYP, iotval, iotval2).
+/// </summary>
+/// <remarks>
+/// For a PCIe ATS translation request (TTYP 8) a page fault, guest-page fault or "PDT entry not valid" is a
+/// Success response with R = W = 0 (spec, "PCIe ATS translation request handling"): <see cref="Success"/> is true,
+/// <see cref="Readable"/> and <see cref="Writable"/> are false and <see cref="Cause"/> says why; nothing is logged.
+/// </remarks>
+public struct TranslationResult
+{
+    public bool Success { get; set; }
+
+    /// <summary>The SPA (or for an ATS request with DC.tc.T2GPA = 1, the GPA).</summary>
+    public ulong PhysicalAddress { get; set; }
+
+    /// <summary>Bytes covered by the translation (4 KiB, 64 KiB NAPOT, 2 MiB, ...): the smaller of the two stages.</summary>
+    public ulong PageSize { get; set; }
+
+    public bool Readable { get; set; }
+    public bool Writable { get; set; }
+    public bool Executable { get; set; }
+
+    /// <summary>The spec's CAUSE when the translation faulted (0 on success).</summary>
+    public FaultCause Cause { get; set; }
+
+    /// <summary>The spec's TTYP of the request.</summary>
+    public TransactionType Ttyp { get; set; }
+
+    /// <summary>iotval: the IOVA of the faulting transaction.</summary>
+    public ulong Iotval { get; set; }
+
+    /// <summary>iotval2: for a guest-page fault, GPA[63:2] in bits 63:2, bit 0 = implicit first-stage access,
+    /// bit 1 = that implicit access was a write. 0 otherwise.</summary>
+    public ulong Iotval2 { get; set; }
+
+    /// <summary>DC.tc.DTF = 1 and the cause is one DTF suppresses: the IOMMU aborts the transaction but does
+    /// not write a fault record.</summary>
+    public bool FaultReportSuppressed { get; set; }
+
+    /// <summary>True when the request was faulted and a fault record should be written to the fault queue.</summary>
+    public readonly bool ShouldReport => !Success && !FaultReportSuppressed;
+
+    public override readonly string ToString() => Success
+        ? $"PA 0x{PhysicalAddress:x} size 0x{PageSize:x} {(Readable ? "R" : "-")}{(Writable ? "W" : "-")}{(Executable ? "X" : "-")}"
+        : $"fault cause {(ushort)Cause} ttyp {(byte)Ttyp} iotval 0x{Iotval:x} iotval2 0x{Iotval2:x}{(FaultReportSuppressed ? " (DTF)" : "")}";
+}
