@@ -52,7 +52,7 @@ internal sealed class CommandQueue
     private const ulong AtsReserved0 = (3UL << 10) | (0x3FUL << 34);
 
     private readonly RegisterFile _registers;
-    private readonly IDeviceMemory _memory;
+    private readonly IMemoryAccess _memory;
     private readonly ITranslationBackend _backend;
     private readonly List<AtsMessage> _atsMessages = [];
     private ulong _cqb;
@@ -60,7 +60,7 @@ internal sealed class CommandQueue
     private uint _cqt;
     private uint _csr;
 
-    public CommandQueue(RegisterFile registers, IDeviceMemory memory, ITranslationBackend backend)
+    public CommandQueue(RegisterFile registers, IMemoryAccess memory, ITranslationBackend backend)
     {
         _registers = registers;
         _memory = memory;

@@ -81,6 +81,33 @@ internal sealed class DebugTranslation
 
 public sealed partial class RiscVIommu
 {
-    // Runs the request in tr_req_iova / tr_req_ctl (pending the translator: answered with fault until then).
-    private void RunDebugRequest() => _debug.Complete(DebugTranslation.ResponseFault);
+    // Runs the request in tr_req_iova / tr_req_ctl as an Untranslated request (spec "Debug support"): faults go to
+    // the fault queue as usual and tr_response.fault is set. NW=0 asks for read and write permission, NW=1 for read,
+    // Exe for execute as well: the request is translated for write (or read) and, with Exe, again for execute.
+    // The translator may cache what it walks ("may or may not cache"). Its result carries no PBMT, so PBMT reads 0.
+    private void RunDebugRequest()
+    {
+        ulong control = _debug.Control;
+        var request = new TranslationRequest
+        {
+            DeviceId = (uint)((control & DebugTranslation.DidMask) >> 40),
+            ProcessId = (uint)((control & DebugTranslation.PidMask) >> 12),
+            ProcessIdValid = (control & DebugTranslation.Pv) != 0,
+            Privileged = (control & DebugTranslation.Priv) != 0,
+            Iova = _debug.Iova,
+            Access = (control & DebugTranslation.Nw) != 0 ? AccessType.Read : AccessType.Write,
+        };
+
+        TranslationResult result = Translate(in request);
+        if (result.Success && (control & DebugTranslation.Exe) != 0)
+        {
+            request.Access = AccessType.Execute;
+            TranslationResult execute = Translate(in request);
+            result = execute.Success ? result : execute;
+        }
+
+        _debug.Complete(result.Success
+            ? DebugTranslation.EncodeResponse(result.PhysicalAddress, result.PageSize, 0)
+            : DebugTranslation.ResponseFault);
+    }
 }

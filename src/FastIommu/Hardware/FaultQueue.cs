@@ -64,7 +64,7 @@ internal sealed class FaultQueue
     private const long StateMf = 1L << 50;
 
     private readonly RegisterFile _registers;
-    private readonly IDeviceMemory _memory;
+    private readonly IMemoryAccess _memory;
     private long _state;
     private ulong _fqb;
     private uint _fqh;
@@ -73,7 +73,7 @@ internal sealed class FaultQueue
     private long _written;
     private long _dropped;
 
-    public FaultQueue(RegisterFile registers, IDeviceMemory memory)
+    public FaultQueue(RegisterFile registers, IMemoryAccess memory)
     {
         _registers = registers;
         _memory = memory;

@@ -1,17 +1,8 @@
 namespace FastIommu.Hardware;
 
-/// <summary>What the device side needs from memory: byte-range reads and writes that report an access fault
-/// (false) instead of throwing. Temporary seam until the translation side's IMemoryAccess lands.</summary>
-internal interface IDeviceMemory
-{
-    bool TryRead(ulong pa, Span<byte> destination);
-
-    bool TryWrite(ulong pa, ReadOnlySpan<byte> source);
-}
-
 /// <summary>What the command queue and the register file drive in the translator: the live ddtp/fctl values and
 /// the IOATC / directory-cache invalidations (spec "IOMMU Page-Table cache invalidation commands" and
-/// "IOMMU directory cache invalidation commands").</summary>
+/// "IOMMU directory cache invalidation commands"). A seam so tests can record the decoded operands.</summary>
 internal interface ITranslationBackend
 {
     void SetDdtp(ulong ddtp);
@@ -25,4 +16,21 @@ internal interface ITranslationBackend
     void InvalidateDdt(bool dv, uint deviceId);
 
     void InvalidatePdt(uint deviceId, uint processId);
+}
+
+/// <summary>The backend of a real device: the <see cref="IommuTranslator"/> itself.</summary>
+internal sealed class TranslatorBackend(IommuTranslator translator) : ITranslationBackend
+{
+    public void SetDdtp(ulong ddtp) => translator.Ddtp = new Formats.RiscV.Ddtp(ddtp);
+
+    public void SetFctl(uint fctl) => translator.Fctl = new Formats.RiscV.Fctl(fctl);
+
+    public void InvalidateVma(bool gv, ushort gscid, bool pscv, uint pscid, bool av, ulong address) =>
+        translator.InvalidateVma(gv, gscid, pscv, pscid, av, address);
+
+    public void InvalidateGvma(bool gv, ushort gscid, bool av, ulong address) => translator.InvalidateGvma(gv, gscid, av, address);
+
+    public void InvalidateDdt(bool dv, uint deviceId) => translator.InvalidateDdt(dv, deviceId);
+
+    public void InvalidatePdt(uint deviceId, uint processId) => translator.InvalidatePdt(deviceId, processId);
 }

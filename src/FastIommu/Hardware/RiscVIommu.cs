@@ -1,3 +1,6 @@
+using FastIommu.Formats.RiscV;
+using FastIommu.Memory;
+
 namespace FastIommu.Hardware;
 
 /// <summary>Interrupt sources of the IOMMU, numbered as their <c>ipsr</c> bits.</summary>
@@ -40,8 +43,36 @@ public sealed partial class RiscVIommu
     private readonly DebugTranslation _debug = new();
     private readonly ITranslationBackend _backend;
     private readonly bool _processOnTailWrite;
+    private readonly IommuTranslator? _translator;
 
-    internal RiscVIommu(IDeviceMemory memory, ITranslationBackend backend, ulong capabilities, IommuOptions? options)
+    /// <summary>An IOMMU over FastIommu's own physical memory (the translator's fast path).</summary>
+    /// <param name="memory">Where the DDT, PDT, page tables and the queues live.</param>
+    /// <param name="capabilities">The capabilities register: what the IOMMU implements. HPM and QOSID are not
+    /// modelled and are refused; PAS must be 12..56.</param>
+    /// <param name="options">Implementation choices (synchronous command processing, DDT depths, reset mode).</param>
+    /// <param name="cacheOptions">Sizes of the translator's IOTLB and directory caches.</param>
+    /// <exception cref="ArgumentException">The capabilities ask for something the model cannot be.</exception>
+    public RiscVIommu(PhysicalMemory memory, Capabilities capabilities, IommuOptions? options = null, TranslatorCacheOptions? cacheOptions = null)
+        : this(new PhysicalMemoryAccess(memory), new IommuTranslator(memory, capabilities, cacheOptions), capabilities, options)
+    {
+    }
+
+    /// <summary>An IOMMU over any memory, e.g. an emulator's bus; see the other constructor for the parameters.</summary>
+    public RiscVIommu(IMemoryAccess memory, Capabilities capabilities, IommuOptions? options = null, TranslatorCacheOptions? cacheOptions = null)
+        : this(memory, new IommuTranslator(memory, capabilities, cacheOptions), capabilities, options)
+    {
+    }
+
+    private RiscVIommu(IMemoryAccess memory, IommuTranslator translator, Capabilities capabilities, IommuOptions? options)
+        : this(memory, new TranslatorBackend(translator), capabilities.Value, options) => _translator = translator;
+
+    /// <summary>An IOMMU whose translator is specialised for the struct memory type <typeparamref name="TMemory"/>
+    /// (the device's own, rare, queue accesses go through the interface).</summary>
+    public static RiscVIommu Create<TMemory>(TMemory memory, Capabilities capabilities, IommuOptions? options = null, TranslatorCacheOptions? cacheOptions = null)
+        where TMemory : struct, IMemoryAccess =>
+        new(memory, IommuTranslator.Create(memory, capabilities, cacheOptions), capabilities, options);
+
+    internal RiscVIommu(IMemoryAccess memory, ITranslationBackend backend, ulong capabilities, IommuOptions? options)
     {
         ArgumentNullException.ThrowIfNull(memory);
         ArgumentNullException.ThrowIfNull(backend);
@@ -62,7 +93,37 @@ public sealed partial class RiscVIommu
     public Action<IommuInterruptSource, int>? InterruptRequested { get; set; }
 
     /// <summary>The capabilities register value.</summary>
-    public ulong Capabilities => _registers.CapabilitiesValue;
+    public Capabilities Capabilities => new(_registers.CapabilitiesValue);
+
+    /// <summary>The translator behind the device (for inspection: cache occupancy, direct invalidation in tests).</summary>
+    public IommuTranslator Translator => _translator ?? throw new InvalidOperationException("This device was built without a translator.");
+
+    /// <summary>Translates one inbound transaction and, when it faults, writes the fault record to the fault queue
+    /// (unless DC.tc.DTF suppresses it, only for the causes the spec lets DTF suppress). Thread-safe, lock-free,
+    /// allocation-free; may run on many threads at once, beside register writes and command processing.</summary>
+    public TranslationResult Translate(in TranslationRequest request)
+    {
+        TranslationResult result = Translator.Translate(in request);
+        if (!result.Success)
+        {
+            RecordFault(in request, in result);
+        }
+
+        return result;
+    }
+
+    private void RecordFault(in TranslationRequest request, in TranslationResult result)
+    {
+        // Spec table "Fault record CAUSE field encodings", column "Reported if DTF is 1?": the translator says when
+        // DTF applies; the causes that are always reported (256-259, 268, 272, 273) are reported regardless.
+        if (result.FaultReportSuppressed && !FaultCauses.ReportedWhenDtf(result.Cause))
+        {
+            return;
+        }
+
+        ulong header = FaultQueue.EncodeHeader(result.Cause, result.Ttyp, request.DeviceId, request.ProcessIdValid, request.ProcessId, request.Privileged);
+        ReportFault(header, result.Iotval, result.Iotval2);
+    }
 
     /// <summary>Fault records written to the fault queue so far.</summary>
     public long FaultRecordsWritten => _faultQueue.RecordsWritten;

@@ -3,32 +3,6 @@ using FastIommu.Memory;
 
 namespace FastIommu.Tests.Hardware.Device;
 
-/// <summary>Memory for the device's own accesses (queues, IOFENCE.C data): PhysicalMemory, faults outside it.</summary>
-internal sealed class TestDeviceMemory(PhysicalMemory memory) : IDeviceMemory
-{
-    public bool TryRead(ulong pa, Span<byte> destination)
-    {
-        if (!memory.Contains(pa, (ulong)destination.Length))
-        {
-            return false;
-        }
-
-        memory.GetSpan(pa, destination.Length).CopyTo(destination);
-        return true;
-    }
-
-    public bool TryWrite(ulong pa, ReadOnlySpan<byte> source)
-    {
-        if (!memory.Contains(pa, (ulong)source.Length))
-        {
-            return false;
-        }
-
-        source.CopyTo(memory.GetSpan(pa, source.Length));
-        return true;
-    }
-}
-
 /// <summary>Records what the device asks of the translator, as text, so a test can compare it with the spec.</summary>
 internal sealed class RecordingBackend : ITranslationBackend
 {
@@ -70,7 +44,7 @@ internal sealed class DeviceHarness : IDisposable
     {
         Memory = PhysicalMemory.Allocate(0x10_0000, MemoryBase);
         Backend = new RecordingBackend();
-        Device = new RiscVIommu(new TestDeviceMemory(Memory), Backend, capabilities, options);
+        Device = new RiscVIommu(new PhysicalMemoryAccess(Memory), Backend, capabilities, options);
     }
 
     public PhysicalMemory Memory { get; }
