@@ -1,0 +1,204 @@
+using FastIommu.Hardware;
+
+namespace FastIommu.Tests.Hardware.Translation;
+
+/// <summary>
+/// The caches hold stale entries until the right command removes them (spec: "an implementation may use any
+/// translation for an address that was valid at any time since the most recent IOTINVAL that subsumes that
+/// address"), and the wrong command (other PSCID, GSCID, address, device, process) leaves them alone.
+/// </summary>
+public class TranslationCacheTests
+{
+    private const ulong NewLeaf = 0x2400_40D7;     // PPN 0x90010: PA 0x9001_0000
+    private const ulong NewPa = 0x9001_0678;
+
+    private static TranslationBed Cached() => new(TranslationBed.AllCaps, TranslatorCacheOptions.Default);
+
+    private static void AssertPa(TranslationBed bed, uint deviceId, ulong pa, string reason)
+    {
+        var r = bed.Translate(deviceId, TranslationBed.Iova);
+        Assert.That(r.Success, Is.True, $"{reason}: succeeds ({r})");
+        Assert.That(r.PhysicalAddress, Is.EqualTo(pa), reason);
+    }
+
+    [Test]
+    public void Changed_pte_keeps_translating_the_old_way_until_the_matching_iotinval_vma()
+    {
+        using var bed = Cached().SingleStage();
+        AssertPa(bed, 1, TranslationBed.ExpectedPa, "first translation fills the IOTLB");
+        bed.Q(TranslationBed.L0Entry, NewLeaf);
+        AssertPa(bed, 1, TranslationBed.ExpectedPa, "stale: the IOTLB does not snoop memory");
+
+        bed.Translator.InvalidateVma(gv: false, 0, pscv: true, pscid: 6, av: false, 0);
+        AssertPa(bed, 1, TranslationBed.ExpectedPa, "VMA for PSCID 6 leaves PSCID 5 alone");
+        bed.Translator.InvalidateVma(gv: false, 0, pscv: true, pscid: 5, av: true, TranslationBed.Iova + 0x1000);
+        AssertPa(bed, 1, TranslationBed.ExpectedPa, "VMA for the next page leaves this one");
+        bed.Translator.InvalidateVma(gv: true, 0, pscv: true, pscid: 5, av: false, 0);
+        AssertPa(bed, 1, TranslationBed.ExpectedPa, "VMA for GSCID 0's PSCID 5 is not the host's PSCID 5");
+        bed.Translator.InvalidateGvma(gv: false, 0, av: false, 0);
+        AssertPa(bed, 1, TranslationBed.ExpectedPa, "GVMA touches VM spaces only");
+        bed.Translator.InvalidateDdt(false, 0);
+        AssertPa(bed, 1, TranslationBed.ExpectedPa, "IODIR does not flush the IOTLB");
+
+        bed.Translator.InvalidateVma(gv: false, 0, pscv: true, pscid: 5, av: true, TranslationBed.Iova & ~0xFFFUL);
+        AssertPa(bed, 1, NewPa, "VMA PSCID 5 + ADDR flushes it");
+    }
+
+    [TestCase(false, false, Description = "GV=0 AV=0 PSCV=0: every host space")]
+    [TestCase(true, false, Description = "GV=0 AV=1 PSCV=0: ADDR in every host space")]
+    [TestCase(false, true, Description = "GV=0 AV=0 PSCV=1: the whole PSCID")]
+    public void Every_host_vma_form_that_covers_the_entry_flushes_it(bool av, bool pscv)
+    {
+        using var bed = Cached().SingleStage();
+        AssertPa(bed, 1, TranslationBed.ExpectedPa, "fill");
+        bed.Q(TranslationBed.L0Entry, NewLeaf);
+        bed.Translator.InvalidateVma(false, 0, pscv, 5, av, 0x4020_3000);
+        AssertPa(bed, 1, NewPa, "flushed");
+    }
+
+    [Test]
+    public void Global_entries_survive_a_pscid_flush_but_not_an_all_spaces_flush()
+    {
+        using var bed = Cached().SingleStage();
+        bed.Q(TranslationBed.L0Entry, TranslationBed.LeafRwu | 0x20);      // G
+        AssertPa(bed, 1, TranslationBed.ExpectedPa, "fill a global entry");
+        bed.Q(TranslationBed.L0Entry, NewLeaf | 0x20);
+        bed.Translator.InvalidateVma(false, 0, pscv: true, 5, av: false, 0);
+        AssertPa(bed, 1, TranslationBed.ExpectedPa, "PSCV=1 keeps global mappings");
+        bed.Translator.InvalidateVma(false, 0, pscv: true, 5, av: true, 0x4020_3000);
+        AssertPa(bed, 1, TranslationBed.ExpectedPa, "PSCV=1 AV=1 keeps global mappings too");
+        bed.Translator.InvalidateVma(false, 0, pscv: false, 0, av: true, 0x4020_3000);
+        AssertPa(bed, 1, NewPa, "PSCV=0 AV=1 includes global mappings");
+    }
+
+    [Test]
+    public void Superpage_is_one_entry_and_any_address_inside_flushes_it()
+    {
+        using var bed = Cached().SingleStage();
+        bed.Q(TranslationBed.L1Entry, (0x90200UL << 10) | 0xD7);          // 2 MiB leaf at 0x9020_0000
+        for (ulong offset = 0; offset < 0x20_0000; offset += 0x4_0000)
+        {
+            var r = bed.Translate(1, 0x4020_0000 + offset);
+            Assert.That(r.PhysicalAddress, Is.EqualTo(0x9020_0000 + offset), "superpage translation");
+        }
+
+        Assert.That(bed.Translator.IotlbOccupancy, Is.EqualTo(1), "eight addresses in one 2 MiB page: one entry");
+        bed.Q(TranslationBed.L1Entry, (0x90400UL << 10) | 0xD7);
+        bed.Translator.InvalidateVma(false, 0, true, 5, true, 0x4033_3000); // an address deep inside the superpage
+        Assert.That(bed.Translate(1, 0x4020_0010).PhysicalAddress, Is.EqualTo(0x9040_0010UL), "flushed by an inner address");
+    }
+
+    [Test]
+    public void G_stage_change_needs_gvma_for_the_right_gscid()
+    {
+        using var bed = Cached().TwoStage();
+        AssertPa(bed, 2, TranslationBed.ExpectedPa, "fill");
+        bed.Q(0x8001_4400, 0x2408_00DF);                                   // G leaf now SPA 0x9020_0000
+        AssertPa(bed, 2, TranslationBed.ExpectedPa, "stale");
+        bed.Translator.InvalidateGvma(gv: true, 8, av: false, 0);
+        AssertPa(bed, 2, TranslationBed.ExpectedPa, "GVMA GSCID 8 leaves GSCID 7");
+        bed.Translator.InvalidateVma(gv: true, 8, pscv: false, 0, av: false, 0);
+        AssertPa(bed, 2, TranslationBed.ExpectedPa, "VMA for GSCID 8 leaves GSCID 7");
+        bed.Translator.InvalidateVma(gv: false, 0, pscv: false, 0, av: false, 0);
+        AssertPa(bed, 2, TranslationBed.ExpectedPa, "a host-wide VMA leaves VM spaces");
+        bed.Translator.InvalidateGvma(gv: true, 7, av: true, 0x1000_0000);
+        AssertPa(bed, 2, 0x9020_0678, "GVMA GSCID 7 flushes it");
+    }
+
+    [Test]
+    public void Vm_vma_by_pscid_and_address()
+    {
+        using var bed = Cached().TwoStage();
+        AssertPa(bed, 2, TranslationBed.ExpectedPa, "fill");
+        bed.Q(TranslationBed.L0Entry, 0x404_00D7);                         // first-stage leaf GPA 0x1010_0000
+        bed.Translator.InvalidateVma(gv: true, 7, pscv: true, 6, av: true, 0x4020_3000);
+        AssertPa(bed, 2, TranslationBed.ExpectedPa, "other PSCID in GSCID 7");
+        bed.Translator.InvalidateVma(gv: true, 6, pscv: true, 5, av: true, 0x4020_3000);
+        AssertPa(bed, 2, TranslationBed.ExpectedPa, "PSCID 5 in another GSCID");
+        bed.Translator.InvalidateVma(gv: true, 7, pscv: true, 5, av: true, 0x4020_3000);
+        AssertPa(bed, 2, 0x9010_0678, "GSCID 7 PSCID 5 ADDR");
+    }
+
+    [Test]
+    public void Changed_device_context_needs_iodir_inval_ddt_for_that_device()
+    {
+        using var bed = Cached().SingleStage();
+        AssertPa(bed, 1, TranslationBed.ExpectedPa, "fill");
+        // New DC: PSCID 6 and a 1 GiB leaf straight in a new root at 0x8000_9000.
+        bed.Q(0x8000_9008, (0xC0000UL << 10) | 0xD7);
+        bed.Q(TranslationBed.DcAddr1 + 16, 6UL << 12);
+        bed.Q(TranslationBed.DcAddr1 + 24, (8UL << 60) | 0x80009);
+        AssertPa(bed, 1, TranslationBed.ExpectedPa, "stale DC");
+        bed.Translator.InvalidateDdt(true, 2);
+        AssertPa(bed, 1, TranslationBed.ExpectedPa, "IODIR.INVAL_DDT for device 2");
+        bed.Translator.InvalidateVma(false, 0, false, 0, false, 0);
+        AssertPa(bed, 1, TranslationBed.ExpectedPa, "IOTINVAL does not flush the DC cache");
+        bed.Translator.InvalidateDdt(true, 1);
+        AssertPa(bed, 1, 0xC020_3678, "IODIR.INVAL_DDT for device 1");
+    }
+
+    [Test]
+    public void Changed_process_context_needs_iodir_inval_pdt_or_ddt()
+    {
+        using var bed = Cached().SingleStage();
+        bed.Q(TranslationBed.DcAddr1, 0x1 | (1UL << 5));                   // PDTV
+        bed.Q(TranslationBed.DcAddr1 + 24, (1UL << 60) | 0x80006);          // PD8 at 0x8000_6000
+        bed.Q(0x8000_6030, 0x1 | (9UL << 12));                              // process 3: PSCID 9, Sv39 root 0x8000_1000
+        bed.Q(0x8000_6038, (8UL << 60) | 0x80001);
+        bed.Q(0x8000_9008, (0xC0000UL << 10) | 0xD7);                       // another root: 1 GiB leaf
+        var request = new TranslationRequest(1, 3, TranslationBed.Iova, AccessType.Read);
+        Assert.That(bed.Translate(in request).PhysicalAddress, Is.EqualTo(TranslationBed.ExpectedPa), "fill");
+
+        bed.Q(0x8000_6030, 0x1 | (10UL << 12));                             // PSCID 10, new root
+        bed.Q(0x8000_6038, (8UL << 60) | 0x80009);
+        Assert.That(bed.Translate(in request).PhysicalAddress, Is.EqualTo(TranslationBed.ExpectedPa), "stale PC");
+        bed.Translator.InvalidatePdt(1, 4);
+        Assert.That(bed.Translate(in request).PhysicalAddress, Is.EqualTo(TranslationBed.ExpectedPa), "INVAL_PDT other process");
+        bed.Translator.InvalidatePdt(2, 3);
+        Assert.That(bed.Translate(in request).PhysicalAddress, Is.EqualTo(TranslationBed.ExpectedPa), "INVAL_PDT other device");
+        bed.Translator.InvalidatePdt(1, 3);
+        Assert.That(bed.Translate(in request).PhysicalAddress, Is.EqualTo(0xC020_3678UL), "INVAL_PDT (1, 3)");
+
+        bed.Q(0x8000_6030, 0x1 | (9UL << 12));                              // back to PSCID 9 (its entry is still cached)
+        bed.Q(0x8000_6038, (8UL << 60) | 0x80001);
+        Assert.That(bed.Translate(in request).PhysicalAddress, Is.EqualTo(0xC020_3678UL), "stale again");
+        bed.Translator.InvalidateDdt(true, 1);
+        Assert.That(bed.Translate(in request).PhysicalAddress, Is.EqualTo(TranslationBed.ExpectedPa), "INVAL_DDT(1) drops its PCs too");
+    }
+
+    [Test]
+    public void Write_after_a_cached_read_still_sets_d()
+    {
+        using var bed = Cached().SingleStage();
+        bed.Q(TranslationBed.DcAddr1, 0x1 | (1UL << 8));                    // SADE
+        bed.Q(TranslationBed.L0Entry, 0x2400_0017);
+        AssertPa(bed, 1, TranslationBed.ExpectedPa, "read caches a clean entry");
+        Assert.That(bed.Read(TranslationBed.L0Entry), Is.EqualTo(0x2400_0057UL), "A set");
+        Assert.That(bed.Translate(1, TranslationBed.Iova, AccessType.Write).Success, Is.True, "write");
+        Assert.That(bed.Read(TranslationBed.L0Entry), Is.EqualTo(0x2400_00D7UL), "the write walked again and set D");
+    }
+
+    [Test]
+    public void Permission_miss_on_a_cached_entry_walks_and_faults()
+    {
+        using var bed = Cached().SingleStage();
+        bed.Q(TranslationBed.L0Entry, 0x2400_00D3);                         // read-only
+        AssertPa(bed, 1, TranslationBed.ExpectedPa, "read caches it");
+        var r = bed.Translate(1, TranslationBed.Iova, AccessType.Write);
+        Assert.That(((ushort)r.Cause, r.Success), Is.EqualTo(((ushort)15, false)), "write page fault");
+    }
+
+    [Test]
+    public void Recycled_address_space_slots_drop_their_entries()
+    {
+        using var bed = new TranslationBed(TranslationBed.AllCaps, new TranslatorCacheOptions { AddressSpaces = 1 }).SingleStage();
+        AssertPa(bed, 1, TranslationBed.ExpectedPa, "fill PSCID 5");
+        bed.Q(TranslationBed.L0Entry, NewLeaf);
+        // Device 3 uses PSCID 6: its space takes the only slot, so PSCID 5's entries go.
+        bed.Q(0x8000_0060, 0x1);
+        bed.Q(0x8000_0070, 6UL << 12);
+        bed.Q(0x8000_0078, (8UL << 60) | 0x80001);
+        AssertPa(bed, 3, NewPa, "device 3 (PSCID 6)");
+        AssertPa(bed, 1, NewPa, "PSCID 5 re-resolved to a fresh slot: new walk");
+    }
+}
