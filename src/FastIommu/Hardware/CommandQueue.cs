@@ -33,24 +33,6 @@ internal sealed class CommandQueue
     public const uint InterruptSources = ErrorBits | FenceWIp;
     public const int EntrySize = QueueBase.CommandEntrySize;
 
-    // Opcodes and functions (spec table "IOMMU command opcodes").
-    public const uint OpIotinval = 1;
-    public const uint OpIofence = 2;
-    public const uint OpIodir = 3;
-    public const uint OpAts = 4;
-
-    // IOTINVAL.VMA/GVMA: AV 10, rsvd 11, PSCID 31:12, PSCV 32, GV 33, rsvd 43:34, GSCID 59:44, rsvd 63:60;
-    // dword1: rsvd 9:0, ADDR[63:12] 61:10, rsvd 63:62.
-    private const ulong IotinvalReserved0 = (1UL << 11) | (0x3FFUL << 34) | (0xFUL << 60);
-    private const ulong IotinvalReserved1 = 0x3FFUL | (3UL << 62);
-    // IOFENCE.C: AV 10, WSI 11, PR 12, PW 13, rsvd 31:14, DATA 63:32; dword1: ADDR[63:2] 61:0, rsvd 63:62.
-    private const ulong IofenceReserved0 = 0x3FFFFUL << 14;
-    private const ulong IofenceReserved1 = 3UL << 62;
-    // IODIR: rsvd 11:10, PID 31:12, rsvd 32, DV 33, rsvd 39:34, DID 63:40; dword1 reserved.
-    private const ulong IodirReserved0 = (3UL << 10) | (1UL << 32) | (0x3FUL << 34);
-    // ATS: rsvd 11:10, PID 31:12, PV 32, DSV 33, rsvd 39:34, RID 55:40, DSEG 63:56; dword1 is the message payload.
-    private const ulong AtsReserved0 = (3UL << 10) | (0x3FUL << 34);
-
     private readonly RegisterFile _registers;
     private readonly IMemoryAccess _memory;
     private readonly ITranslationBackend _backend;
@@ -175,56 +157,61 @@ internal sealed class CommandQueue
     /// <summary>Decodes and runs one command; returns 0, or the cqcsr error bit it raises.
     /// "A command is determined to be illegal if it uses a reserved encoding or if a reserved bit is set to 1.
     /// A command is unsupported if it is defined but not implemented as determined by the capabilities register."
-    /// Both set cmd_ill.</summary>
+    /// Both set cmd_ill. <see cref="Command.IsIllegal"/> covers the encodings; the rest depends on this IOMMU.</summary>
     private uint Execute(ulong dword0, ulong dword1)
     {
-        uint opcode = (uint)dword0 & 0x7F;
-        uint func3 = (uint)(dword0 >> 7) & 0x7;
-        return opcode switch
-        {
-            OpIotinval => ExecuteIotinval(func3, dword0, dword1),
-            OpIofence => ExecuteIofence(func3, dword0, dword1),
-            OpIodir => ExecuteIodir(func3, dword0, dword1),
-            OpAts => ExecuteAts(func3, dword0, dword1),
-            _ => CmdIll,
-        };
-    }
-
-    private uint ExecuteIotinval(uint func3, ulong dword0, ulong dword1)
-    {
-        if (func3 > 1 || (dword0 & IotinvalReserved0) != 0 || (dword1 & IotinvalReserved1) != 0)
+        var command = new Command(dword0, dword1);
+        if (command.IsIllegal)
         {
             return CmdIll;
         }
 
-        bool av = (dword0 & (1UL << 10)) != 0;
-        uint pscid = (uint)(dword0 >> 12) & 0xF_FFFF;
-        bool pscv = (dword0 & (1UL << 32)) != 0;
-        bool gv = (dword0 & (1UL << 33)) != 0;
-        ushort gscid = (ushort)(dword0 >> 44);
-        ulong address = (dword1 & 0x3FFF_FFFF_FFFF_FC00UL) << 2;
-        if (func3 == 0)
+        switch (command.Kind)
         {
-            _backend.InvalidateVma(gv, gscid, pscv, pscid, av, address);
-            return 0;
-        }
+            case CommandKind.IotinvalVma:
+                _backend.InvalidateVma(command.Gv, (ushort)command.Gscid, command.Pscv, command.Pscid, command.Av, command.Address);
+                return 0;
+            case CommandKind.IotinvalGvma:
+                _backend.InvalidateGvma(command.Gv, (ushort)command.Gscid, command.Av, command.Address);
+                return 0;
+            case CommandKind.IofenceC:
+                return ExecuteIofence(command);
+            case CommandKind.IodirInvalDdt:
+                // "When DV operand is 1, the value of the DID operand must not be wider than that supported by the
+                // ddtp.iommu_mode." A wider DID names no device this IOMMU can hold: treated as illegal.
+                if (command.Dv && (command.Did >> DeviceIdBits()) != 0)
+                {
+                    return CmdIll;
+                }
 
-        // "Setting PSCV to 1 with IOTINVAL.GVMA is illegal."
-        if (pscv)
-        {
-            return CmdIll;
-        }
+                _backend.InvalidateDdt(command.Dv, command.Did);
+                return 0;
+            case CommandKind.IodirInvalPdt:
+                // The PID "must not be wider than the width supported by the IOMMU" (capabilities PD8/PD17/PD20).
+                if ((command.Did >> DeviceIdBits()) != 0 || (command.Pid >> ProcessIdBits()) != 0)
+                {
+                    return CmdIll;
+                }
 
-        _backend.InvalidateGvma(gv, gscid, av, address);
-        return 0;
+                _backend.InvalidatePdt(command.Did, command.Pid);
+                return 0;
+            default:
+                // ATS.INVAL / ATS.PRGR: "supported if capabilities.ATS is set to 1". No device is attached, so the
+                // message is recorded for the emulator and the command completes at once (no timeout).
+                if (!_registers.HasAts)
+                {
+                    return CmdIll;
+                }
+
+                _atsMessages.Add(new AtsMessage(command.Kind == CommandKind.AtsInval ? AtsMessageKind.Invalidate : AtsMessageKind.PageRequestGroupResponse, dword0, dword1));
+                return 0;
+        }
     }
 
-    private uint ExecuteIofence(uint func3, ulong dword0, ulong dword1)
+    private uint ExecuteIofence(Command command)
     {
-        bool wsi = (dword0 & (1UL << 11)) != 0;
         // WSI "is reserved if the IOMMU does not support wired-interrupts or [they] have not been enabled".
-        if (func3 != 0 || (dword0 & IofenceReserved0) != 0 || (dword1 & IofenceReserved1) != 0
-            || (wsi && !_registers.WiredInterrupts))
+        if (command.Wsi && !_registers.WiredInterrupts)
         {
             return CmdIll;
         }
@@ -232,29 +219,26 @@ internal sealed class CommandQueue
         // Every earlier command has completed (they run synchronously); PR/PW ask that device reads/writes already
         // processed be globally visible, which a full fence gives for the translations published so far.
         Interlocked.MemoryBarrier();
-        bool av = (dword0 & (1UL << 10)) != 0;
-        if (av)
+        if (command.Av)
         {
-            uint data = (uint)(dword0 >> 32);
-            ulong address = (dword1 & 0x3FFF_FFFF_FFFF_FFFFUL) << 2;
             Span<byte> bytes = stackalloc byte[4];
             if (_registers.BigEndian)
             {
-                BinaryPrimitives.WriteUInt32BigEndian(bytes, data);
+                BinaryPrimitives.WriteUInt32BigEndian(bytes, command.Data);
             }
             else
             {
-                BinaryPrimitives.WriteUInt32LittleEndian(bytes, data);
+                BinaryPrimitives.WriteUInt32LittleEndian(bytes, command.Data);
             }
 
             // The spec names the bit "cmd_mf" here; the cqcsr bit for a memory fault made by a command is cqmf.
-            if (!_memory.TryWrite(address, bytes))
+            if (!_memory.TryWrite(command.FenceAddress, bytes))
             {
                 return Cqmf;
             }
         }
 
-        if (wsi)
+        if (command.Wsi)
         {
             Volatile.Write(ref _csr, Csr | FenceWIp);
         }
@@ -262,62 +246,11 @@ internal sealed class CommandQueue
         return 0;
     }
 
-    private uint ExecuteIodir(uint func3, ulong dword0, ulong dword1)
-    {
-        if (func3 > 1 || (dword0 & IodirReserved0) != 0 || dword1 != 0)
-        {
-            return CmdIll;
-        }
-
-        uint pid = (uint)(dword0 >> 12) & 0xF_FFFF;
-        bool dv = (dword0 & (1UL << 33)) != 0;
-        uint did = (uint)(dword0 >> 40);
-        // "When DV operand is 1, the value of the DID operand must not be wider than that supported by the
-        // ddtp.iommu_mode." A wider DID names no device this IOMMU can hold; treated as an illegal command.
-        if (dv && (did >> DeviceIdBits()) != 0)
-        {
-            return CmdIll;
-        }
-
-        if (func3 == 0)
-        {
-            // "The PID operand is reserved for the IODIR.INVAL_DDT command."
-            if (pid != 0)
-            {
-                return CmdIll;
-            }
-
-            _backend.InvalidateDdt(dv, did);
-            return 0;
-        }
-
-        // "The DV operand must be 1 for IODIR.INVAL_PDT else the command is illegal." The PID must not be wider
-        // than the process_id width the IOMMU supports (capabilities PD8/PD17/PD20).
-        if (!dv || (pid >> ProcessIdBits()) != 0)
-        {
-            return CmdIll;
-        }
-
-        _backend.InvalidatePdt(did, pid);
-        return 0;
-    }
-
-    private uint ExecuteAts(uint func3, ulong dword0, ulong dword1)
-    {
-        if (!_registers.HasAts || func3 > 1 || (dword0 & AtsReserved0) != 0)
-        {
-            return CmdIll;
-        }
-
-        _atsMessages.Add(new AtsMessage((AtsMessageKind)func3, dword0, dword1));
-        return 0;
-    }
-
     /// <summary>device_id width the current ddtp.iommu_mode can index: 1LVL 7 (6 with 64-byte DCs),
     /// 2LVL 16 (15), 3LVL 24 (spec "Device-context" DDI split). Off and Bare have no DDT: all 24 bits.</summary>
     private int DeviceIdBits()
     {
-        bool extended = (_registers.CapabilitiesValue & (1UL << 22)) != 0; // MSI_FLAT: 64-byte device contexts
+        bool extended = new Capabilities(_registers.CapabilitiesValue).MsiFlat; // 64-byte device contexts
         return (_registers.DdtpValue & RegisterFile.DdtpModeMask) switch
         {
             2 => extended ? 6 : 7,

@@ -167,28 +167,9 @@ internal sealed class FaultQueue
         }
     }
 
-    /// <summary>dword0 of a fault record: CAUSE 11:0, PID 31:12, PV 32, PRIV 33, TTYP 39:34, DID 63:40.
-    /// "If PV is 0, then PID and PRIV are 0"; "The DID, PV, PID, and PRIV fields are 0 if TTYP is 0."</summary>
-    public static ulong EncodeHeader(FaultCause cause, TransactionType ttyp, uint deviceId, bool pv, uint processId, bool privileged)
-    {
-        ulong header = ((ulong)(ushort)cause & 0xFFF) | ((ulong)((byte)ttyp & 0x3F) << 34);
-        if (ttyp == TransactionType.None)
-        {
-            return header;
-        }
-
-        header |= (ulong)(deviceId & 0xFF_FFFF) << 40;
-        if (pv)
-        {
-            header |= ((ulong)(processId & 0xF_FFFF) << 12) | (1UL << 32) | (privileged ? 1UL << 33 : 0);
-        }
-
-        return header;
-    }
-
-    /// <summary>Queues one 32-byte fault record (spec "Fault-queue record"): dword0 = CAUSE 11:0, PID 31:12, PV 32,
-    /// PRIV 33, TTYP 39:34, DID 63:40; dword1 reserved 0; dword2 iotval; dword3 iotval2. Thread-safe, lock-free.</summary>
-    public FaultReportOutcome Report(ulong dword0, ulong iotval, ulong iotval2)
+    /// <summary>Queues one 32-byte fault record (spec "Fault-queue record", <see cref="FaultRecord"/>), each doubleword
+    /// in the byte order fctl.BE selects. Thread-safe, lock-free.</summary>
+    public FaultReportOutcome Report(in FaultRecord faultRecord)
     {
         long state;
         uint slot;
@@ -230,10 +211,10 @@ internal sealed class FaultQueue
 
         Span<byte> record = stackalloc byte[RecordSize];
         bool bigEndian = _registers.BigEndian;
-        WriteDword(record, dword0, bigEndian);
-        WriteDword(record[8..], 0, bigEndian);
-        WriteDword(record[16..], iotval, bigEndian);
-        WriteDword(record[24..], iotval2, bigEndian);
+        WriteDword(record, faultRecord.Dword0, bigEndian);
+        WriteDword(record[FaultRecord.Dword1Offset..], faultRecord.Dword1, bigEndian);
+        WriteDword(record[FaultRecord.IotvalOffset..], faultRecord.Iotval, bigEndian);
+        WriteDword(record[FaultRecord.Iotval2Offset..], faultRecord.Iotval2, bigEndian);
         bool stored = _memory.TryWrite(CommandQueue.QueueAddress(Fqb) + ((ulong)slot * RecordSize), record);
 
         // Publish in slot order: wait until every earlier record is published (or one of them faulted).

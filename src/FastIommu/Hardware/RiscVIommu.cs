@@ -121,8 +121,9 @@ public sealed partial class RiscVIommu
             return;
         }
 
-        ulong header = FaultQueue.EncodeHeader(result.Cause, result.Ttyp, request.DeviceId, request.ProcessIdValid, request.ProcessId, request.Privileged);
-        ReportFault(header, result.Iotval, result.Iotval2);
+        var record = FaultRecord.Create(result.Cause, result.Ttyp, request.DeviceId, request.ProcessIdValid, request.ProcessId,
+            request.Privileged, result.Iotval, result.Iotval2);
+        ReportFault(in record);
     }
 
     /// <summary>Fault records written to the fault queue so far.</summary>
@@ -415,9 +416,9 @@ public sealed partial class RiscVIommu
     }
 
     /// <summary>Queues a fault record (used by translations and by the debug interface) and raises fip.</summary>
-    internal FaultReportOutcome ReportFault(ulong dword0, ulong iotval, ulong iotval2)
+    internal FaultReportOutcome ReportFault(in FaultRecord faultRecord)
     {
-        FaultReportOutcome outcome = _faultQueue.Report(dword0, iotval, iotval2);
+        FaultReportOutcome outcome = _faultQueue.Report(in faultRecord);
         if (outcome != FaultReportOutcome.QueueOff && outcome != FaultReportOutcome.Discarded && _faultQueue.InterruptEnabled)
         {
             Raise(RegisterFile.IpsrFip);

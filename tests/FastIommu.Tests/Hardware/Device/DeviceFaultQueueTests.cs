@@ -15,11 +15,11 @@ public class DeviceFaultQueueTests
     {
         using var h = new DeviceHarness();
         h.EnableFaultQueue();
-        ulong header = FaultQueue.EncodeHeader(FaultCause.ReadPageFault, TransactionType.UntranslatedRead, 0x123456, pv: true, 0xABCDE, privileged: true);
+        ulong header = FaultRecord.Create(FaultCause.ReadPageFault, TransactionType.UntranslatedRead, 0x123456, pv: true, 0xABCDE, priv: true, 0, 0).Dword0;
         // CAUSE 13 = 0x00D; PID 0xABCDE << 12 = 0xABCD_E000; PV bit 32 + PRIV bit 33 = 0x3_0000_0000;
         // TTYP 2 << 34 = 0x8_0000_0000; DID 0x123456 << 40 = 0x1234_5600_0000_0000.
         Assert.That(header, Is.EqualTo(0x1234_560B_ABCD_E00DUL), "dword0 by hand");
-        Assert.That(h.Device.ReportFault(header, 0x0000_7FFF_DEAD_B000, 0x0000_0001_8765_4321), Is.EqualTo(FaultReportOutcome.Written), "written");
+        Assert.That(h.Device.Report(header, 0x0000_7FFF_DEAD_B000, 0x0000_0001_8765_4321), Is.EqualTo(FaultReportOutcome.Written), "written");
         Assert.Multiple(() =>
         {
             Assert.That(RecordAt(h, 0), Is.EqualTo(
@@ -33,30 +33,16 @@ public class DeviceFaultQueueTests
     }
 
     [Test]
-    public void Header_fields_are_zero_when_pv_or_ttyp_say_so()
-    {
-        Assert.Multiple(() =>
-        {
-            // PV = 0: PID and PRIV 0. CAUSE 260 = 0x104, TTYP 3 << 34 = 0xC_0000_0000, DID 1 << 40.
-            Assert.That(FaultQueue.EncodeHeader(FaultCause.TransactionTypeDisallowed, TransactionType.UntranslatedWrite, 1, pv: false, 0xFFFFF, privileged: true),
-                Is.EqualTo(0x0000_010C_0000_0104UL), "PV=0 drops PID and PRIV");
-            // TTYP 0: DID, PV, PID, PRIV 0. CAUSE 273 = 0x111.
-            Assert.That(FaultQueue.EncodeHeader(FaultCause.IommuMsiWriteAccessFault, TransactionType.None, 0xFFFFFF, pv: true, 0xFFFFF, privileged: true),
-                Is.EqualTo(0x0000_0000_0000_0111UL), "TTYP=0 keeps only CAUSE");
-        });
-    }
-
-    [Test]
     public void Full_queue_sets_fqof_and_drops_records_until_software_clears_it()
     {
         using var h = new DeviceHarness();
         h.EnableFaultQueue(log2SizeMinus1: 0); // 2 entries: holds 1 record (full when fqt == fqh - 1)
         Assert.Multiple(() =>
         {
-            Assert.That(h.Device.ReportFault(0x101, 1, 0), Is.EqualTo(FaultReportOutcome.Written), "first record fits");
-            Assert.That(h.Device.ReportFault(0x102, 2, 0), Is.EqualTo(FaultReportOutcome.Overflow), "second: full");
+            Assert.That(h.Device.Report(0x101, 1, 0), Is.EqualTo(FaultReportOutcome.Written), "first record fits");
+            Assert.That(h.Device.Report(0x102, 2, 0), Is.EqualTo(FaultReportOutcome.Overflow), "second: full");
             Assert.That(h.Device.Read32(0x4C), Is.EqualTo(0x0001_0201u), "fqof set, queue on");
-            Assert.That(h.Device.ReportFault(0x103, 3, 0), Is.EqualTo(FaultReportOutcome.Discarded), "dropped while fqof");
+            Assert.That(h.Device.Report(0x103, 3, 0), Is.EqualTo(FaultReportOutcome.Discarded), "dropped while fqof");
             Assert.That(h.Device.Read32(0x34), Is.EqualTo(1u), "fqt unchanged by dropped records");
         });
 
@@ -65,7 +51,7 @@ public class DeviceFaultQueueTests
         Assert.Multiple(() =>
         {
             Assert.That(h.Device.Read32(0x4C), Is.EqualTo(0x0001_0001u), "fqof cleared");
-            Assert.That(h.Device.ReportFault(0x104, 4, 0), Is.EqualTo(FaultReportOutcome.Written), "records flow again");
+            Assert.That(h.Device.Report(0x104, 4, 0), Is.EqualTo(FaultReportOutcome.Written), "records flow again");
             Assert.That(h.Device.Read32(0x34), Is.Zero, "fqt wrapped to 0");
             Assert.That(h.Memory.Qword(DeviceHarness.FaultQueueBase + 32), Is.EqualTo(0x104UL), "written in slot 1");
             Assert.That(h.Device.FaultRecordsDropped, Is.EqualTo(2), "two lost");
@@ -79,10 +65,10 @@ public class DeviceFaultQueueTests
         h.EnableFaultQueue(queueBase: 0x1000_0000); // not memory
         Assert.Multiple(() =>
         {
-            Assert.That(h.Device.ReportFault(0x101, 0, 0), Is.EqualTo(FaultReportOutcome.MemoryFault), "store faulted");
+            Assert.That(h.Device.Report(0x101, 0, 0), Is.EqualTo(FaultReportOutcome.MemoryFault), "store faulted");
             Assert.That(h.Device.Read32(0x4C), Is.EqualTo(0x0001_0101u), "fqmf");
             Assert.That(h.Device.Read32(0x34), Is.Zero, "fqt unchanged");
-            Assert.That(h.Device.ReportFault(0x102, 0, 0), Is.EqualTo(FaultReportOutcome.Discarded), "no more records while fqmf");
+            Assert.That(h.Device.Report(0x102, 0, 0), Is.EqualTo(FaultReportOutcome.Discarded), "no more records while fqmf");
         });
     }
 
@@ -90,7 +76,7 @@ public class DeviceFaultQueueTests
     public void Nothing_is_recorded_while_the_queue_is_off()
     {
         using var h = new DeviceHarness();
-        Assert.That(h.Device.ReportFault(0x101, 0, 0), Is.EqualTo(FaultReportOutcome.QueueOff), "fqon = 0");
+        Assert.That(h.Device.Report(0x101, 0, 0), Is.EqualTo(FaultReportOutcome.QueueOff), "fqon = 0");
         Assert.That(h.Memory.Qword(DeviceHarness.FaultQueueBase), Is.Zero, "queue memory untouched");
     }
 
@@ -102,7 +88,7 @@ public class DeviceFaultQueueTests
         h.Device.InterruptRequested = (source, vector) => raised.Add((source, vector));
         h.Device.Write64(0x2F8, 0x0050); // fiv = 5
         h.EnableFaultQueue(interrupts: true);
-        h.Device.ReportFault(0x101, 0, 0);
+        h.Device.Report(0x101, 0, 0);
         Assert.Multiple(() =>
         {
             Assert.That(h.Device.Read32(0x54), Is.EqualTo(0x2u), "ipsr.fip");
@@ -130,8 +116,8 @@ public class DeviceFaultQueueTests
                 {
                     ulong tag = ((ulong)id << 32) | (uint)i;
                     // DID carries the tag's low 24 bits; iotval the tag; iotval2 its complement.
-                    ulong header = FaultQueue.EncodeHeader(FaultCause.ReadAccessFault, TransactionType.UntranslatedRead, (uint)tag & 0xFF_FFFF, false, 0, false);
-                    if (h.Device.ReportFault(header, tag, ~tag) != FaultReportOutcome.Written)
+                    ulong header = FaultRecord.Create(FaultCause.ReadAccessFault, TransactionType.UntranslatedRead, (uint)tag & 0xFF_FFFF, false, 0, false, 0, 0).Dword0;
+                    if (h.Device.Report(header, tag, ~tag) != FaultReportOutcome.Written)
                     {
                         throw new InvalidOperationException("record not written");
                     }
@@ -215,7 +201,7 @@ public class DeviceFaultQueueTests
                 for (int i = 0; i < perThread; i++)
                 {
                     ulong tag = ((ulong)id << 32) | (uint)i;
-                    h.Device.ReportFault(0x105, tag, ~tag);
+                    h.Device.Report(0x105, tag, ~tag);
                 }
 
                 Interlocked.Increment(ref writersDone);
@@ -241,4 +227,11 @@ public class DeviceFaultQueueTests
             }
         });
     }
+}
+
+internal static class FaultReportExtensions
+{
+    /// <summary>Queues a record as a translation would (dword1, custom/reserved, is 0).</summary>
+    public static FaultReportOutcome Report(this RiscVIommu device, ulong dword0, ulong iotval, ulong iotval2) =>
+        device.ReportFault(new FaultRecord(dword0, 0, iotval, iotval2));
 }

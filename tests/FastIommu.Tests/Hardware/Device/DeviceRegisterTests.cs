@@ -278,7 +278,7 @@ public class DeviceRegisterTests
         using var h = new DeviceHarness();
         h.EnableFaultQueue(interrupts: true);
         Assert.That(h.Device.Read32(0x4C), Is.EqualTo(0x0001_0003u), "fqen, fie, fqon");
-        h.Device.ReportFault(0x0000_0000_0000_0105, 0, 0);
+        h.Device.Report(0x0000_0000_0000_0105, 0, 0);
         Assert.That(h.Device.Read32(0x34), Is.EqualTo(1u), "one record: fqt 1");
         h.Device.Write32(0x4C, 0);
         Assert.That(h.Device.Read32(0x4C), Is.Zero, "off");
