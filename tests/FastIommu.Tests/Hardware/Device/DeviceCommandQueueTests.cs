@@ -267,3 +267,30 @@ public class DeviceCommandQueueTests
         });
     }
 }
+
+/// <summary>fctl.BE (with capabilities.END): queue entries and IOFENCE.C data are big-endian doublewords.</summary>
+public class DeviceBigEndianQueueTests
+{
+    [Test]
+    public void Big_endian_commands_fence_data_and_fault_records()
+    {
+        // capabilities.END (bit 27): 0xA3060610 + 0x08000000 = 0xAB060610.
+        using var h = new DeviceHarness(0x0000_01F8_AB06_0610);
+        h.Device.Write32(0x08, 0x1);
+        Assert.That(h.Device.Read32(0x08), Is.EqualTo(0x1u), "fctl.BE set");
+        h.EnableCommandQueue();
+        h.EnableFaultQueue();
+        // IOFENCE.C AV=1 DATA 0xCAFEF00D to the flag, each doubleword stored big-endian.
+        h.Memory.Qword(DeviceHarness.CommandQueueBase) = System.Buffers.Binary.BinaryPrimitives.ReverseEndianness(0xCAFE_F00D_0000_0402UL);
+        h.Memory.Qword(DeviceHarness.CommandQueueBase + 8) = System.Buffers.Binary.BinaryPrimitives.ReverseEndianness(DeviceHarness.FenceFlag >> 2);
+        h.Device.Write32(0x24, 1);
+        h.Device.Report(0x0000_0508_0000_000D, 0x4000_3000, 0);
+        Assert.Multiple(() =>
+        {
+            Assert.That(h.Cqh, Is.EqualTo(1u), "the big-endian command decoded and completed");
+            Assert.That(Convert.ToHexString(h.Memory.GetSpan(DeviceHarness.FenceFlag, 4)), Is.EqualTo("CAFEF00D"), "4-byte store, big-endian");
+            Assert.That(Convert.ToHexString(h.Memory.GetSpan(DeviceHarness.FaultQueueBase, 32)),
+                Is.EqualTo("000005080000000D" + "0000000000000000" + "0000000040003000" + "0000000000000000"), "record doublewords big-endian");
+        });
+    }
+}
