@@ -22,8 +22,9 @@ namespace FastIommu.Hardware;
 ///  0x034   4     fqt
 ///  0x038   8     pqb  (ATS)       0x040 4 pqh (ATS)   0x044 4 pqt (ATS)
 /// </code>
-/// The HPM counters (0x058-0x257), <c>iommu_qosid</c> and <c>msi_cfg_tbl</c> are not modelled: this IOMMU reports
-/// <c>capabilities.HPM = 0</c> and <c>QOSID = 0</c>, so they read 0 and ignore writes like every reserved offset.
+/// <c>msi_cfg_tbl</c> (0x300-0x3FF, unless IGS is WSI) is <see cref="MsiConfigTable"/>. The HPM counters
+/// (0x058-0x257) and <c>iommu_qosid</c> are not modelled: this IOMMU reports <c>capabilities.HPM = 0</c> and
+/// <c>QOSID = 0</c>, so they read 0 and ignore writes like every reserved offset.
 /// </remarks>
 internal sealed class RegisterFile
 {

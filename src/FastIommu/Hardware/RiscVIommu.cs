@@ -41,6 +41,8 @@ public sealed partial class RiscVIommu
     private readonly FaultQueue _faultQueue;
     private readonly PageRequestQueue _pageRequestQueue;
     private readonly DebugTranslation _debug = new();
+    private readonly MsiConfigTable _msi = new();
+    private readonly IMemoryAccess _memory;
     private readonly ITranslationBackend _backend;
     private readonly bool _processOnTailWrite;
     private readonly IommuTranslator? _translator;
@@ -79,6 +81,7 @@ public sealed partial class RiscVIommu
         ValidateCapabilities(capabilities);
         options ??= new IommuOptions();
         _backend = backend;
+        _memory = memory;
         _processOnTailWrite = options.ProcessCommandsOnTailWrite;
         _registers = new RegisterFile(capabilities, options);
         _commandQueue = new CommandQueue(_registers, memory, backend);
@@ -252,8 +255,11 @@ public sealed partial class RiscVIommu
         RegisterFile.Capabilities or RegisterFile.Ddtp or RegisterFile.Cqb or RegisterFile.Fqb or RegisterFile.Icvec => true,
         RegisterFile.Pqb => _registers.HasAts,
         RegisterFile.TrReqIova or RegisterFile.TrReqCtl or RegisterFile.TrResponse => _registers.HasDbg,
-        _ => false,
+        _ => HasMsiTable && MsiConfigTable.IsAddress(offset),
     };
+
+    // msi_cfg_tbl is hard-wired to 0 when capabilities.IGS == WSI.
+    private bool HasMsiTable => _registers.Igs != RegisterFile.IgsWsi;
 
     private ulong ReadWide(uint offset) => offset switch
     {
@@ -266,7 +272,7 @@ public sealed partial class RiscVIommu
         RegisterFile.TrReqIova => _debug.Iova,
         RegisterFile.TrReqCtl => _debug.Control,
         RegisterFile.TrResponse => _debug.Response,
-        _ => 0,
+        _ => _msi.ReadAddress(offset),
     };
 
     private uint ReadNarrow(uint offset) => offset switch
@@ -282,6 +288,7 @@ public sealed partial class RiscVIommu
         RegisterFile.FqCsr => _faultQueue.Csr,
         RegisterFile.PqCsr when _registers.HasAts => _pageRequestQueue.Csr,
         RegisterFile.Ipsr => _registers.IpsrValue,
+        _ when HasMsiTable && MsiConfigTable.InTable(offset) => _msi.ReadNarrow(offset),
         _ => 0,
     };
 
@@ -322,8 +329,11 @@ public sealed partial class RiscVIommu
                 }
 
                 break;
+            case RegisterFile.Capabilities:
+            case RegisterFile.TrResponse:
+                break; // read-only
             default:
-                // capabilities and tr_response are read-only.
+                _msi.WriteAddress(offset, value);
                 break;
         }
     }
@@ -372,6 +382,14 @@ public sealed partial class RiscVIommu
             case RegisterFile.Ipsr:
                 _registers.ClearIpsr(value);
                 break;
+            case var msi when HasMsiTable && MsiConfigTable.InTable(msi):
+                int unmasked = _msi.WriteNarrow(offset, value);
+                if (unmasked >= 0)
+                {
+                    SendMsi(unmasked);
+                }
+
+                break;
             default:
                 // cqh and fqt, pqt are read-only; everything else here is reserved, custom or absent.
                 break;
@@ -399,19 +417,43 @@ public sealed partial class RiscVIommu
         }
 
         uint edges = _registers.SetIpsr(bits);
-        Action<IommuInterruptSource, int>? handler = InterruptRequested;
-        if (edges == 0 || handler is null)
+        if (edges == 0)
         {
             return;
         }
 
+        Action<IommuInterruptSource, int>? handler = InterruptRequested;
+        bool messages = !_registers.WiredInterrupts && HasMsiTable;
         for (int source = 0; source < 4; source++)
         {
             if ((edges & (1u << source)) != 0)
             {
                 int vector = (int)(_registers.IcvecValue >> (source * 4)) & 0xF;
-                handler((IommuInterruptSource)source, vector);
+                if (messages)
+                {
+                    SendMsi(vector);
+                }
+
+                handler?.Invoke((IommuInterruptSource)source, vector);
             }
+        }
+    }
+
+    // "MSI have edge semantics and an interrupt message is generated when an interrupt-pending bit transitions
+    // from 0 to 1." An access fault on the write is reported as cause 273 with TTYP 0 and iotval = msi_addr_x.
+    private void SendMsi(int vector)
+    {
+        if (!_msi.TryTakeMessage(vector, out ulong address, out uint data))
+        {
+            return;
+        }
+
+        Span<byte> bytes = stackalloc byte[4];
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt32LittleEndian(bytes, data);
+        if (!_memory.TryWrite(address, bytes))
+        {
+            var record = FaultRecord.Create(FaultCause.IommuMsiWriteAccessFault, TransactionType.None, 0, false, 0, false, address, 0);
+            ReportFault(in record);
         }
     }
 
