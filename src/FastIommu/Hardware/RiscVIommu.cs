@@ -422,20 +422,63 @@ public sealed partial class RiscVIommu
             return;
         }
 
-        Action<IommuInterruptSource, int>? handler = InterruptRequested;
         bool messages = !_registers.WiredInterrupts && HasMsiTable;
         for (int source = 0; source < 4; source++)
         {
-            if ((edges & (1u << source)) != 0)
+            if (messages && (edges & (1u << source)) != 0)
             {
-                int vector = (int)(_registers.IcvecValue >> (source * 4)) & 0xF;
-                if (messages)
+                SendMsi(VectorOf(source));
+            }
+        }
+
+        Deliver(edges);
+    }
+
+    private int VectorOf(int source) => (int)(_registers.IcvecValue >> (source * 4)) & 0xF;
+
+    // Edges raised while this thread is inside InterruptRequested (the handler wrote a register) are delivered
+    // after the handler returns, not nested in it, as a CPU takes the next interrupt after the handler returns.
+    [ThreadStatic]
+    private static uint t_deferredEdges;
+
+    [ThreadStatic]
+    private static bool t_delivering;
+
+    private void Deliver(uint edges)
+    {
+        Action<IommuInterruptSource, int>? handler = InterruptRequested;
+        if (handler is null)
+        {
+            return;
+        }
+
+        if (t_delivering)
+        {
+            t_deferredEdges |= edges;
+            return;
+        }
+
+        t_delivering = true;
+        try
+        {
+            while (edges != 0)
+            {
+                for (int source = 0; source < 4; source++)
                 {
-                    SendMsi(vector);
+                    if ((edges & (1u << source)) != 0)
+                    {
+                        handler((IommuInterruptSource)source, VectorOf(source));
+                    }
                 }
 
-                handler?.Invoke((IommuInterruptSource)source, vector);
+                edges = t_deferredEdges;
+                t_deferredEdges = 0;
             }
+        }
+        finally
+        {
+            t_delivering = false;
+            t_deferredEdges = 0;
         }
     }
 
