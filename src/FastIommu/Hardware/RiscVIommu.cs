@@ -31,7 +31,8 @@ public enum IommuInterruptSource
 /// reads take no lock and see each register whole. Translations run on any number of threads at once, never
 /// take the device lock, and queue fault records lock-free (slots reserved by compare-and-swap on the tail).
 /// <see cref="InterruptRequested"/> is called on the thread that caused the ipsr bit to rise: a register write,
-/// command processing, or a translation that wrote a fault record.
+/// command processing, or a translation that wrote a fault record. It may write registers (the lock is
+/// re-entrant); an edge raised from inside it is delivered after it returns, never nested.
 /// </remarks>
 public sealed partial class RiscVIommu
 {
@@ -190,7 +191,7 @@ public sealed partial class RiscVIommu
                 WriteNarrow(offset, (uint)value);
             }
 
-            AfterWrite();
+            RefreshInterrupts();
         }
     }
 
@@ -215,7 +216,7 @@ public sealed partial class RiscVIommu
                 WriteNarrow(offset, value);
             }
 
-            AfterWrite();
+            RefreshInterrupts();
         }
     }
 
@@ -395,8 +396,6 @@ public sealed partial class RiscVIommu
                 break;
         }
     }
-
-    private void AfterWrite() => RefreshInterrupts();
 
     // ipsr bits are set while their condition holds (spec: "If the conditions to set that bit are still present
     // ... then that bit transitions again from 0->1"), so they are re-evaluated after every write.
