@@ -286,6 +286,8 @@ public class DeviceContextTests
         Assert.That(new ExtendedDeviceContext(baseDc.Tc, baseDc.Iohgatp, baseDc.Ta, baseDc.Fsc, default, 0, 0, 1).HasReservedBitsSet(), Is.True, "doubleword 7");
         Assert.That(new ExtendedDeviceContext(baseDc.Tc, baseDc.Iohgatp, baseDc.Ta, baseDc.Fsc, new Msiptp(1UL << 50), 0, 0).HasReservedBitsSet(), Is.True, "msiptp 59:44");
         Assert.That(ext.WithMsiAddrMask(ulong.MaxValue).MsiAddrMask, Is.EqualTo(0x000F_FFFF_FFFF_FFFFUL), "mask is 52 bits");
+        Assert.That(ext.WithMsiAddrPattern(ulong.MaxValue).MsiAddrPattern, Is.EqualTo(0x000F_FFFF_FFFF_FFFFUL), "pattern is 52 bits");
+        Assert.That(ext.WithMsiAddrPattern(1).MsiAddrPattern, Is.EqualTo(0x1UL), "pattern lowest bit 0");
         // pattern page 0x28000, mask 0x7: pages 0x28000..0x28007 are interrupt files.
         Assert.That(ext.IsMsiAddress(0x2_8000_0000), Is.True, "first file");
         Assert.That(ext.IsMsiAddress(0x2_8000_7FFC), Is.True, "last file, any offset");
