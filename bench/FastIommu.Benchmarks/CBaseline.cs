@@ -1,0 +1,52 @@
+using System.Runtime.InteropServices;
+
+namespace FastIommu.Benchmarks;
+
+/// <summary>The C baseline engine (bench/c-baseline, libfib_cbaseline.so), built by CMake with this project.
+/// Every benchmark entry point runs its loop inside C, so one P/Invoke is made per BenchmarkDotNet invocation.</summary>
+/// <remarks>All parameters are blittable (integers, a pinned array), so no marshalling stub does work per call.</remarks>
+internal static class CBaseline
+{
+    private const string Library = "fib_cbaseline";
+
+    /// <summary>Returned by the benchmark loops when an operation failed.</summary>
+    public const ulong Failed = ulong.MaxValue;
+
+    /// <summary>PagingModeKind order: Sv39 = 0, Sv48 = 1, Sv57 = 2, Sv39x4 = 3, Sv48x4 = 4, Sv57x4 = 5.</summary>
+    [DllImport(Library, EntryPoint = "cb_create")]
+    public static extern nint Create(int mode, ulong arenaBytes, ulong basePa);
+
+    [DllImport(Library, EntryPoint = "cb_destroy")]
+    public static extern void Destroy(nint ctx);
+
+    [DllImport(Library, EntryPoint = "cb_pages_in_use")]
+    public static extern long PagesInUse(nint ctx);
+
+    /// <summary>Status: 0 ok, 1 invalid argument, 2 overlap, 3 out of table pages.</summary>
+    [DllImport(Library, EntryPoint = "cb_map")]
+    public static extern int Map(nint ctx, ulong iova, ulong pa, ulong size, uint prot, uint pbmt);
+
+    [DllImport(Library, EntryPoint = "cb_unmap")]
+    public static extern ulong Unmap(nint ctx, ulong iova, ulong size);
+
+    [DllImport(Library, EntryPoint = "cb_gather_complete")]
+    public static extern void GatherComplete(nint ctx);
+
+    [DllImport(Library, EntryPoint = "cb_iova_to_phys")]
+    public static extern int IovaToPhys(nint ctx, ulong iova, out ulong pa);
+
+    [DllImport(Library, EntryPoint = "cb_bench_map_unmap")]
+    public static extern ulong BenchMapUnmap(nint ctx, ulong iova, ulong pa, ulong size, uint prot, ulong iterations);
+
+    [DllImport(Library, EntryPoint = "cb_bench_populate_teardown")]
+    public static extern ulong BenchPopulateTeardown(nint ctx, ulong iova, ulong pa, ulong bytes, ulong pageSize, ulong iterations);
+
+    [DllImport(Library, EntryPoint = "cb_bench_translate_sequential")]
+    public static extern ulong BenchTranslateSequential(nint ctx, ulong iova, ulong pages, ulong iterations);
+
+    [DllImport(Library, EntryPoint = "cb_bench_translate_indexed")]
+    public static extern ulong BenchTranslateIndexed(nint ctx, ulong iova, uint[] indices, ulong count, ulong iterations);
+
+    [DllImport(Library, EntryPoint = "cb_bench_populate_parallel")]
+    public static extern ulong BenchPopulateParallel(nint ctx, ulong iova, ulong stride, ulong pa, ulong bytes, int ranges, int threads, ulong iterations);
+}

@@ -1,0 +1,180 @@
+using BenchmarkDotNet.Attributes;
+using FastIommu.Formats.RiscV;
+using FastIommu.Hardware;
+using FastIommu.Memory;
+using FastIommu.PageTables;
+
+namespace FastIommu.Benchmarks;
+
+/// <summary>
+/// The hardware model's translation side, per translation (or per invalidation): an IOTLB hit; an IOTLB miss
+/// through a 3-level Sv39 walk (DC cached); a miss through a 3LVL DDT plus Sv48 with every cache off; two-stage
+/// Sv48 over Sv48x4 (IOTLB off, 4 KiB G-stage leaves, so every first-stage PTE read is a 4-level G-stage walk);
+/// IOTINVAL.VMA of one PSCID, whole or one address, with 100 000 entries of other PSCIDs cached.
+/// Tables come from the page-table engine; the DDT and contexts are written as raw qwords.
+/// </summary>
+public class HardwareBenchmarks
+{
+    private const ulong MemoryBase = 0x8000_0000;
+    private const ulong MemorySize = 64UL << 20;
+    private const ulong Ddt1 = MemoryBase;                  // 1LVL DDT: devices 1 (Sv39), 2 (two-stage), 3.. (PSCID fill)
+    private const ulong Ddt3Root = MemoryBase + 0x1000;     // 3LVL DDT: root, L1, L0 pages
+    private const uint Device3Lvl = (2u << 16) | (3u << 7) | 5;
+    private const ulong Caps = 0x10UL | (1UL << 9) | (1UL << 10) | (1UL << 11) | (1UL << 15) | (1UL << 17) | (1UL << 18)
+        | (1UL << 19) | (1UL << 24) | (1UL << 25) | (1UL << 26) | (1UL << 38) | (1UL << 39) | (1UL << 40);
+    private const int Pages = 1024;                         // IOVAs 0x4000_0000 + i x 4 KiB
+    private const ulong IovaBase = 0x4000_0000;
+    private const int FillDevices = 100;                    // x 1000 pages = 100 000 IOTLB entries of other PSCIDs
+    private const int FillPages = 1000;
+
+    private PhysicalMemory _memory = null!;
+    private PageAllocator _allocator = null!;
+    private PageTable<Sv39> _sv39 = null!;
+    private PageTable<Sv48> _sv48 = null!;
+    private PageTable<Sv48> _guestSv48 = null!;
+    private PageTable<Sv48x4> _gStage = null!;
+    private IommuTranslator _cached = null!;
+    private IommuTranslator _noIotlb = null!;
+    private IommuTranslator _uncached3Lvl = null!;
+    private IommuTranslator _big = null!;
+    private TranslationRequest[] _sv39Requests = null!;
+    private TranslationRequest[] _sv48Requests = null!;
+    private TranslationRequest[] _twoStageRequests = null!;
+
+    private void Q(ulong pa, ulong value) => _memory.Qword(pa) = value;
+
+    private void Dc(ulong dcPa, ulong tc, ulong iohgatp, ulong pscid, ulong fsc)
+    {
+        Q(dcPa, tc);
+        Q(dcPa + 8, iohgatp);
+        Q(dcPa + 16, pscid << 12);
+        Q(dcPa + 24, fsc);
+    }
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        _memory = PhysicalMemory.Allocate(MemorySize, MemoryBase);
+        _allocator = new PageAllocator(_memory, MemoryBase + 0x10_0000, MemorySize - 0x10_0000);
+        _sv39 = new PageTable<Sv39>(_allocator);
+        _sv48 = new PageTable<Sv48>(_allocator);
+        _guestSv48 = new PageTable<Sv48>(_allocator);
+        _gStage = new PageTable<Sv48x4>(_allocator);
+        var prot = PageProtection.Read | PageProtection.Write | PageProtection.User;
+        for (int i = 0; i < Pages; i++)
+        {
+            ulong iova = IovaBase + ((ulong)i << 12);
+            _sv39.Map(iova, 0x40_0000_0000 + ((ulong)i << 12), 4096, prot);
+            _sv48.Map(iova, 0x40_0000_0000 + ((ulong)i << 12), 4096, prot);
+            _guestSv48.Map(iova, 0x1_0000_0000 + ((ulong)i << 12), 4096, prot);
+            _gStage.Map(0x1_0000_0000 + ((ulong)i << 12), 0x40_0000_0000 + ((ulong)i << 12), 4096, PageProtection.Read | PageProtection.Write);
+        }
+
+        // The G-stage maps the memory that holds the guest's first-stage table at GPA = SPA, in 4 KiB pages.
+        for (ulong pa = MemoryBase; pa < MemoryBase + (16UL << 20); pa += 4096)
+        {
+            _gStage.Map(pa, pa, 4096, PageProtection.Read | PageProtection.Write);
+        }
+
+        Dc(Ddt1 + 1 * 32, 1, 0, 1, (8UL << 60) | (_sv39.RootAddress >> 12));
+        Dc(Ddt1 + 2 * 32, 1, (9UL << 60) | (1UL << 44) | (_gStage.RootAddress >> 12), 1, (9UL << 60) | (_guestSv48.RootAddress >> 12));
+        for (int d = 0; d < FillDevices; d++)
+        {
+            Dc(Ddt1 + (ulong)(3 + d) * 32, 1, 0, 1000 + (ulong)d, (8UL << 60) | (_sv39.RootAddress >> 12));
+        }
+
+        // 3LVL: DDI[2] = 2 -> L1 page, DDI[1] = 3 -> L0 page, DDI[0] = 5 -> DC.
+        Q(Ddt3Root + 2 * 8, ((Ddt3Root + 0x1000) >> 12 << 10) | 1);
+        Q(Ddt3Root + 0x1000 + 3 * 8, ((Ddt3Root + 0x2000) >> 12 << 10) | 1);
+        Dc(Ddt3Root + 0x2000 + 5 * 32, 1, 0, 2, (9UL << 60) | (_sv48.RootAddress >> 12));
+
+        var caps = new Capabilities(Caps);
+        var ddtp1 = new Ddtp((Ddt1 >> 12 << 10) | 2);
+        _cached = new IommuTranslator(_memory, caps) { Ddtp = ddtp1 };
+        _noIotlb = new IommuTranslator(_memory, caps, new TranslatorCacheOptions { IotlbEntries = 0 }) { Ddtp = ddtp1 };
+        _uncached3Lvl = new IommuTranslator(_memory, caps, TranslatorCacheOptions.Uncached) { Ddtp = new Ddtp((Ddt3Root >> 12 << 10) | 4) };
+        _big = new IommuTranslator(_memory, caps, new TranslatorCacheOptions { IotlbEntries = 1 << 18, AddressSpaces = 4096 }) { Ddtp = ddtp1 };
+
+        _sv39Requests = new TranslationRequest[Pages];
+        _sv48Requests = new TranslationRequest[Pages];
+        _twoStageRequests = new TranslationRequest[Pages];
+        var rng = new Random(7);
+        for (int i = 0; i < Pages; i++)
+        {
+            ulong iova = IovaBase + ((ulong)rng.Next(Pages) << 12) + 0x10;
+            _sv39Requests[i] = new TranslationRequest(1, iova, AccessType.Read);
+            _sv48Requests[i] = new TranslationRequest(Device3Lvl, iova, AccessType.Read);
+            _twoStageRequests[i] = new TranslationRequest(2, iova, AccessType.Read);
+        }
+
+        // Check every scenario translates as the engine says, and warm the IOTLB.
+        for (int i = 0; i < Pages; i++)
+        {
+            ulong iova = _sv39Requests[i].Iova;
+            Check(_cached.Translate(in _sv39Requests[i]), _sv39.IovaToPhys(iova), "cached Sv39");
+            Check(_noIotlb.Translate(in _sv39Requests[i]), _sv39.IovaToPhys(iova), "Sv39 walk");
+            Check(_uncached3Lvl.Translate(in _sv48Requests[i]), _sv48.IovaToPhys(iova), "3LVL + Sv48");
+            Check(_noIotlb.Translate(in _twoStageRequests[i]), _gStage.IovaToPhys(_guestSv48.IovaToPhys(iova)), "Sv48 over Sv48x4");
+        }
+
+        for (int d = 0; d < FillDevices; d++)
+        {
+            for (int i = 0; i < FillPages; i++)
+            {
+                var request = new TranslationRequest((uint)(3 + d), IovaBase + ((ulong)i << 12), AccessType.Read);
+                _big.Translate(in request);
+            }
+        }
+
+        var target = new TranslationRequest(1, IovaBase, AccessType.Read);
+        _big.Translate(in target);
+        Console.WriteLine($"// IOTLB for the invalidation cases holds {_big.IotlbOccupancy} entries");
+    }
+
+    private static void Check(TranslationResult r, ulong expected, string what)
+    {
+        if (!r.Success || r.PhysicalAddress != expected)
+        {
+            throw new InvalidOperationException($"{what}: model {r}, engine 0x{expected:x}.");
+        }
+    }
+
+    [GlobalCleanup]
+    public void Cleanup()
+    {
+        _sv39.Dispose();
+        _sv48.Dispose();
+        _guestSv48.Dispose();
+        _gStage.Dispose();
+        _memory.Dispose();
+    }
+
+    private static ulong Run(IommuTranslator translator, TranslationRequest[] requests)
+    {
+        ulong sum = 0;
+        for (int i = 0; i < requests.Length; i++)
+        {
+            sum += translator.Translate(in requests[i]).PhysicalAddress;
+        }
+
+        return sum;
+    }
+
+    [Benchmark(OperationsPerInvoke = Pages, Description = "IOTLB hit (Sv39, DC cached)")]
+    public ulong IotlbHit() => Run(_cached, _sv39Requests);
+
+    [Benchmark(OperationsPerInvoke = Pages, Description = "IOTLB miss: 3-level Sv39 walk, DC cached")]
+    public ulong Sv39Walk() => Run(_noIotlb, _sv39Requests);
+
+    [Benchmark(OperationsPerInvoke = Pages, Description = "all caches off: 3LVL DDT + Sv48 walk")]
+    public ulong Ddt3LvlSv48Walk() => Run(_uncached3Lvl, _sv48Requests);
+
+    [Benchmark(OperationsPerInvoke = Pages, Description = "IOTLB miss: Sv48 over Sv48x4 (4 KiB G-stage)")]
+    public ulong TwoStageWalk() => Run(_noIotlb, _twoStageRequests);
+
+    [Benchmark(Description = "IOTINVAL.VMA PSCID (AV=0), 100k entries of other PSCIDs cached")]
+    public void InvalidatePscid() => _big.InvalidateVma(false, 0, true, 1, false, 0);
+
+    [Benchmark(Description = "IOTINVAL.VMA PSCID + ADDR, 100k entries of other PSCIDs cached")]
+    public void InvalidatePscidAddress() => _big.InvalidateVma(false, 0, true, 1, true, IovaBase);
+}

@@ -1,0 +1,117 @@
+/*
+ * FastIommu C baseline: a plain C11 RISC-V page-table engine doing the same work, with the same semantics,
+ * as the C# PageTable<TMode>. It is the yardstick the BenchmarkDotNet suite compares the C# engine against.
+ *
+ * - Physical memory is one preallocated, 4 KiB aligned arena standing for [base_pa, base_pa + size).
+ * - Tables come from a lock-free page allocator over the arena: a Treiber stack of freed pages (ABA tag in
+ *   the high 32 bits of its head) in front of a bump pointer; every page is zeroed when handed out.
+ * - PTEs are the privileged spec's Sv39/Sv48/Sv57 (first stage) and Sv39x4/Sv48x4/Sv57x4 (G-stage, 2048-entry
+ *   16 KiB root) format. Leaves get V and A, D when writable (no A/D update faults, as Linux presets them);
+ *   G-stage leaves get U (required there) and G is refused in a G-stage.
+ * - The algorithm is the C# engine's, step for step, so both do the same work: map picks for each run the largest
+ *   leaf (4 KiB, 2 MiB, 1 GiB, ...) that iova and pa are aligned to and the rest of the range covers; a leaf or a
+ *   table where the leaf would go is an overlap (CB_EEXIST). Map first tries with the tables present; when one is
+ *   missing it preflights the rest (overlap, tables needed vs free pages) before creating tables, and a failed
+ *   call leaves no leaf behind.
+ * - Lock-free: every store to a live table is a CAS (install a table or a leaf into an empty slot) or an atomic
+ *   exchange (clear a leaf). Each table has a side word gen:31|dead:1|count:32 (valid entries + reservations);
+ *   mappers reserve entries before filling them, and whoever brings a count to 0 marks the table dead, unlinks it
+ *   and puts it into the gather, freed by cb_gather_complete (after the IOTLB invalidation a driver issues).
+ *   Walks read each table's generation and validate the path before acting (seqlock-like), so a table that died
+ *   and was reused meanwhile is never written to or translated through.
+ * - unmap refuses (changing nothing) a range that would cut a superpage in part; holes are skipped.
+ *
+ * Errors are values: nothing is changed by a call that returns an error status.
+ */
+#ifndef FASTIOMMU_CBASELINE_H
+#define FASTIOMMU_CBASELINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define CB_API __attribute__((visibility("default")))
+#else
+#define CB_API
+#endif
+
+/* Same order as FastIommu.Formats.RiscV.PagingModeKind. */
+enum cb_mode { CB_SV39 = 0, CB_SV48 = 1, CB_SV57 = 2, CB_SV39X4 = 3, CB_SV48X4 = 4, CB_SV57X4 = 5 };
+
+/* Same bits as FastIommu.PageTables.PageProtection; PTE bits are these shifted left by one. */
+enum cb_prot { CB_READ = 1, CB_WRITE = 2, CB_EXECUTE = 4, CB_USER = 8, CB_GLOBAL = 16 };
+
+enum cb_status {
+    CB_OK = 0,
+    CB_EINVAL = 1, /* zero or unaligned size/iova/pa, non-canonical or wrapping range, bad prot or pbmt */
+    CB_EEXIST = 2, /* the range overlaps an existing mapping */
+    CB_ENOMEM = 3, /* no page left for a table */
+};
+
+/* PTE bits (privileged spec, Sv39 page table entry). */
+#define CB_PTE_V (1ull << 0)
+#define CB_PTE_R (1ull << 1)
+#define CB_PTE_W (1ull << 2)
+#define CB_PTE_X (1ull << 3)
+#define CB_PTE_U (1ull << 4)
+#define CB_PTE_G (1ull << 5)
+#define CB_PTE_A (1ull << 6)
+#define CB_PTE_D (1ull << 7)
+#define CB_PTE_PPN_SHIFT 10
+#define CB_PTE_PPN_MASK (((1ull << 44) - 1) << CB_PTE_PPN_SHIFT)
+#define CB_PTE_PBMT_SHIFT 61
+
+/* One engine instance: arena, allocator, one page table of one mode, and a gather for the calls below. */
+typedef struct cb_ctx cb_ctx;
+
+/* Creates an arena of arena_bytes (multiple of 4 KiB) at physical base_pa and a page table of the mode.
+ * Returns NULL on bad arguments or host memory exhaustion. */
+CB_API cb_ctx *cb_create(int mode, uint64_t arena_bytes, uint64_t base_pa);
+CB_API void cb_destroy(cb_ctx *ctx);
+
+CB_API uint64_t cb_root_pa(const cb_ctx *ctx);
+CB_API int64_t cb_pages_in_use(const cb_ctx *ctx);
+/* The 64-bit word at physical address pa of the arena (tests read table images with it). */
+CB_API uint64_t cb_read_qword(const cb_ctx *ctx, uint64_t pa);
+
+/* Maps [iova, iova + size) to [pa, pa + size). prot: cb_prot bits (R or X required, W needs R); pbmt 0..2. */
+CB_API int cb_map(cb_ctx *ctx, uint64_t iova, uint64_t pa, uint64_t size, uint32_t prot, uint32_t pbmt);
+/* Unmaps [iova, iova + size); returns the bytes unmapped. Unlinked tables wait in the context's gather. */
+CB_API uint64_t cb_unmap(cb_ctx *ctx, uint64_t iova, uint64_t size);
+/* Frees the table pages the unmaps since the last call unlinked. */
+CB_API void cb_gather_complete(cb_ctx *ctx);
+/* 1 and *pa when iova is mapped, else 0. */
+CB_API int cb_iova_to_phys(const cb_ctx *ctx, uint64_t iova, uint64_t *pa);
+/* The leaf PTE mapping iova and its level (0 = 4 KiB); returns 0 when there is none. */
+CB_API int cb_walk(const cb_ctx *ctx, uint64_t iova, uint64_t *pte, int *level);
+
+/* ---- Benchmark loops: the loops run inside C so no per-call interop is timed. ----
+ * Each returns a checksum (bytes unmapped or sum of translated addresses) so nothing is optimised away,
+ * or UINT64_MAX when an operation failed. */
+
+/* iterations x { map(iova, pa, size); unmap(iova, size); gather complete }. */
+CB_API uint64_t cb_bench_map_unmap(cb_ctx *ctx, uint64_t iova, uint64_t pa, uint64_t size, uint32_t prot,
+                                   uint64_t iterations);
+/* iterations x { map [iova, iova + bytes) one page_size call at a time; unmap it in one call; complete }. */
+CB_API uint64_t cb_bench_populate_teardown(cb_ctx *ctx, uint64_t iova, uint64_t pa, uint64_t bytes,
+                                           uint64_t page_size, uint64_t iterations);
+/* iterations x sum of iova_to_phys(iova + i * 4096) for i in [0, pages). */
+CB_API uint64_t cb_bench_translate_sequential(const cb_ctx *ctx, uint64_t iova, uint64_t pages, uint64_t iterations);
+/* iterations x sum of iova_to_phys(iova + indices[i] * 4096) for i in [0, count). */
+CB_API uint64_t cb_bench_translate_indexed(const cb_ctx *ctx, uint64_t iova, const uint32_t *indices, uint64_t count,
+                                           uint64_t iterations);
+/* threads (1..8) threads, thread t maps [iova + t * stride, + bytes) 4 KiB at a time then unmaps it
+ * (own gather, completed), iterations times; all start together. With threads == 1 one thread does the
+ * work of `ranges` threads one range after the other. Returns the sum of bytes unmapped. */
+CB_API uint64_t cb_bench_populate_parallel(cb_ctx *ctx, uint64_t iova, uint64_t stride, uint64_t pa,
+                                           uint64_t bytes, int ranges, int threads, uint64_t iterations);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,764 @@
+/* The C baseline engine: arena, page allocator, page-table map / unmap / translate. See cbaseline.h. */
+#include "cbaseline_internal.h"
+
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---------------------------------------------------------------- page allocator */
+
+int cb_alloc_init(cb_alloc *a, uint64_t bytes, uint64_t base_pa)
+{
+    if (bytes == 0 || (bytes & CB_PAGE_MASK) || (base_pa & CB_PAGE_MASK) || bytes / CB_PAGE_SIZE >= UINT32_MAX)
+        return 0;
+    a->host = aligned_alloc(CB_PAGE_SIZE, bytes);
+    if (!a->host)
+        return 0;
+    memset(a->host, 0, bytes);
+    a->base_pa = base_pa;
+    a->size = bytes;
+    a->page_count = (uint32_t)(bytes / CB_PAGE_SIZE);
+    a->free_head = 0;
+    a->bump = 0;
+    a->in_use = 0;
+    return 1;
+}
+
+void cb_alloc_fini(cb_alloc *a)
+{
+    free(a->host);
+    a->host = NULL;
+}
+
+static inline uint64_t page_pa(const cb_alloc *a, uint32_t index)
+{
+    return a->base_pa + ((uint64_t)index << CB_PAGE_SHIFT);
+}
+
+static void free_list_push(cb_alloc *a, uint32_t index)
+{
+    uint64_t *link = cb_qword(a, page_pa(a, index));
+    uint64_t head = __atomic_load_n(&a->free_head, __ATOMIC_ACQUIRE);
+    uint64_t next;
+    do {
+        /* The freed page is private until popped again: a plain store is fine. */
+        *link = (uint32_t)head;
+        next = (((head >> 32) + 1) << 32) | (index + 1u);
+    } while (!__atomic_compare_exchange_n(&a->free_head, &head, next, 1, __ATOMIC_RELEASE, __ATOMIC_ACQUIRE));
+}
+
+static int free_list_pop(cb_alloc *a, uint32_t *index)
+{
+    uint64_t head = __atomic_load_n(&a->free_head, __ATOMIC_ACQUIRE);
+    for (;;) {
+        uint32_t top = (uint32_t)head;
+        if (top == 0)
+            return 0;
+        /* A racing pop may reuse the page and scribble on the link; the tag then moved and the CAS fails. */
+        uint32_t link = (uint32_t)__atomic_load_n(cb_qword(a, page_pa(a, top - 1)), __ATOMIC_RELAXED);
+        uint64_t next = (((head >> 32) + 1) << 32) | link;
+        if (__atomic_compare_exchange_n(&a->free_head, &head, next, 1, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+            *index = top - 1;
+            return 1;
+        }
+    }
+}
+
+/* Takes `pages` never-used pages at a physical address aligned to `align` pages; skipped pages go to the free list. */
+static int bump_take(cb_alloc *a, uint32_t pages, uint32_t align, uint32_t *index)
+{
+    uint32_t current = __atomic_load_n(&a->bump, __ATOMIC_RELAXED);
+    for (;;) {
+        uint64_t first_pfn = (a->base_pa >> CB_PAGE_SHIFT) + current;
+        uint64_t aligned_pfn = (first_pfn + align - 1) & ~((uint64_t)align - 1);
+        uint64_t start = current + (aligned_pfn - first_pfn);
+        if (start + pages > a->page_count)
+            return 0;
+        if (__atomic_compare_exchange_n(&a->bump, &current, (uint32_t)(start + pages), 1, __ATOMIC_RELAXED,
+                                        __ATOMIC_RELAXED)) {
+            for (uint32_t skipped = current; skipped < start; skipped++)
+                free_list_push(a, skipped);
+            *index = (uint32_t)start;
+            return 1;
+        }
+    }
+}
+
+int cb_alloc_page(cb_alloc *a, uint64_t *pa)
+{
+    uint32_t index;
+    if (!free_list_pop(a, &index) && !bump_take(a, 1, 1, &index))
+        return 0;
+    __atomic_fetch_add(&a->in_use, 1, __ATOMIC_RELAXED);
+    *pa = page_pa(a, index);
+    /* Private until published by a CAS: plain zeroing. */
+    memset(cb_qword(a, *pa), 0, CB_PAGE_SIZE);
+    return 1;
+}
+
+int cb_alloc_block(cb_alloc *a, uint64_t *pa)
+{
+    uint32_t index;
+    if (!bump_take(a, 4, 4, &index))
+        return 0;
+    __atomic_fetch_add(&a->in_use, 4, __ATOMIC_RELAXED);
+    *pa = page_pa(a, index);
+    memset(cb_qword(a, *pa), 0, 4 * CB_PAGE_SIZE);
+    return 1;
+}
+
+int64_t cb_pages_in_use_of(const cb_alloc *a)
+{
+    return __atomic_load_n(&a->in_use, __ATOMIC_RELAXED);
+}
+
+void cb_free_page(cb_alloc *a, uint64_t pa)
+{
+    free_list_push(a, (uint32_t)((pa - a->base_pa) >> CB_PAGE_SHIFT));
+    __atomic_fetch_sub(&a->in_use, 1, __ATOMIC_RELAXED);
+}
+
+/* ---------------------------------------------------------------- gather */
+
+void cb_gather_init(cb_gather *g)
+{
+    memset(g, 0, sizeof *g);
+}
+
+void cb_gather_fini(cb_gather *g)
+{
+    free(g->pages);
+    free(g->ranges);
+    memset(g, 0, sizeof *g);
+}
+
+static void *grow(void *array, size_t *capacity, size_t element)
+{
+    size_t n = *capacity ? *capacity * 2 : 8;
+    void *p = realloc(array, n * element);
+    if (!p)
+        abort(); /* host out of memory: nothing sensible left to do in a benchmark baseline */
+    *capacity = n;
+    return p;
+}
+
+/* Leaves are cleared in increasing IOVA order within an unmap, so adjacent ranges merge into the last one. */
+static inline void gather_add_range(cb_gather *g, uint64_t iova, uint64_t size)
+{
+    if (g->range_count && g->ranges[g->range_count - 1].start + g->ranges[g->range_count - 1].size == iova) {
+        g->ranges[g->range_count - 1].size += size;
+        return;
+    }
+    if (g->range_count == g->range_capacity)
+        g->ranges = grow(g->ranges, &g->range_capacity, sizeof *g->ranges);
+    g->ranges[g->range_count++] = (cb_range){ iova, size };
+}
+
+static void gather_add_page(cb_gather *g, uint64_t pa)
+{
+    if (g->count == g->capacity)
+        g->pages = grow(g->pages, &g->capacity, sizeof *g->pages);
+    g->pages[g->count++] = pa;
+}
+
+void cb_gather_complete_on(cb_alloc *a, cb_gather *g)
+{
+    for (size_t i = 0; i < g->count; i++)
+        cb_free_page(a, g->pages[i]);
+    g->count = 0;
+    g->range_count = 0;
+}
+
+/* ---------------------------------------------------------------- page table
+ *
+ * The same algorithm as the C# PageTable<TMode>, so the two do the same work:
+ * - Each table page has a side word (in pt->side, indexed by page): gen:31 | dead:1 | count:32, count = valid
+ *   entries + reservations. A mapper reserves the entries it will fill (CAS count += n, refused when dead or the
+ *   generation moved), then CASes them in from 0; an unmapper exchanges its leaves to 0 and subtracts them. Whoever
+ *   brings count to 0 tries CAS(count 0 -> dead, gen + 1); on success the table is empty for good, is unlinked
+ *   (CAS parent entry -> 0), its parent loses an entry (which may cascade) and the page goes to the gather.
+ * - Walks are optimistic: the generation of each table is read on entering it, and before acting the walk
+ *   re-reads its path's entries top-down, then the generations (a seqlock-like validation), so a table that died
+ *   and was reused meanwhile is never written to or translated through.
+ * - Map first tries with every table present (no preflight); if a table is missing it preflights the rest (overlap,
+ *   tables needed against free pages) and maps it creating tables. A failed call leaves no leaf behind.
+ * - Unmap refuses, before any store, a range that would cut a superpage in part. */
+
+#define SIDE_COUNT_MASK 0xFFFFFFFFull
+#define SIDE_DEAD (1ull << 32)
+#define SIDE_GEN_UNIT (1ull << 33)
+#define SIDE_GEN_MASK (~(SIDE_GEN_UNIT - 1))
+#define NEED_TABLES 255
+
+int cb_pt_init(cb_pt *pt, cb_alloc *a, int mode)
+{
+    if (mode < CB_SV39 || mode > CB_SV57X4)
+        return 0;
+    pt->alloc = a;
+    pt->mode = mode;
+    pt->levels = 3 + mode % 3;
+    pt->gstage = mode >= CB_SV39X4;
+    pt->addr_bits = 12 + 9 * pt->levels + (pt->gstage ? 2 : 0);
+    pt->table_start = a->base_pa;
+    pt->table_bytes = a->size;
+    pt->side = calloc(a->page_count, sizeof(uint64_t));
+    if (!pt->side)
+        return 0;
+    if (!(pt->gstage ? cb_alloc_block(a, &pt->root_pa) : cb_alloc_page(a, &pt->root_pa))) {
+        free(pt->side);
+        return 0;
+    }
+    return 1;
+}
+
+void cb_pt_fini(cb_pt *pt)
+{
+    free(pt->side);
+    pt->side = NULL;
+}
+
+typedef struct path {
+    uint64_t table[5], gen[5], entry[5];
+    uint64_t iova;
+} path;
+
+static CB_INLINE unsigned level_shift(int level) { return 12u + 9u * (unsigned)level; }
+
+static CB_INLINE unsigned entries_at(int level, int levels, int gstage)
+{
+    return (level == levels - 1 && gstage) ? 2048u : 512u;
+}
+
+static CB_INLINE unsigned pt_index(uint64_t iova, int level, int levels, int gstage)
+{
+    return (unsigned)(iova >> level_shift(level)) & (entries_at(level, levels, gstage) - 1);
+}
+
+static CB_INLINE uint64_t pte_pa(uint64_t pte) { return (pte & CB_PTE_PPN_MASK) >> CB_PTE_PPN_SHIFT << CB_PAGE_SHIFT; }
+static CB_INLINE int is_table_pointer(uint64_t e) { return (e & (CB_PTE_V | CB_PTE_R | CB_PTE_W | CB_PTE_X)) == CB_PTE_V; }
+static CB_INLINE uint64_t *entry_ref(const cb_pt *pt, uint64_t table, unsigned index) { return cb_qword(pt->alloc, table) + index; }
+static CB_INLINE uint64_t *side_ref(const cb_pt *pt, uint64_t table) { return &pt->side[(table - pt->table_start) >> CB_PAGE_SHIFT]; }
+static CB_INLINE uint64_t load(const uint64_t *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
+
+static CB_INLINE int canonical(uint64_t a, int addr_bits, int gstage)
+{
+    if (gstage)
+        return (a >> addr_bits) == 0;
+    int64_t high = (int64_t)a >> (addr_bits - 1);
+    return high == 0 || high == -1;
+}
+
+/* [iova, iova + size) is inside one contiguous stretch of legal input addresses and does not wrap. */
+static CB_INLINE int legal_range(uint64_t iova, uint64_t size, int addr_bits, int gstage)
+{
+    uint64_t last = iova + (size - 1);
+    return last >= iova && canonical(iova, addr_bits, gstage) && canonical(last, addr_bits, gstage)
+        && ((iova ^ last) >> 63) == 0;
+}
+
+/* Walks from the root toward `target`: the level where it stopped (the target, or a higher level whose entry is
+ * invalid or a leaf), -1 when it met a dead table (retry). */
+static CB_INLINE int descend(const cb_pt *pt, int levels, int gstage, uint64_t iova, int target, path *p, uint64_t *entry)
+{
+    const int top = levels - 1;
+    uint64_t table = pt->root_pa;
+    p->iova = iova;
+    p->table[top] = table;
+    p->gen[top] = 0;
+    for (int level = top;; level--) {
+        uint64_t e = load(entry_ref(pt, table, pt_index(iova, level, levels, gstage)));
+        if (level == target || !is_table_pointer(e)) {
+            *entry = e;
+            return level;
+        }
+        uint64_t next = pte_pa(e);
+        if (next - pt->table_start >= pt->table_bytes) {
+            *entry = e;
+            return -1; /* a stale read of a reused page: walk again */
+        }
+        uint64_t side = load(side_ref(pt, next));
+        if (side & SIDE_DEAD) {
+            *entry = e;
+            return -1;
+        }
+        p->entry[level] = e;
+        p->table[level - 1] = next;
+        p->gen[level - 1] = side & SIDE_GEN_MASK;
+        table = next;
+    }
+}
+
+/* The path down to `level` was real at one instant and its tables are still alive. */
+static CB_INLINE int validate(const cb_pt *pt, int levels, int gstage, const path *p, int level)
+{
+    const int top = levels - 1;
+    for (int k = top; k > level; k--)
+        if (load(entry_ref(pt, p->table[k], pt_index(p->iova, k, levels, gstage))) != p->entry[k])
+            return 0;
+    for (int k = top - 1; k >= level; k--)
+        if ((load(side_ref(pt, p->table[k])) & (SIDE_GEN_MASK | SIDE_DEAD)) != p->gen[k])
+            return 0;
+    return 1;
+}
+
+static CB_INLINE void backoff(int *retries)
+{
+    if (++*retries > 10)
+        sched_yield(); /* a dying table stays linked only until its killer unlinks it */
+}
+
+static CB_INLINE int try_reserve(const cb_pt *pt, uint64_t table, uint64_t gen, uint32_t n)
+{
+    uint64_t *side = side_ref(pt, table);
+    uint64_t value = load(side);
+    for (;;) {
+        if ((value & (SIDE_GEN_MASK | SIDE_DEAD)) != gen)
+            return 0;
+        if (__atomic_compare_exchange_n(side, &value, value + n, 0, __ATOMIC_SEQ_CST, __ATOMIC_ACQUIRE))
+            return 1;
+    }
+}
+
+static CB_INLINE void release(const cb_pt *pt, uint64_t table, uint32_t n)
+{
+    __atomic_fetch_sub(side_ref(pt, table), (uint64_t)n, __ATOMIC_SEQ_CST);
+}
+
+static CB_INLINE int choose_level(int levels, uint64_t iova, uint64_t pa, uint64_t remaining)
+{
+    for (int level = levels - 1; level > 0; level--) {
+        uint64_t s = 1ull << level_shift(level);
+        if (((iova | pa) & (s - 1)) == 0 && remaining >= s)
+            return level;
+    }
+    return 0;
+}
+
+/* Entries of the run at `level` from iova: to the end of the table or of the range. */
+static CB_INLINE unsigned run_length(int levels, int gstage, uint64_t iova, uint64_t remaining, int level)
+{
+    unsigned index = pt_index(iova, level, levels, gstage);
+    uint64_t left = remaining >> level_shift(level);
+    unsigned room = entries_at(level, levels, gstage) - index;
+    return left < room ? (unsigned)left : room;
+}
+
+static CB_INLINE int all_zero(const uint64_t *first, unsigned n)
+{
+    for (unsigned i = 0; i < n; i++)
+        if (load(first + i) != 0)
+            return 0;
+    return 1;
+}
+
+/* Installs a zeroed table below the invalid entry of p->table[level]. OK also when another thread won the race or the
+ * path went stale: the caller walks again either way. */
+static CB_INLINE int try_install_table(const cb_pt *pt, int levels, int gstage, path *p, int level)
+{
+    uint64_t parent = p->table[level];
+    if (!validate(pt, levels, gstage, p, level) || !try_reserve(pt, parent, p->gen[level], 1))
+        return CB_OK;
+    uint64_t page;
+    if (!cb_alloc_page(pt->alloc, &page)) {
+        release(pt, parent, 1);
+        return CB_ENOMEM;
+    }
+    uint64_t *side = side_ref(pt, page);
+    /* Unpublished page: nobody can reserve it, a plain store of "live, count 0, same generation". */
+    __atomic_store_n(side, load(side) & SIDE_GEN_MASK, __ATOMIC_RELAXED);
+    uint64_t expected = 0;
+    uint64_t tpte = CB_PTE_V | ((page >> CB_PAGE_SHIFT) << CB_PTE_PPN_SHIFT);
+    if (!__atomic_compare_exchange_n(entry_ref(pt, parent, pt_index(p->iova, level, levels, gstage)), &expected, tpte, 0,
+                                     __ATOMIC_SEQ_CST, __ATOMIC_ACQUIRE)) {
+        release(pt, parent, 1);
+        __atomic_store_n(side, ((load(side) & SIDE_GEN_MASK) + SIDE_GEN_UNIT) | SIDE_DEAD, __ATOMIC_RELEASE);
+        cb_free_page(pt->alloc, page);
+    }
+    return CB_OK;
+}
+
+/* Writes n leaves from pa; returns how many went in before one was found occupied (a contract-breaking race). */
+static CB_INLINE unsigned write_leaves(uint64_t *first, unsigned n, uint64_t pa, uint64_t leaf_bits, int level)
+{
+    uint64_t pte = leaf_bits | ((pa >> CB_PAGE_SHIFT) << CB_PTE_PPN_SHIFT);
+    const uint64_t step = (1ull << level_shift(level)) >> CB_PAGE_SHIFT << CB_PTE_PPN_SHIFT;
+    for (unsigned i = 0; i < n; i++, pte += step) {
+        uint64_t expected = 0;
+        if (!__atomic_compare_exchange_n(first + i, &expected, pte, 0, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
+            return i;
+    }
+    return n;
+}
+
+static CB_INLINE int map_range(const cb_pt *pt, int levels, int gstage, uint64_t iova, uint64_t pa, uint64_t size,
+                               uint64_t leaf_bits, int allow_install, uint64_t *done)
+{
+    path p;
+    uint64_t cur = iova, cur_pa = pa, remaining = size;
+    int retries = 0;
+    *done = 0;
+    while (remaining != 0) {
+        int level = choose_level(levels, cur, cur_pa, remaining);
+        uint64_t entry;
+        int stop = descend(pt, levels, gstage, cur, level, &p, &entry);
+        if (stop < 0) {
+            backoff(&retries);
+            continue;
+        }
+        if (stop > level) {
+            if (entry != 0) { /* a leaf above the wanted level covers cur */
+                if (!validate(pt, levels, gstage, &p, stop))
+                    continue;
+                return CB_EEXIST;
+            }
+            if (!allow_install)
+                return NEED_TABLES;
+            int rc = try_install_table(pt, levels, gstage, &p, stop);
+            if (rc != CB_OK)
+                return rc;
+            continue;
+        }
+        unsigned n = run_length(levels, gstage, cur, remaining, level);
+        uint64_t table = p.table[level];
+        uint64_t *first = entry_ref(pt, table, pt_index(cur, level, levels, gstage));
+        if (entry != 0 || !all_zero(first, n)) {
+            if (!validate(pt, levels, gstage, &p, level))
+                continue;
+            return CB_EEXIST;
+        }
+        if (!validate(pt, levels, gstage, &p, level) || !try_reserve(pt, table, p.gen[level], n))
+            continue;
+        unsigned written = write_leaves(first, n, cur_pa, leaf_bits, level);
+        if (written < n) {
+            for (unsigned i = 0; i < written; i++)
+                __atomic_exchange_n(first + i, 0, __ATOMIC_SEQ_CST);
+            release(pt, table, n);
+            return CB_EEXIST;
+        }
+        uint64_t bytes = (uint64_t)n << level_shift(level);
+        cur += bytes;
+        cur_pa += bytes;
+        remaining -= bytes;
+        *done += bytes;
+    }
+    return CB_OK;
+}
+
+/* Counts the tables the range needs and checks none of it is mapped. Changes nothing. */
+static CB_INLINE int preflight(const cb_pt *pt, int levels, int gstage, uint64_t iova, uint64_t pa, uint64_t size,
+                               int64_t *tables_needed)
+{
+    path p;
+    uint64_t last_counted[5] = { UINT64_MAX, UINT64_MAX, UINT64_MAX, UINT64_MAX, UINT64_MAX };
+    uint64_t cur = iova, cur_pa = pa, remaining = size;
+    int retries = 0;
+    *tables_needed = 0;
+    while (remaining != 0) {
+        int level = choose_level(levels, cur, cur_pa, remaining);
+        uint64_t entry;
+        int stop = descend(pt, levels, gstage, cur, level, &p, &entry);
+        if (stop < 0) {
+            backoff(&retries);
+            continue;
+        }
+        unsigned n = run_length(levels, gstage, cur, remaining, level);
+        if (stop > level || entry != 0
+            || !all_zero(entry_ref(pt, p.table[level], pt_index(cur, level, levels, gstage)), n)) {
+            if (!validate(pt, levels, gstage, &p, stop))
+                continue;
+            if (entry != 0 || stop == level)
+                return CB_EEXIST;
+            for (int j = stop - 1; j >= level; j--) {
+                uint64_t key = cur >> level_shift(j + 1);
+                if (key != last_counted[j]) {
+                    last_counted[j] = key;
+                    (*tables_needed)++;
+                }
+            }
+        }
+        uint64_t bytes = (uint64_t)n << level_shift(level);
+        cur += bytes;
+        cur_pa += bytes;
+        remaining -= bytes;
+    }
+    return CB_OK;
+}
+
+/* Subtracts n cleared entries from the table at `level`; an empty, unreserved table dies, is unlinked, goes to
+ * the gather, and its parent loses an entry. */
+static CB_INLINE void release_and_free_empty(const cb_pt *pt, int levels, int gstage, const path *p, int level,
+                                             uint32_t n, cb_gather *g)
+{
+    for (int k = level; k < levels - 1; k++) {
+        uint64_t table = p->table[k];
+        uint64_t *side = side_ref(pt, table);
+        uint64_t after = __atomic_sub_fetch(side, (uint64_t)n, __ATOMIC_SEQ_CST);
+        if ((after & SIDE_COUNT_MASK) != 0)
+            return;
+        uint64_t dead = ((after & SIDE_GEN_MASK) + SIDE_GEN_UNIT) | SIDE_DEAD;
+        if (!__atomic_compare_exchange_n(side, &after, dead, 0, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
+            return; /* a mapper reserved it meanwhile */
+        uint64_t expected = p->entry[k + 1];
+        __atomic_compare_exchange_n(entry_ref(pt, p->table[k + 1], pt_index(p->iova, k + 1, levels, gstage)), &expected,
+                                    0, 0, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED);
+        gather_add_page(g, table);
+        n = 1;
+    }
+}
+
+/* Clears the leaves in the range; with a gather records ranges and frees empty tables, without (rollback) only
+ * gives the counts back. */
+static CB_INLINE uint64_t clear_range(const cb_pt *pt, int levels, int gstage, uint64_t iova, uint64_t size, cb_gather *g)
+{
+    path p;
+    uint64_t cur = iova, remaining = size, total = 0;
+    int retries = 0;
+    while (remaining != 0) {
+        uint64_t entry;
+        int stop = descend(pt, levels, gstage, cur, 0, &p, &entry);
+        if (stop < 0) {
+            backoff(&retries);
+            continue;
+        }
+        const unsigned shift = level_shift(stop);
+        const uint64_t page_size = 1ull << shift;
+        if (entry == 0) {
+            uint64_t step = page_size - (cur & (page_size - 1));
+            if (step >= remaining)
+                break;
+            cur += step;
+            remaining -= step;
+            continue;
+        }
+        if (!validate(pt, levels, gstage, &p, stop))
+            continue;
+        uint64_t table = p.table[stop];
+        unsigned index = pt_index(cur, stop, levels, gstage);
+        const unsigned entries = entries_at(stop, levels, gstage);
+        uint32_t cleared = 0;
+        uint64_t leaf_start = cur, leaf_bytes = 0;
+        for (; index < entries && remaining != 0; index++) {
+            uint64_t *slot = entry_ref(pt, table, index);
+            uint64_t value = load(slot);
+            if (is_table_pointer(value))
+                break; /* descend on the next walk */
+            if (remaining < page_size) {
+                remaining = 0; /* the partial-superpage check let only a hole through here */
+                break;
+            }
+            if (value != 0) {
+                __atomic_exchange_n(slot, 0, __ATOMIC_SEQ_CST);
+                cleared++;
+                if (leaf_bytes == 0)
+                    leaf_start = cur;
+                leaf_bytes += page_size;
+            } else if (leaf_bytes != 0) {
+                if (g)
+                    gather_add_range(g, leaf_start, leaf_bytes);
+                leaf_bytes = 0;
+            }
+            cur += page_size;
+            remaining -= page_size;
+        }
+        if (leaf_bytes != 0 && g)
+            gather_add_range(g, leaf_start, leaf_bytes);
+        total += (uint64_t)cleared << shift;
+        if (cleared != 0) {
+            if (g)
+                release_and_free_empty(pt, levels, gstage, &p, stop, cleared, g);
+            else
+                release(pt, table, cleared);
+        }
+    }
+    return total;
+}
+
+/* Software walk: 1 and the leaf's PTE and level when iova is mapped. */
+static CB_INLINE int pt_walk_impl(const cb_pt *pt, int levels, int gstage, uint64_t iova, uint64_t *pte_out,
+                                  int *level_out)
+{
+    if (!canonical(iova, pt->addr_bits, gstage))
+        return 0;
+    path p;
+    int retries = 0;
+    for (;;) {
+        uint64_t entry;
+        int stop = descend(pt, levels, gstage, iova, 0, &p, &entry);
+        if (stop < 0) {
+            backoff(&retries);
+            continue;
+        }
+        if (!validate(pt, levels, gstage, &p, stop))
+            continue;
+        *pte_out = entry;
+        *level_out = stop;
+        return (entry & CB_PTE_V) && (entry & (CB_PTE_R | CB_PTE_W | CB_PTE_X));
+    }
+}
+
+static CB_INLINE int pt_translate_impl(const cb_pt *pt, int levels, int gstage, uint64_t iova, uint64_t *pa)
+{
+    uint64_t pte;
+    int level;
+    if (!pt_walk_impl(pt, levels, gstage, iova, &pte, &level))
+        return 0;
+    uint64_t mask = (1ull << level_shift(level)) - 1;
+    *pa = (pte_pa(pte) & ~mask) | (iova & mask);
+    return 1;
+}
+
+static CB_INLINE int pt_map_impl(const cb_pt *pt, int levels, int gstage, uint64_t iova, uint64_t pa, uint64_t size,
+                                 uint32_t prot, uint32_t pbmt)
+{
+    if (size == 0 || ((iova | pa | size) & CB_PAGE_MASK) || !legal_range(iova, size, pt->addr_bits, gstage)
+        || pa + (size - 1) < pa || ((pa + (size - 1)) >> 56) != 0)
+        return CB_EINVAL;
+    /* A leaf needs R, W or X; W without R is reserved; G is meaningless in a G-stage; PBMT 3 is reserved. */
+    if ((prot & ~31u) || !(prot & 7u) || (prot & (CB_READ | CB_WRITE)) == CB_WRITE || (gstage && (prot & CB_GLOBAL))
+        || pbmt > 2)
+        return CB_EINVAL;
+    /* V and A always, D with W (no hardware A/D updating, as Linux presets them); G-stage leaves need U. */
+    uint64_t leaf_bits = CB_PTE_V | CB_PTE_A | ((uint64_t)pbmt << CB_PTE_PBMT_SHIFT);
+    if (prot & CB_READ)
+        leaf_bits |= CB_PTE_R;
+    if (prot & CB_WRITE)
+        leaf_bits |= CB_PTE_W | CB_PTE_D;
+    if (prot & CB_EXECUTE)
+        leaf_bits |= CB_PTE_X;
+    if ((prot & CB_USER) || gstage)
+        leaf_bits |= CB_PTE_U;
+    if (prot & CB_GLOBAL)
+        leaf_bits |= CB_PTE_G;
+
+    uint64_t done;
+    int rc = map_range(pt, levels, gstage, iova, pa, size, leaf_bits, 0, &done);
+    if (rc == CB_OK)
+        return rc;
+    if (rc == NEED_TABLES) {
+        int64_t needed;
+        rc = preflight(pt, levels, gstage, iova + done, pa + done, size - done, &needed);
+        if (rc == CB_OK && needed > (int64_t)pt->alloc->page_count - cb_pages_in_use_of(pt->alloc))
+            rc = CB_ENOMEM;
+        if (rc == CB_OK) {
+            uint64_t rest;
+            rc = map_range(pt, levels, gstage, iova + done, pa + done, size - done, leaf_bits, 1, &rest);
+            done += rest;
+            if (rc == CB_OK)
+                return rc;
+        }
+    }
+    if (done != 0)
+        clear_range(pt, levels, gstage, iova, done, NULL);
+    return rc;
+}
+
+static CB_INLINE uint64_t pt_unmap_impl(const cb_pt *pt, int levels, int gstage, uint64_t iova, uint64_t size,
+                                        cb_gather *g)
+{
+    if (size == 0 || ((iova | size) & CB_PAGE_MASK) || !legal_range(iova, size, pt->addr_bits, gstage))
+        return 0;
+    /* Only the leaves holding the first and the last page can stick out of the range. */
+    uint64_t pte;
+    int level;
+    uint64_t head_size = 0;
+    if (pt_walk_impl(pt, levels, gstage, iova, &pte, &level)) {
+        head_size = 1ull << level_shift(level);
+        if (iova & (head_size - 1))
+            return 0;
+    }
+    uint64_t last = iova + (size - 1);
+    if (!(head_size != 0 && size <= head_size) && pt_walk_impl(pt, levels, gstage, last, &pte, &level)
+        && ((last + 1) & ((1ull << level_shift(level)) - 1)))
+        return 0;
+    return clear_range(pt, levels, gstage, iova, size, g);
+}
+
+/* One copy of each operation per mode, so levels and the root width are constants in it. */
+#define CB_DISPATCH(pt, call)                                                                                          \
+    switch ((pt)->mode) {                                                                                              \
+    case CB_SV39: return call(3, 0);                                                                                   \
+    case CB_SV48: return call(4, 0);                                                                                   \
+    case CB_SV57: return call(5, 0);                                                                                   \
+    case CB_SV39X4: return call(3, 1);                                                                                 \
+    case CB_SV48X4: return call(4, 1);                                                                                 \
+    default: return call(5, 1);                                                                                        \
+    }
+
+int cb_pt_map(const cb_pt *pt, uint64_t iova, uint64_t pa, uint64_t size, uint32_t prot, uint32_t pbmt)
+{
+#define CALL(l, g) pt_map_impl(pt, l, g, iova, pa, size, prot, pbmt)
+    CB_DISPATCH(pt, CALL)
+#undef CALL
+}
+
+uint64_t cb_pt_unmap(const cb_pt *pt, uint64_t iova, uint64_t size, cb_gather *g)
+{
+#define CALL(l, gs) pt_unmap_impl(pt, l, gs, iova, size, g)
+    CB_DISPATCH(pt, CALL)
+#undef CALL
+}
+
+int cb_pt_iova_to_phys(const cb_pt *pt, uint64_t iova, uint64_t *pa)
+{
+#define CALL(l, g) pt_translate_impl(pt, l, g, iova, pa)
+    CB_DISPATCH(pt, CALL)
+#undef CALL
+}
+
+int cb_pt_walk(const cb_pt *pt, uint64_t iova, uint64_t *pte, int *level)
+{
+#define CALL(l, g) pt_walk_impl(pt, l, g, iova, pte, level)
+    CB_DISPATCH(pt, CALL)
+#undef CALL
+}
+
+/* ---------------------------------------------------------------- public context API */
+
+cb_ctx *cb_create(int mode, uint64_t arena_bytes, uint64_t base_pa)
+{
+    cb_ctx *ctx = aligned_alloc(64, sizeof(cb_ctx));
+    if (!ctx)
+        return NULL;
+    memset(ctx, 0, sizeof *ctx);
+    if (!cb_alloc_init(&ctx->alloc, arena_bytes, base_pa)) {
+        free(ctx);
+        return NULL;
+    }
+    if (!cb_pt_init(&ctx->pt, &ctx->alloc, mode)) {
+        cb_alloc_fini(&ctx->alloc);
+        free(ctx);
+        return NULL;
+    }
+    cb_gather_init(&ctx->gather);
+    return ctx;
+}
+
+void cb_destroy(cb_ctx *ctx)
+{
+    if (!ctx)
+        return;
+    cb_gather_fini(&ctx->gather);
+    cb_pt_fini(&ctx->pt);
+    cb_alloc_fini(&ctx->alloc);
+    free(ctx);
+}
+
+uint64_t cb_root_pa(const cb_ctx *ctx) { return ctx->pt.root_pa; }
+int64_t cb_pages_in_use(const cb_ctx *ctx) { return __atomic_load_n(&ctx->alloc.in_use, __ATOMIC_RELAXED); }
+
+uint64_t cb_read_qword(const cb_ctx *ctx, uint64_t pa)
+{
+    if (pa < ctx->alloc.base_pa || pa - ctx->alloc.base_pa > ctx->alloc.size - 8 || (pa & 7))
+        return 0;
+    return __atomic_load_n(cb_qword(&ctx->alloc, pa), __ATOMIC_ACQUIRE);
+}
+
+int cb_map(cb_ctx *ctx, uint64_t iova, uint64_t pa, uint64_t size, uint32_t prot, uint32_t pbmt)
+{
+    return cb_pt_map(&ctx->pt, iova, pa, size, prot, pbmt);
+}
+
+uint64_t cb_unmap(cb_ctx *ctx, uint64_t iova, uint64_t size) { return cb_pt_unmap(&ctx->pt, iova, size, &ctx->gather); }
+void cb_gather_complete(cb_ctx *ctx) { cb_gather_complete_on(&ctx->alloc, &ctx->gather); }
+int cb_iova_to_phys(const cb_ctx *ctx, uint64_t iova, uint64_t *pa) { return cb_pt_iova_to_phys(&ctx->pt, iova, pa); }
+int cb_walk(const cb_ctx *ctx, uint64_t iova, uint64_t *pte, int *level) { return cb_pt_walk(&ctx->pt, iova, pte, level); }

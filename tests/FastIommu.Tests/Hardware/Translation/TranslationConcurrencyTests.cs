@@ -1,0 +1,221 @@
+using System.Diagnostics;
+using FastIommu.Hardware;
+
+namespace FastIommu.Tests.Hardware.Translation;
+
+/// <summary>Translate allocates nothing; translations racing invalidations never return what a completed
+/// invalidation removed.</summary>
+public class TranslationConcurrencyTests
+{
+    /// <summary>Memory that runs an action right after one chosen read: it stands for software changing a table
+    /// and invalidating while the IOMMU is in the middle of a walk, deterministically.</summary>
+    private sealed class HookedMemory(PhysicalMemoryAccess inner) : IMemoryAccess
+    {
+        public ulong HookAddress { get; set; } = ulong.MaxValue;
+        public Action? Hook { get; set; }
+
+        public bool TryRead64(ulong pa, out ulong value)
+        {
+            bool ok = inner.TryRead64(pa, out value);
+            if (pa == HookAddress && Hook is { } hook)
+            {
+                Hook = null;
+                hook();
+            }
+
+            return ok;
+        }
+
+        public bool TryWrite64(ulong pa, ulong value) => inner.TryWrite64(pa, value);
+        public bool TryCompareExchange64(ulong pa, ulong expected, ulong desired, out ulong observed) =>
+            inner.TryCompareExchange64(pa, expected, desired, out observed);
+        public bool TryRead(ulong pa, Span<byte> destination) => inner.TryRead(pa, destination);
+        public bool TryWrite(ulong pa, ReadOnlySpan<byte> source) => inner.TryWrite(pa, source);
+    }
+
+    private static (TranslationBed Bed, HookedMemory Memory, IommuTranslator Translator) Hooked(bool twoStage = false)
+    {
+        var bed = new TranslationBed();
+        _ = twoStage ? bed.TwoStage() : bed.SingleStage();
+        var memory = new HookedMemory(new PhysicalMemoryAccess(bed.Memory));
+        var translator = new IommuTranslator(memory, bed.Translator.Capabilities) { Ddtp = bed.Translator.Ddtp };
+        return (bed, memory, translator);
+    }
+
+    [TestCase(0, Description = "IOTINVAL.VMA PSCID + ADDR")]
+    [TestCase(1, Description = "IOTINVAL.VMA PSCID")]
+    [TestCase(2, Description = "IOTINVAL.VMA ADDR, all host spaces")]
+    [TestCase(3, Description = "IOTINVAL.VMA all host spaces")]
+    public void An_invalidation_during_a_walk_is_not_undone_by_that_walks_fill(int form)
+    {
+        var (bed, memory, translator) = Hooked();
+        using (bed)
+        {
+            var request = new TranslationRequest(1, TranslationBed.Iova, AccessType.Read);
+            // The walk reads the old leaf; right after, software changes it and invalidates.
+            memory.HookAddress = TranslationBed.L0Entry;
+            memory.Hook = () =>
+            {
+                bed.Q(TranslationBed.L0Entry, 0x2400_40D7);                 // PA 0x9001_0000
+                switch (form)
+                {
+                    case 0: translator.InvalidateVma(false, 0, true, 5, true, TranslationBed.Iova); break;
+                    case 1: translator.InvalidateVma(false, 0, true, 5, false, 0); break;
+                    case 2: translator.InvalidateVma(false, 0, false, 0, true, TranslationBed.Iova); break;
+                    default: translator.InvalidateVma(false, 0, false, 0, false, 0); break;
+                }
+            };
+            var during = translator.Translate(in request);
+            Assert.That(during.PhysicalAddress, Is.EqualTo(TranslationBed.ExpectedPa), "the walk in flight may return the old PA");
+            var after = translator.Translate(in request);
+            Assert.That(after.PhysicalAddress, Is.EqualTo(0x9001_0678UL), "but must not have cached it past the invalidation");
+        }
+    }
+
+    [Test]
+    public void A_gvma_during_a_two_stage_walk_is_not_undone()
+    {
+        var (bed, memory, translator) = Hooked(twoStage: true);
+        using (bed)
+        {
+            var request = new TranslationRequest(2, TranslationBed.Iova, AccessType.Read);
+            memory.HookAddress = 0x8001_4400;                                   // the G-stage 2 MiB leaf
+            memory.Hook = () =>
+            {
+                bed.Q(0x8001_4400, 0x2408_00DF);                                // now SPA 0x9020_0000
+                translator.InvalidateGvma(true, 7, false, 0);
+            };
+            Assert.That(translator.Translate(in request).PhysicalAddress, Is.EqualTo(TranslationBed.ExpectedPa), "in flight: old");
+            Assert.That(translator.Translate(in request).PhysicalAddress, Is.EqualTo(0x9020_0678UL), "after: new");
+        }
+    }
+
+    [Test]
+    public void An_iodir_during_a_ddt_walk_is_not_undone()
+    {
+        var (bed, memory, translator) = Hooked();
+        using (bed)
+        {
+            var request = new TranslationRequest(1, TranslationBed.Iova, AccessType.Read);
+            bed.Q(0x8000_9008, (0xC0000UL << 10) | 0xD7);                       // another root: 1 GiB leaf
+            memory.HookAddress = TranslationBed.DcAddr1 + 24;                   // the DC's fsc
+            memory.Hook = () =>
+            {
+                bed.Q(TranslationBed.DcAddr1 + 16, 6UL << 12);                 // PSCID 6, root 0x8000_9000
+                bed.Q(TranslationBed.DcAddr1 + 24, (8UL << 60) | 0x80009);
+                translator.InvalidateDdt(true, 1);
+            };
+            translator.Translate(in request);
+            Assert.That(translator.Translate(in request).PhysicalAddress, Is.EqualTo(0xC020_3678UL), "the DC read before IODIR was not cached");
+        }
+    }
+
+    [Test]
+    public void Translate_allocates_nothing_on_hits_misses_and_faults()
+    {
+        using var bed = new TranslationBed().SingleStage();
+        using var two = new TranslationBed().TwoStage();
+        using var uncached = new TranslationBed(TranslationBed.AllCaps, TranslatorCacheOptions.Uncached).SingleStage();
+        var hit = new TranslationRequest(1, TranslationBed.Iova, AccessType.Read);
+        var fault = new TranslationRequest(1, 0x7000_0000, AccessType.Write);
+        var twoStage = new TranslationRequest(2, TranslationBed.Iova, AccessType.Read);
+
+        void Run()
+        {
+            for (int i = 0; i < 2000; i++)
+            {
+                bed.Translate(in hit);
+                bed.Translate(in fault);
+                two.Translate(in twoStage);
+                uncached.Translate(in hit);
+                bed.Translator.InvalidateVma(false, 0, true, 5, true, TranslationBed.Iova); // forces a miss next time
+                two.Translator.InvalidateGvma(true, 7, false, 0);
+            }
+        }
+
+        Run(); // warm up: JIT, first-time slot creation
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        Run();
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        Assert.That(allocated, Is.Zero, "no allocation in Translate (hits, misses, two-stage, faults) nor in these invalidations");
+    }
+
+    [Test]
+    [Category("Stress")]
+    public void Completed_invalidations_are_never_undone_by_racing_translations()
+    {
+        // 2 pages (few, so updates and walks of one page collide often) at IOVA i x 4 KiB (L0 0x8000_3000 of the standard scenario, VPN[2] = 1, VPN[1] = 1).
+        // Page i version v maps PA 0x1_0000_0000 + i << 24 + v << 12. The writer bumps a page's version, invalidates,
+        // then publishes the version as committed; a reader that saw version c committed before it started must
+        // get a version >= c.
+        const int Pages = 2;
+        using var bed = new TranslationBed().SingleStage();
+        ulong Leaf(int page, int version) => ((0x1_0000_0000UL + ((ulong)page << 24) + ((ulong)version << 12)) >> 12 << 10) | 0xD7;
+        for (int i = 0; i < Pages; i++)
+        {
+            bed.Q(0x8000_3000 + (ulong)i * 8, Leaf(i, 0));
+        }
+
+        var committed = new int[Pages];
+        var stop = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+        long checks = 0;
+        string? failure = null;
+        void Reader(int seed)
+        {
+            var rng = new Random(seed);
+            while (!stop.IsCancellationRequested && failure is null)
+            {
+                int page = rng.Next(Pages);
+                int floor = Volatile.Read(ref committed[page]);
+                var request = new TranslationRequest(1, 0x4020_0000 + ((ulong)page << 12), AccessType.Read);
+                var r = bed.Translate(in request);
+                int version = (int)((r.PhysicalAddress >> 12) & 0xFFF);
+                if (!r.Success || version < floor)
+                {
+                    failure = $"page {page}: got {r} (version {version}) after version {floor} was committed";
+                }
+
+                Interlocked.Increment(ref checks);
+            }
+        }
+
+        var readers = new[] { new Thread(() => Reader(1)), new Thread(() => Reader(2)) };
+        foreach (var t in readers)
+        {
+            t.Start();
+        }
+
+        var rng = new Random(3);
+        int round = 0;
+        var clock = Stopwatch.StartNew();
+        while (!stop.IsCancellationRequested && failure is null)
+        {
+            int page = rng.Next(Pages);
+            int version = committed[page] + 1;
+            if (version > 0xFFF)
+            {
+                continue;
+            }
+
+            bed.Q(0x8000_3000 + (ulong)page * 8, Leaf(page, version));
+            ulong iova = 0x4020_0000 + ((ulong)page << 12);
+            switch (round++ % 8)
+            {
+                case 0: bed.Translator.InvalidateVma(false, 0, true, 5, true, iova); break;
+                case 7: bed.Translator.InvalidateVma(false, 0, true, 5, false, 0); break;
+                case 1: case 3: case 5: bed.Translator.InvalidateVma(false, 0, false, 0, true, iova); break;
+                default: bed.Translator.InvalidateVma(false, 0, false, 0, true, iova); break;
+            }
+
+            Volatile.Write(ref committed[page], version);
+        }
+
+        foreach (var t in readers)
+        {
+            t.Join();
+        }
+
+        Assert.That(failure, Is.Null, "a translation returned an entry a completed invalidation had removed");
+        Assert.That((checks, round), Is.Not.EqualTo((0L, 0)), $"the race ran ({checks} translations, {round} updates in {clock.ElapsedMilliseconds} ms)");
+    }
+}
