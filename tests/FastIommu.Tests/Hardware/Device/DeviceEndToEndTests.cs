@@ -192,6 +192,25 @@ public class DeviceEndToEndTests
     }
 
     [Test]
+    public void Debug_request_written_as_rv32_halves_runs_on_the_low_half_with_go()
+    {
+        using var h = new SystemHarness();
+        h.Device.Write32(0x25C, 0);                 // tr_req_iova high
+        h.Device.Write32(0x258, 0x4000_1000);       // tr_req_iova low
+        h.Device.Write32(0x264, 0x0000_0500);       // tr_req_ctl high: DID 5 (bits 63:40 -> 31:8 of the high half)
+        Assert.That(h.Device.Read64(0x268), Is.Zero, "nothing runs before Go");
+        h.Device.Write32(0x260, 0x0000_0009);       // low half: NW, Go
+        Assert.Multiple(() =>
+        {
+            Assert.That(h.Device.Read32(0x268), Is.EqualTo(0x2001_0000u), "tr_response low half: PPN 0x80040");
+            Assert.That(h.Device.Read32(0x26C), Is.Zero, "tr_response high half");
+            Assert.That(h.Device.Read64(0x260), Is.EqualTo(0x0000_0500_0000_0008UL), "Go/Busy cleared, the rest kept");
+        });
+        h.Device.Write64(0x268, ~0UL);
+        Assert.That(h.Device.Read64(0x268), Is.EqualTo(0x2001_0000UL), "tr_response is RO");
+    }
+
+    [Test]
     public void Write64_of_go_with_the_translation_off_reports_all_inbound_disallowed()
     {
         using var h = new SystemHarness();
