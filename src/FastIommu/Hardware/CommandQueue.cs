@@ -66,9 +66,9 @@ internal sealed class CommandQueue
     /// <summary>Entries in the queue, 2^LOG2SZ, as a mask for the head and tail (LOG2SZ = cqb[4:0] + 1).</summary>
     public uint IndexMask => QueueIndexMask(Cqb);
 
-    public static uint QueueIndexMask(ulong queueBase) => (uint)((1UL << ((int)(queueBase & 0x1F) + 1)) - 1);
+    public static uint QueueIndexMask(ulong queueBase) => new QueueBase(queueBase).IndexMask;
 
-    public static ulong QueueAddress(ulong queueBase) => ((queueBase >> RegisterFile.PpnShift) & ((1UL << 44) - 1)) << 12;
+    public static ulong QueueAddress(ulong queueBase) => new QueueBase(queueBase).BaseAddress;
 
     /// <summary>cqb: LOG2SZ-1 4:0 and PPN 53:10 are WARL (PPN limited to capabilities.PAS), the rest reserved.
     /// Writing it while the queue is enabled or on is UNSPECIFIED; ignored here. Following the write, cqt bits
