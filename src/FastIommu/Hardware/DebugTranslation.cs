@@ -1,3 +1,5 @@
+using FastIommu.Formats.RiscV;
+
 namespace FastIommu.Hardware;
 
 /// <summary>
@@ -19,18 +21,18 @@ namespace FastIommu.Hardware;
 /// </remarks>
 internal sealed class DebugTranslation
 {
-    public const ulong Go = 1UL << 0;
-    public const ulong Priv = 1UL << 1;
-    public const ulong Exe = 1UL << 2;
-    public const ulong Nw = 1UL << 3;
-    public const ulong PidMask = 0xF_FFFFUL << 12;
-    public const ulong Pv = 1UL << 32;
-    public const ulong DidMask = 0xFF_FFFFUL << 40;
+    public const ulong Go = TrReqCtl.GoBusyMask;
+    public const ulong Priv = TrReqCtl.PrivMask;
+    public const ulong Exe = TrReqCtl.ExeMask;
+    public const ulong Nw = TrReqCtl.NwMask;
+    public const ulong PidMask = TrReqCtl.PidMask;
+    public const ulong Pv = TrReqCtl.PvMask;
+    public const ulong DidMask = TrReqCtl.DidMask;
     public const ulong CtlWritable = Go | Priv | Exe | Nw | PidMask | Pv | DidMask;
-    public const ulong IovaMask = ~0xFFFUL; // vpn 63:12; 11:0 reserved
-    public const ulong ResponseFault = 1UL << 0;
-    public const int ResponsePbmtShift = 7;
-    public const ulong ResponseS = 1UL << 9;
+    public const ulong IovaMask = TrReqIova.VpnMask; // vpn 63:12; 11:0 reserved
+    public const ulong ResponseFault = 1UL << TrResponse.FaultBit;
+    public const int ResponsePbmtShift = TrResponse.PbmtShift;
+    public const ulong ResponseS = 1UL << TrResponse.SBit;
 
     private ulong _iova;
     private ulong _control;

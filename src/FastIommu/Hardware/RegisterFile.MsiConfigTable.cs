@@ -20,8 +20,8 @@ namespace FastIommu.Hardware;
 internal sealed class MsiConfigTable
 {
     public const int Entries = RegisterOffsets.MsiCfgTblEntries;
-    public const ulong AddrMask = ((1UL << 54) - 1) << 2;
-    public const uint MaskBit = 1;
+    public const ulong AddrMask = MsiConfigEntry.AddrMask;
+    public const uint MaskBit = MsiConfigEntry.MaskBit;
 
     private readonly ulong[] _address = new ulong[Entries];
     private readonly uint[] _data = new uint[Entries];

@@ -82,13 +82,13 @@ internal sealed class RegisterFile
     public const ulong ModeThreeLevel = 4;
 
     // ipsr (RW1C): cip 0, fip 1, pmip 2, pip 3.
-    public const uint IpsrCip = 1u << 0;
-    public const uint IpsrFip = 1u << 1;
-    public const uint IpsrPmip = 1u << 2;
-    public const uint IpsrPip = 1u << 3;
+    public const uint IpsrCip = Formats.RiscV.Ipsr.CipMask;
+    public const uint IpsrFip = Formats.RiscV.Ipsr.FipMask;
+    public const uint IpsrPmip = Formats.RiscV.Ipsr.PmipMask;
+    public const uint IpsrPip = Formats.RiscV.Ipsr.PipMask;
 
     // icvec: civ 3:0, fiv 7:4, pmiv 11:8, piv 15:12.
-    public const ulong IcvecMask = 0xFFFF;
+    public const ulong IcvecMask = Formats.RiscV.Icvec.CivMask | Formats.RiscV.Icvec.FivMask | Formats.RiscV.Icvec.PmivMask | Formats.RiscV.Icvec.PivMask;
 
     private readonly ulong _capabilities;
     private readonly SupportedDdtModes _ddtModes;
