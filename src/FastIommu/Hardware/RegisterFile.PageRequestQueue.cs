@@ -1,11 +1,12 @@
+using System.Buffers.Binary;
 using FastIommu.Formats.RiscV;
 
 namespace FastIommu.Hardware;
 
 /// <summary>
 /// The page-request queue registers (spec "Page-Request-Queue (PQ)"): <c>pqb</c>, <c>pqh</c>, <c>pqt</c>,
-/// <c>pqcsr</c>, present when capabilities.ATS is 1. The model receives no "Page Request" messages (no PCIe device
-/// is attached), so only the registers and the enable handshake are modelled; <c>pqt</c> stays where enabling put it.
+/// <c>pqcsr</c>, present when capabilities.ATS is 1, and the record writer for the "Page Request" messages an
+/// emulator hands in (<see cref="RiscVIommu.ReportPageRequest"/>). Everything runs under the device lock.
 /// </summary>
 /// <remarks>
 /// <code>
@@ -25,12 +26,64 @@ internal sealed class PageRequestQueue
     public const uint Busy = PqCsr.BusyMask;
 
     private readonly RegisterFile _registers;
+    private readonly IMemoryAccess _memory;
     private ulong _pqb;
     private uint _pqh;
     private uint _pqt;
     private uint _csr;
 
-    public PageRequestQueue(RegisterFile registers) => _registers = registers;
+    public PageRequestQueue(RegisterFile registers, IMemoryAccess memory)
+    {
+        _registers = registers;
+        _memory = memory;
+    }
+
+    public bool InterruptEnabled => (Csr & Pie) != 0;
+
+    /// <summary>Writes a 16-byte record at pqb[pqt] and advances pqt. Off: nothing; pqof/pqmf set: discarded;
+    /// full ("pqt == pqh - 1"): pqof; a faulting store: pqmf. (Spec "Page-Request-Queue (PQ)".)</summary>
+    public FaultReportOutcome Report(in PageRequest message)
+    {
+        uint csr = Csr;
+        if ((csr & Pqon) == 0)
+        {
+            return FaultReportOutcome.QueueOff;
+        }
+
+        if ((csr & (Pqof | Pqmf)) != 0)
+        {
+            return FaultReportOutcome.Discarded;
+        }
+
+        uint mask = CommandQueue.QueueIndexMask(Pqb);
+        uint slot = Pqt;
+        if (((slot + 1) & mask) == (Pqh & mask))
+        {
+            Volatile.Write(ref _csr, csr | Pqof);
+            return FaultReportOutcome.Overflow;
+        }
+
+        Span<byte> record = stackalloc byte[PageRequest.Size];
+        if (_registers.BigEndian)
+        {
+            BinaryPrimitives.WriteUInt64BigEndian(record, message.Dword0);
+            BinaryPrimitives.WriteUInt64BigEndian(record[8..], message.Payload);
+        }
+        else
+        {
+            BinaryPrimitives.WriteUInt64LittleEndian(record, message.Dword0);
+            BinaryPrimitives.WriteUInt64LittleEndian(record[8..], message.Payload);
+        }
+
+        if (!_memory.TryWrite(CommandQueue.QueueAddress(Pqb) + ((ulong)slot * PageRequest.Size), record))
+        {
+            Volatile.Write(ref _csr, csr | Pqmf);
+            return FaultReportOutcome.MemoryFault;
+        }
+
+        Volatile.Write(ref _pqt, (slot + 1) & mask);
+        return FaultReportOutcome.Written;
+    }
 
     public ulong Pqb => Volatile.Read(ref _pqb);
 

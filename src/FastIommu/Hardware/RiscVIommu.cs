@@ -87,7 +87,7 @@ public sealed partial class RiscVIommu
         _registers = new RegisterFile(capabilities, options);
         _commandQueue = new CommandQueue(_registers, memory, backend);
         _faultQueue = new FaultQueue(_registers, memory);
-        _pageRequestQueue = new PageRequestQueue(_registers);
+        _pageRequestQueue = new PageRequestQueue(_registers, memory);
         backend.SetDdtp(_registers.DdtpValue);
         backend.SetFctl(_registers.FctlValue);
     }
@@ -128,6 +128,31 @@ public sealed partial class RiscVIommu
         var record = FaultRecord.Create(result.Cause, result.Ttyp, request.DeviceId, request.ProcessIdValid, request.ProcessId,
             request.Privileged, result.Iotval, result.Iotval2);
         ReportFault(in record);
+    }
+
+    /// <summary>Queues a "Page Request" message received from a device (ATS PRI) in the page-request queue and raises
+    /// ipsr.pip when pqcsr.pie is set. The emulator decides beforehand whether the message is acceptable (DC.tc.EN_PRI
+    /// and the rest of the spec's "ATS_PRI" rules) and, when the outcome is not <see cref="FaultReportOutcome.Written"/>
+    /// for a message that needs a response (L = 1, not a Stop Marker), sends the automatic "Page Request Group
+    /// Response" itself. Requires capabilities.ATS (else the queue is absent and the outcome is QueueOff).</summary>
+    public FaultReportOutcome ReportPageRequest(in PageRequest message)
+    {
+        if (!_registers.HasAts)
+        {
+            return FaultReportOutcome.QueueOff;
+        }
+
+        lock (_gate)
+        {
+            FaultReportOutcome outcome = _pageRequestQueue.Report(in message);
+            if ((outcome is FaultReportOutcome.Written or FaultReportOutcome.Overflow or FaultReportOutcome.MemoryFault)
+                && _pageRequestQueue.InterruptEnabled)
+            {
+                Raise(RegisterFile.IpsrPip);
+            }
+
+            return outcome;
+        }
     }
 
     /// <summary>Fault records written to the fault queue so far.</summary>

@@ -235,3 +235,40 @@ internal static class FaultReportExtensions
     public static FaultReportOutcome Report(this RiscVIommu device, ulong dword0, ulong iotval, ulong iotval2) =>
         device.ReportFault(new FaultRecord(dword0, 0, iotval, iotval2));
 }
+
+/// <summary>The page-request queue (spec "Page-Request-Queue (PQ)").</summary>
+public class DevicePageRequestQueueTests
+{
+    private const ulong PageRequestQueueBase = 0x8000_4000;
+
+    [Test]
+    public void Page_requests_are_queued_bit_exact_and_overflow_sets_pqof()
+    {
+        using var h = new DeviceHarness();
+        h.Device.Write64(0x38, ((PageRequestQueueBase >> 12) << 10) | 1); // 4 entries: 3 usable
+        h.Device.Write32(0x50, 0x3);                                       // pqen, pie
+        h.Device.Write32(0x08, 0x2);                                       // wired interrupts: no MSI
+        // DID 0x123456, PV, PID 0xABCDE, PRIV, EXEC; page 0x7FFF_F000, PRG index 0x1A5, R, W, L.
+        var message = PageRequest.Create(0x123456, true, 0xABCDE, true, true, 0x7FFF_F000, 0x1A5, r: true, w: true, l: true);
+        Assert.That(h.Device.ReportPageRequest(message), Is.EqualTo(FaultReportOutcome.Written), "queued");
+        Assert.Multiple(() =>
+        {
+            // dword0: PID << 12 = 0xABCD_E000, PV|PRIV|EXEC bits 32-34 = 0x7_0000_0000, DID << 40.
+            // payload: 0x7FFF_F000 | 0x1A5 << 3 (0xD28) | L W R (0x7) = 0x7FFF_FD2F.
+            Assert.That(Convert.ToHexString(h.Memory.GetSpan(PageRequestQueueBase, 16)),
+                Is.EqualTo("00E0CDAB07563412" + "2FFDFF7F00000000"), "16-byte record");
+            Assert.That(h.Device.Read32(0x44), Is.EqualTo(1u), "pqt advanced");
+            Assert.That(h.Device.Read32(0x54) & 0x8, Is.EqualTo(0x8u), "ipsr.pip");
+        });
+
+        h.Device.ReportPageRequest(message);
+        h.Device.ReportPageRequest(message);
+        Assert.Multiple(() =>
+        {
+            Assert.That(h.Device.ReportPageRequest(message), Is.EqualTo(FaultReportOutcome.Overflow), "fourth: full");
+            Assert.That(h.Device.Read32(0x50) & 0x200, Is.EqualTo(0x200u), "pqof");
+            Assert.That(h.Device.ReportPageRequest(message), Is.EqualTo(FaultReportOutcome.Discarded), "discarded while pqof");
+            Assert.That(h.Device.Read32(0x44), Is.EqualTo(3u), "pqt stopped at 3");
+        });
+    }
+}
