@@ -350,6 +350,15 @@ public class TranslationFaultTests
     }
 
     [Test]
+    public void G_stage_table_outside_memory_is_an_access_fault_of_the_original_type()
+    {
+        using var bed = Bed().TwoStage();
+        bed.Q(0x8001_4000, (0x100000UL << 10) | 1);                      // G L1[0] -> G L0 at 0x1_0000_0000
+        AssertFault(bed.Translate(2, TranslationBed.Iova, AccessType.Write), 7, TranslationBed.Iova, 0,
+            "the G-stage PTE for the first-stage root's GPA is not in memory");
+    }
+
+    [Test]
     public void Non_canonical_iova_is_a_page_fault()
     {
         using var bed = Bed().SingleStage();
