@@ -83,7 +83,7 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
         {
             return translated || ats
                 ? Fault(ref res, FaultCause.TransactionTypeDisallowed, dtf: false)
-                : Identity(ref res, request.Iova, request.Access);
+                : Identity(ref res, request.Iova);
         }
 
         // Steps 3 and 4: base format DDI[0] = device_id[6:0], extended (MSI_FLAT) DDI[0] = device_id[5:0].
@@ -122,7 +122,7 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
         // Step 8: a translated request with T2GPA = 0 carries an SPA already.
         if (translated && (dc.Tc & TcT2gpa) == 0)
         {
-            return Identity(ref res, request.Iova, request.Access);
+            return Identity(ref res, request.Iova);
         }
 
         uint gMode = (uint)(dc.Iohgatp >> AtpModeShift);
@@ -216,7 +216,7 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
         // Both stages Bare: the IOVA is the SPA.
         if (fsMode == 0 && gMode == 0)
         {
-            return Identity(ref res, request.Iova, request.Access);
+            return Identity(ref res, request.Iova);
         }
 
         // Steps 17 to 20 from the IOTLB when it holds a live entry that permits this access.
@@ -305,9 +305,9 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
         _ => processId >> 20 != 0,
     };
 
-    private static TranslationResult Identity(ref TranslationResult res, ulong address, AccessType access)
+    /// <summary>Bare paths: the address is the SPA; reported as a 4 KiB translation with every permission.</summary>
+    private static TranslationResult Identity(ref TranslationResult res, ulong address)
     {
-        _ = access;
         res.Success = true;
         res.PhysicalAddress = address;
         res.PageSize = 4096;
