@@ -62,6 +62,79 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
 
     public override TranslationResult Translate(in TranslationRequest request)
     {
+        // The common case first, in a small frame: an untranslated request without process_id whose DC and
+        // IOTLB entry are cached. Anything else (or any miss) takes the full process below.
+        if (!request.ProcessIdValid && !request.AtsTranslationRequest && !request.Translated
+            && TryCachedTranslation(in request, out TranslationResult hit))
+        {
+            return hit;
+        }
+
+        return TranslateFully(in request);
+    }
+
+    /// <summary>Steps 1 to 10 and 17 to 20 when the DC is cached with PDTV = 0 and the IOTLB holds a live entry
+    /// that permits the access: exactly what <see cref="TranslateFully"/> returns for such a request.</summary>
+    private bool TryCachedTranslation(in TranslationRequest request, out TranslationResult res)
+    {
+        res = default;
+        ulong ddtp = Volatile.Read(ref DdtpValue);
+        uint iommuMode = (uint)ddtp & 0xF;
+        uint deviceId = request.DeviceId;
+        int ddi0Bits = Has(Caps, CapMsiFlat) ? 6 : 7;
+        // Steps 1, 2, 5: only 1LVL/2LVL/3LVL with a device_id the mode accepts.
+        if (Tlb is null || iommuMode < Ddtp1Lvl || iommuMode > Ddtp3Lvl || deviceId > 0xFF_FFFF
+            || (iommuMode == Ddtp2Lvl && deviceId >> (ddi0Bits + 9) != 0)
+            || (iommuMode == Ddtp1Lvl && deviceId >> ddi0Bits != 0)
+            || !Dir.TryGetDc(deviceId, out DeviceContextInfo dc)
+            || (dc.Tc & TcPdtv) != 0)
+        {
+            return false;
+        }
+
+        // Step 10: first stage from DC.fsc; a space slot exists unless both stages are Bare.
+        bool fsActive = (dc.Fsc >> AtpModeShift) != 0;
+        int slot = fsActive ? dc.FsSlot : dc.GSlot;
+        uint identity = fsActive ? dc.FsIdentity : dc.GIdentity;
+        if (slot < 0)
+        {
+            return false;
+        }
+
+        ref AddressSpaceTable.Slot space = ref Spaces.SlotAt(slot);
+        SpaceStamp stamp;
+        stamp.Gen = Volatile.Read(ref space.Gen);
+        stamp.AllGen = Volatile.Read(ref space.AllGen);
+        stamp.GscGen = Volatile.Read(ref Spaces.GscGen(Volatile.Read(ref space.GscIndex)));
+        if (Volatile.Read(ref space.Identity) != identity
+            || !Tlb.TryLookup(slot, in stamp, request.Iova, out ulong pa, out uint flags))
+        {
+            return false;
+        }
+
+        // Permissions of a user-mode request (no process_id, so no supervisor privilege).
+        AccessType access = request.Access;
+        uint need = NeedBit(access);
+        if ((flags & need) == 0
+            || (access == AccessType.Write && (flags & Iotlb.DirtyOk) == 0)
+            || (flags & (Iotlb.NoFirstStage | Iotlb.UserPage)) == 0)
+        {
+            return false;
+        }
+
+        res.Success = true;
+        res.PhysicalAddress = pa;
+        res.PageSize = 1UL << (int)((flags >> Iotlb.PageShiftShift) & 0xFF);
+        res.Readable = (flags & Iotlb.R) != 0;
+        res.Writable = (flags & Iotlb.W) != 0;
+        res.Executable = (flags & Iotlb.X) != 0;
+        res.Ttyp = TtypOf(access, ats: false, translated: false);
+        res.Iotval = request.Iova;
+        return true;
+    }
+
+    private TranslationResult TranslateFully(in TranslationRequest request)
+    {
         TranslationResult res = default;
         res.Iotval = request.Iova;
         bool ats = request.AtsTranslationRequest;
