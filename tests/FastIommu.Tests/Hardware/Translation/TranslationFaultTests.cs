@@ -94,6 +94,22 @@ public class TranslationFaultTests
         AssertFault(bed.Translate(0x3F, 0x7000), 259, 0x7000, 0, "msiptp.MODE not Off/Flat");
     }
 
+    [TestCase(false, Description = "base: DDI[2] = did[23:16], DDI[1] = did[15:7], DDI[0] = did[6:0], 32-byte DC")]
+    [TestCase(true, Description = "extended: DDI[2] = did[23:15], DDI[1] = did[14:6], DDI[0] = did[5:0], 64-byte DC")]
+    public void Three_level_ddt_walk_uses_the_format_split(bool extended)
+    {
+        // device_id 0x01_8143: base DDI = (0x01, 0x102, 0x43); extended DDI = (0x03, 0x005, 0x03).
+        using var bed = Bed(extended ? TranslationBed.AllCaps | (1UL << 22) : TranslationBed.AllCaps);
+        bed.Translator.Ddtp = new Ddtp((0x80004UL << 10) | 4);              // 3LVL, root 0x8000_4000
+        ulong root = 0x8000_4000, mid = 0x8000_5000, leaf = 0x8000_6000;
+        ulong ddi2 = extended ? 0x03UL : 0x01UL, ddi1 = extended ? 0x005UL : 0x102UL, ddi0 = extended ? 0x03UL : 0x43UL;
+        bed.Q(root + ddi2 * 8, (mid >> 12 << 10) | 1);
+        bed.Q(mid + ddi1 * 8, (leaf >> 12 << 10) | 1);
+        bed.Q(leaf + ddi0 * (extended ? 64UL : 32UL), 1);                    // DC: V, both stages Bare
+        var r = bed.Translate(0x01_8143, 0x1234_5000);
+        Assert.That((r.Success, r.PhysicalAddress), Is.EqualTo((true, 0x1234_5000UL)), $"DC found through the split ({r})");
+    }
+
     [Test]
     public void Ddt_entry_load_access_fault_cause_257()
     {
