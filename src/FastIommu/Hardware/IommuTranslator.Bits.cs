@@ -11,6 +11,7 @@ internal static class SpecBits
     public const int CapSv39 = Capabilities.Sv39Bit, CapSv48 = Capabilities.Sv48Bit, CapSv57 = Capabilities.Sv57Bit;
     public const int CapSvpbmt = Capabilities.SvpbmtBit;
     public const int CapSv39x4 = Capabilities.Sv39x4Bit, CapSv48x4 = Capabilities.Sv48x4Bit, CapSv57x4 = Capabilities.Sv57x4Bit;
+    public const int CapMsiMrif = Capabilities.MsiMrifBit;
     public const int CapMsiFlat = Capabilities.MsiFlatBit, CapAmoHwad = Capabilities.AmoHwadBit, CapAts = Capabilities.AtsBit;
     public const int CapT2gpa = Capabilities.T2gpaBit, CapEnd = Capabilities.EndBit;
     public const int CapPd8 = Capabilities.Pd8Bit, CapPd17 = Capabilities.Pd17Bit, CapPd20 = Capabilities.Pd20Bit;

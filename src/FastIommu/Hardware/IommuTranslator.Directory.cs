@@ -92,6 +92,9 @@ internal sealed partial class TranslatorEngine<TMemory>
         dc.Iohgatp = iohgatp;
         dc.Ta = ta;
         dc.Fsc = fsc;
+        dc.Msiptp = msiptp;
+        dc.MsiMask = msiMask;
+        dc.MsiPattern = msiPattern;
         dc.FsSlot = dc.GSlot = -1;
         bool gv = (iohgatp >> AtpModeShift) != 0;
         uint gscid = (uint)(iohgatp >> GscidShift) & 0xFFFF;

@@ -39,6 +39,10 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
         public bool Svpbmt;
         public ulong FsRoot;
         public ulong GsRoot;
+        public ulong Msiptp;      // 0 (Off) unless an extended-format DC enables MSI translation
+        public ulong MsiMask;
+        public ulong MsiPattern;
+        public bool NoCache;     // an MSI translation: never put in the IOTLB
 
         public ulong Gpa;
         public ulong Pa;
@@ -204,6 +208,10 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
         Unsafe.SkipInit(out Walk w);
         w.Sum = false;
         w.FsRoot = 0;
+        w.Msiptp = dc.Msiptp;
+        w.MsiMask = dc.MsiMask;
+        w.MsiPattern = dc.MsiPattern;
+        w.NoCache = false;
         w.Cause = FaultCause.None;
         w.Iotval2 = 0;
         w.Iova = request.Iova;
@@ -286,8 +294,9 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
             }
         }
 
-        // Both stages Bare: the IOVA is the SPA.
-        if (fsMode == 0 && gMode == 0)
+        // Both stages Bare (and no MSI page table): the IOVA is the SPA.
+        bool bothBare = fsMode == 0 && gMode == 0;
+        if (bothBare && (dc.Msiptp >> AtpModeShift) != 1)
         {
             return Identity(ref res, request.Iova);
         }
@@ -295,7 +304,7 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
         // Steps 17 to 20 from the IOTLB when it holds a live entry that permits this access.
         SpaceStamp stamp = default;
         long invalSeq = 0;
-        bool cache = Tlb is not null && !ats;
+        bool cache = Tlb is not null && !ats && !bothBare;
         if (cache)
         {
             slot = ReadStamp(slot, identity, spaceKey, out stamp);
@@ -335,7 +344,7 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
         res.Writable = (perms & Iotlb.W) != 0;
         res.Executable = (perms & Iotlb.X) != 0;
 
-        if (cache)
+        if (cache && !w.NoCache)
         {
             int level = (shift - 12) / 9;
             uint flags = perms
@@ -401,7 +410,7 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
 
     private static TranslationResult WalkFault(ref TranslationResult res, ref Walk w, bool dtf)
     {
-        if (w.Ats && (ushort)w.Cause is 12 or 13 or 15 or 20 or 21 or 23 or 266)
+        if (w.Ats && (ushort)w.Cause is 12 or 13 or 15 or 20 or 21 or 23 or 262 or 266)
         {
             // PCIe ATS: these end in a Success response with R = W = 0 and nothing is logged.
             res.Success = true;
@@ -516,6 +525,12 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
             w.FsGlobal = false;
         }
 
+        // Step 18: a GPA that names a virtual interrupt file goes through the MSI page table instead of the G-stage.
+        if ((w.Msiptp >> AtpModeShift) == 1 && IsMsiAddress(ref w, w.Gpa))
+        {
+            return TranslateMsi(ref w);
+        }
+
         if (TGs.Levels != 0)
         {
             if (!GStage<TGs>(ref w, w.Gpa, ExplicitAccess, out ulong spa, out int shift, out uint perms, out bool dirty))
@@ -537,6 +552,70 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
         }
 
         return true;
+    }
+
+    /// <summary>"MSI address mask and pattern": (A &gt;&gt; 12) &amp; ~mask == pattern &amp; ~mask.</summary>
+    private static bool IsMsiAddress(ref Walk w, ulong gpa) =>
+        ((gpa >> 12) & ~w.MsiMask) == (w.MsiPattern & ~w.MsiMask);
+
+    /// <summary>The spec's "Process to translate addresses of MSIs" for a flat MSI page table, basic translate
+    /// mode (MRIF mode is not modelled and is treated as misconfigured).</summary>
+    private bool TranslateMsi(ref Walk w)
+    {
+        w.NoCache = true;
+        ulong gpa = w.Gpa;
+
+        // Step 5: interrupt file number I = extract(A >> 12, msi_addr_mask).
+        ulong file = 0;
+        ulong page = gpa >> 12;
+        ulong mask = w.MsiMask & ((1UL << 52) - 1);
+        for (int bit = 0; mask != 0; mask &= mask - 1)
+        {
+            int position = System.Numerics.BitOperations.TrailingZeroCount(mask);
+            file |= ((page >> position) & 1) << bit++;
+        }
+
+        // Steps 6, 7: msipte = 16 bytes at (msiptp.PPN x 2^12) | (I x 16); an access fault is cause 261.
+        ulong ptePa = ((w.Msiptp & PpnMask44) << 12) | (file << 4);
+        if (!_memory.TryRead64(ptePa, out ulong pte0) || !_memory.TryRead64(ptePa + 8, out ulong pte1))
+        {
+            return MsiFault(ref w, FaultCause.MsiPteLoadAccessFault);
+        }
+
+        // Step 9: V = 0: "MSI PTE not valid".
+        if ((pte0 & 1) == 0)
+        {
+            return MsiFault(ref w, FaultCause.MsiPteNotValid);
+        }
+
+        // Steps 10 to 13: C = 1 (implementation-defined, none here), M = 0 or 2, reserved bits of basic mode
+        // (9:3, 62:54 and the second doubleword), and MRIF mode (M = 1, not modelled) are "MSI PTE misconfigured".
+        uint m = (uint)(pte0 >> 1) & 3;
+        const ulong BasicReserved = 0x3F8UL | (0x1FFUL << 54);
+        if ((pte0 >> 63) != 0 || m != 3 || (pte0 & BasicReserved) != 0 || pte1 != 0)
+        {
+            return MsiFault(ref w, FaultCause.MsiPteMisconfigured);
+        }
+
+        // Step 15: permissions of a G-stage leaf with R = W = U = 1, X = 0: a read for execute is cause 1.
+        if (w.Access == AccessType.Execute && !w.Ats)
+        {
+            return MsiFault(ref w, FaultCause.InstructionAccessFault);
+        }
+
+        // Step 13.2: the translated address msipte.PPN << 12 | A[11:0].
+        w.Pa = (((pte0 >> 10) & PpnMask44) << 12) | (gpa & 0xFFF);
+        w.GsShift = 12;
+        w.GsPerms = Iotlb.R | Iotlb.W;
+        w.GsDirty = true;
+        return true;
+    }
+
+    private static bool MsiFault(ref Walk w, FaultCause cause)
+    {
+        w.Cause = cause;
+        w.Iotval2 = 0;
+        return false;
     }
 
     private static bool PageFault(ref Walk w)

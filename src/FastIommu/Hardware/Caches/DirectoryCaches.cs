@@ -10,6 +10,10 @@ internal struct DeviceContextInfo
     public ulong Iohgatp;
     public ulong Ta;
     public ulong Fsc;
+    /// <summary>Extended format only (else 0, i.e. Off): msiptp, msi_addr_mask, msi_addr_pattern.</summary>
+    public ulong Msiptp;
+    public ulong MsiMask;
+    public ulong MsiPattern;
     /// <summary>Slot of (GSCID, DC.ta.PSCID) when PDTV = 0 and iosatp is not Bare; else -1.</summary>
     public int FsSlot;
     public uint FsIdentity;

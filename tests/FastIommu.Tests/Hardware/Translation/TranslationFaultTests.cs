@@ -110,6 +110,41 @@ public class TranslationFaultTests
         Assert.That((r.Success, r.PhysicalAddress), Is.EqualTo((true, 0x1234_5000UL)), $"DC found through the split ({r})");
     }
 
+    // MSI translation (step 18), extended-format DC of device 0x3F at 0x8000_0FC0: G-stage as in the two-stage
+    // scenario, first stage Bare, msiptp Flat at 0x8000_8000, msi_addr_mask 0x3 and pattern 0x2_8000: GPA pages
+    // 0x28000..0x28003 (GPA 0x2800_0000..0x2800_3FFF) are interrupt files 0..3. File 2 (GPA 0x2800_2000 + offset) -> msipte at 0x8000_8020.
+    private static TranslationBed MsiBed()
+    {
+        var bed = Bed(TranslationBed.AllCaps | (1UL << 22)).TwoStage();
+        const ulong Dc = 0x8000_0FC0;
+        bed.Q(Dc, 0x1);
+        bed.Q(Dc + 8, (8UL << 60) | (7UL << 44) | 0x80010);
+        bed.Q(Dc + 32, (1UL << 60) | 0x80008);                              // msiptp: Flat, PPN 0x80008
+        bed.Q(Dc + 40, 0x3);                                                 // msi_addr_mask
+        bed.Q(Dc + 48, 0x2_8000);                                            // msi_addr_pattern
+        bed.Q(0x8000_8020, (0xA0002UL << 10) | (3UL << 1) | 1);              // file 2: basic mode (M = 3), PPN 0xA0002
+        return bed;
+    }
+
+    [Test]
+    public void Msi_addresses_translate_through_the_msi_page_table()
+    {
+        using var bed = MsiBed();
+        var r = bed.Translate(0x3F, 0x2800_2040, AccessType.Write);
+        Assert.That((r.Success, r.PhysicalAddress, r.Writable, r.Executable), Is.EqualTo((true, 0xA000_2040UL, true, false)),
+            $"file 2 -> PPN 0xA0002 | A[11:0] ({r})");
+        AssertPa(bed.Translate(0x3F, 0x1000_0040), 0x9000_0040, "a GPA outside the pattern takes the G-stage");
+        AssertFault(bed.Translate(0x3F, 0x2800_2040, AccessType.Execute), 1, 0x2800_2040, 0, "execute of an MSI page");
+        AssertFault(bed.Translate(0x3F, 0x2800_1040, AccessType.Write), 262, 0x2800_1040, 0, "file 1: msipte.V = 0");
+        bed.Q(0x8000_8030, (0xA0003UL << 10) | (2UL << 1) | 1);              // file 3: M = 2
+        AssertFault(bed.Translate(0x3F, 0x2800_3000, AccessType.Write), 263, 0x2800_3000, 0, "M = 2 is misconfigured");
+        bed.Q(0x8000_8030, (0xA0003UL << 10) | (3UL << 1) | 1 | (1UL << 5)); // reserved bit 5
+        AssertFault(bed.Translate(0x3F, 0x2800_3000, AccessType.Write), 263, 0x2800_3000, 0, "reserved bit in a basic-mode PTE");
+        bed.Q(0x8000_0FC0 + 32, (1UL << 60) | 0x100000);                    // MSI page table outside memory
+        bed.Translator.InvalidateDdt(false, 0);
+        AssertFault(bed.Translate(0x3F, 0x2800_2040, AccessType.Write), 261, 0x2800_2040, 0, "MSI PTE load access fault");
+    }
+
     [Test]
     public void Ddt_entry_load_access_fault_cause_257()
     {
