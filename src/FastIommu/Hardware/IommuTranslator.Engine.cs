@@ -90,18 +90,11 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
         if (Tlb is null || iommuMode < Ddtp1Lvl || iommuMode > Ddtp3Lvl || deviceId > 0xFF_FFFF
             || (iommuMode == Ddtp2Lvl && deviceId >> (ddi0Bits + 9) != 0)
             || (iommuMode == Ddtp1Lvl && deviceId >> ddi0Bits != 0)
-            || !Dir.TryGetDc(deviceId, out DeviceContextInfo dc)
-            || (dc.Tc & TcPdtv) != 0)
+            || !Dir.TryGetDcSpace(deviceId, out ulong tc, out int slot, out uint identity)
+            || (tc & TcPdtv) != 0
+            || slot < 0)
         {
-            return false;
-        }
-
-        // Step 10: first stage from DC.fsc; a space slot exists unless both stages are Bare.
-        bool fsActive = (dc.Fsc >> AtpModeShift) != 0;
-        int slot = fsActive ? dc.FsSlot : dc.GSlot;
-        uint identity = fsActive ? dc.FsIdentity : dc.GIdentity;
-        if (slot < 0)
-        {
+            // Step 10 needs PDTV = 0 (first stage from DC.fsc); no slot means both stages Bare.
             return false;
         }
 
