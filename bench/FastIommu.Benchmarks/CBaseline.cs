@@ -47,6 +47,10 @@ internal static class CBaseline
     [DllImport(Library, EntryPoint = "cb_bench_translate_indexed")]
     public static extern ulong BenchTranslateIndexed(nint ctx, ulong iova, uint[] indices, ulong count, ulong iterations);
 
+    /// <summary>The plain, unvalidated walk (indices null: sequential). Not the C# engine's semantics: prices the validation.</summary>
+    [DllImport(Library, EntryPoint = "cb_bench_translate_plain")]
+    public static extern ulong BenchTranslatePlain(nint ctx, ulong iova, uint[]? indices, ulong count, ulong iterations);
+
     [DllImport(Library, EntryPoint = "cb_bench_populate_parallel")]
     public static extern ulong BenchPopulateParallel(nint ctx, ulong iova, ulong stride, ulong pa, ulong bytes, int ranges, int threads, ulong iterations);
 }

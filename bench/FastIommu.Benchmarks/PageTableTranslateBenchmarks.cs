@@ -6,6 +6,8 @@ namespace FastIommu.Benchmarks;
 /// <summary>
 /// iova_to_phys over 4 MiB and 1 GiB of 4 KiB mappings, sequential (every page in order) and random (a precomputed
 /// index array, the same one handed to C). Per translation; the result is summed so nothing is optimised away.
+/// The <c>_CPlainWalk</c> rows are extra: C with the plain walk a C driver's iova_to_phys does (no side words, no path
+/// validation), which is not the C# engine's semantics; they price what the validated walk costs.
 /// </summary>
 public class PageTableTranslateBenchmarks
 {
@@ -44,6 +46,10 @@ public class PageTableTranslateBenchmarks
         Same(Random4M_CSharp(), Random4M_C(), "random 4M");
         Same(Sequential1G_CSharp(), Sequential1G_C(), "sequential 1G");
         Same(Random1G_CSharp(), Random1G_C(), "random 1G");
+        Same(Sequential4M_CPlainWalk(), Sequential4M_C(), "plain sequential 4M");
+        Same(Random4M_CPlainWalk(), Random4M_C(), "plain random 4M");
+        Same(Sequential1G_CPlainWalk(), Sequential1G_C(), "plain sequential 1G");
+        Same(Random1G_CPlainWalk(), Random1G_C(), "plain random 1G");
     }
 
     private static void Same(ulong csharp, ulong c, string what)
@@ -101,12 +107,18 @@ public class PageTableTranslateBenchmarks
     public ulong Sequential4M_C() =>
         Check(CBaseline.BenchTranslateSequential(_f.C, IovaSmall, SmallPages, SmallPasses), "sequential 4M");
 
+    [Benchmark(OperationsPerInvoke = SmallPages * SmallPasses), BenchmarkCategory("Translate seq 4M")]
+    public ulong Sequential4M_CPlainWalk() => Check(CBaseline.BenchTranslatePlain(_f.C, IovaSmall, null, SmallPages, SmallPasses), "plain Sequential4M");
+
     [Benchmark(OperationsPerInvoke = RandomCount), BenchmarkCategory("Translate random 4M")]
     public ulong Random4M_CSharp() => IndexedCSharp(IovaSmall, _randomSmall);
 
     [Benchmark(Baseline = true, OperationsPerInvoke = RandomCount), BenchmarkCategory("Translate random 4M")]
     public ulong Random4M_C() =>
         Check(CBaseline.BenchTranslateIndexed(_f.C, IovaSmall, _randomSmall, RandomCount, 1), "random 4M");
+
+    [Benchmark(OperationsPerInvoke = RandomCount), BenchmarkCategory("Translate random 4M")]
+    public ulong Random4M_CPlainWalk() => Check(CBaseline.BenchTranslatePlain(_f.C, IovaSmall, _randomSmall, RandomCount, 1), "plain Random4M");
 
     [Benchmark(OperationsPerInvoke = LargePages), BenchmarkCategory("Translate seq 1G")]
     public ulong Sequential1G_CSharp() => SequentialCSharp(IovaLarge, LargePages, 1);
@@ -115,10 +127,16 @@ public class PageTableTranslateBenchmarks
     public ulong Sequential1G_C() =>
         Check(CBaseline.BenchTranslateSequential(_f.C, IovaLarge, LargePages, 1), "sequential 1G");
 
+    [Benchmark(OperationsPerInvoke = LargePages), BenchmarkCategory("Translate seq 1G")]
+    public ulong Sequential1G_CPlainWalk() => Check(CBaseline.BenchTranslatePlain(_f.C, IovaLarge, null, LargePages, 1), "plain Sequential1G");
+
     [Benchmark(OperationsPerInvoke = RandomCount), BenchmarkCategory("Translate random 1G")]
     public ulong Random1G_CSharp() => IndexedCSharp(IovaLarge, _randomLarge);
 
     [Benchmark(Baseline = true, OperationsPerInvoke = RandomCount), BenchmarkCategory("Translate random 1G")]
     public ulong Random1G_C() =>
         Check(CBaseline.BenchTranslateIndexed(_f.C, IovaLarge, _randomLarge, RandomCount, 1), "random 1G");
+
+    [Benchmark(OperationsPerInvoke = RandomCount), BenchmarkCategory("Translate random 1G")]
+    public ulong Random1G_CPlainWalk() => Check(CBaseline.BenchTranslatePlain(_f.C, IovaLarge, _randomLarge, RandomCount, 1), "plain Random1G");
 }

@@ -45,31 +45,19 @@ uint64_t cb_bench_populate_teardown(cb_ctx *ctx, uint64_t iova, uint64_t pa, uin
 
 uint64_t cb_bench_translate_sequential(const cb_ctx *ctx, uint64_t iova, uint64_t pages, uint64_t iterations)
 {
-    uint64_t sum = 0;
-    for (uint64_t it = 0; it < iterations; it++) {
-        for (uint64_t i = 0; i < pages; i++) {
-            uint64_t pa;
-            if (!cb_pt_iova_to_phys(&ctx->pt, iova + (i << CB_PAGE_SHIFT), &pa))
-                return CB_FAIL;
-            sum += pa;
-        }
-    }
-    return sum;
+    return cb_pt_translate_sum(&ctx->pt, 0, iova, NULL, pages, iterations);
 }
 
 uint64_t cb_bench_translate_indexed(const cb_ctx *ctx, uint64_t iova, const uint32_t *indices, uint64_t count,
                                     uint64_t iterations)
 {
-    uint64_t sum = 0;
-    for (uint64_t it = 0; it < iterations; it++) {
-        for (uint64_t i = 0; i < count; i++) {
-            uint64_t pa;
-            if (!cb_pt_iova_to_phys(&ctx->pt, iova + ((uint64_t)indices[i] << CB_PAGE_SHIFT), &pa))
-                return CB_FAIL;
-            sum += pa;
-        }
-    }
-    return sum;
+    return cb_pt_translate_sum(&ctx->pt, 0, iova, indices, count, iterations);
+}
+
+uint64_t cb_bench_translate_plain(const cb_ctx *ctx, uint64_t iova, const uint32_t *indices, uint64_t count,
+                                  uint64_t iterations)
+{
+    return cb_pt_translate_sum(&ctx->pt, 1, iova, indices, count, iterations);
 }
 
 typedef struct worker {

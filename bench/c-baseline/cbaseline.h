@@ -104,6 +104,10 @@ CB_API uint64_t cb_bench_translate_sequential(const cb_ctx *ctx, uint64_t iova, 
 /* iterations x sum of iova_to_phys(iova + indices[i] * 4096) for i in [0, count). */
 CB_API uint64_t cb_bench_translate_indexed(const cb_ctx *ctx, uint64_t iova, const uint32_t *indices, uint64_t count,
                                            uint64_t iterations);
+/* As the two above (indices NULL: sequential) with the plain, unvalidated walk a C driver's iova_to_phys does.
+ * Not the C# engine's semantics: shown only to price the validation. */
+CB_API uint64_t cb_bench_translate_plain(const cb_ctx *ctx, uint64_t iova, const uint32_t *indices, uint64_t count,
+                                         uint64_t iterations);
 /* threads (1..8) threads, thread t maps [iova + t * stride, + bytes) 4 KiB at a time then unmaps it
  * (own gather, completed), iterations times; all start together. With threads == 1 one thread does the
  * work of `ranges` threads one range after the other. Returns the sum of bytes unmapped. */

@@ -37,6 +37,7 @@ typedef struct cb_pt {
     uint64_t root_pa;
     uint64_t *side; /* per page of the arena: gen:31 | dead:1 | count:32 of the table in it */
     uint64_t table_start, table_bytes;
+    uint64_t side_lane; /* side words per lane: ceil(pages / 8) */
     int mode, levels, gstage, addr_bits;
 } cb_pt;
 
@@ -68,5 +69,8 @@ int cb_pt_map(const cb_pt *pt, uint64_t iova, uint64_t pa, uint64_t size, uint32
 uint64_t cb_pt_unmap(const cb_pt *pt, uint64_t iova, uint64_t size, cb_gather *g);
 int cb_pt_iova_to_phys(const cb_pt *pt, uint64_t iova, uint64_t *pa);
 int cb_pt_walk(const cb_pt *pt, uint64_t iova, uint64_t *pte, int *level);
+/* Sum of translations of iova + (indices ? indices[i] : i) * 4 KiB, i < count, iterations times; plain: unvalidated walk. */
+uint64_t cb_pt_translate_sum(const cb_pt *pt, int plain, uint64_t iova, const uint32_t *indices, uint64_t count,
+                             uint64_t iterations);
 
 #endif

@@ -41,8 +41,9 @@ static void free_list_push(cb_alloc *a, uint32_t index)
     uint64_t head = __atomic_load_n(&a->free_head, __ATOMIC_ACQUIRE);
     uint64_t next;
     do {
-        /* The freed page is private until popped again: a plain store is fine. */
-        *link = (uint32_t)head;
+        /* Nobody may use the freed page until it is popped again, but a stale walker may still read it (and throw
+         * what it read away when its validation fails): a relaxed atomic store keeps that read race-free. */
+        __atomic_store_n(link, (uint32_t)head, __ATOMIC_RELAXED);
         next = (((head >> 32) + 1) << 32) | (index + 1u);
     } while (!__atomic_compare_exchange_n(&a->free_head, &head, next, 1, __ATOMIC_RELEASE, __ATOMIC_ACQUIRE));
 }
@@ -91,7 +92,8 @@ int cb_alloc_page(cb_alloc *a, uint64_t *pa)
         return 0;
     __atomic_fetch_add(&a->in_use, 1, __ATOMIC_RELAXED);
     *pa = page_pa(a, index);
-    /* Private until published by a CAS: plain zeroing. */
+    /* Private until published by a CAS: plain zeroing. A stale walker may read it meanwhile; it discards what it read
+     * because the page's generation moved (the one benign race of the design, as in the C# engine). */
     memset(cb_qword(a, *pa), 0, CB_PAGE_SIZE);
     return 1;
 }
@@ -201,7 +203,8 @@ int cb_pt_init(cb_pt *pt, cb_alloc *a, int mode)
     pt->addr_bits = 12 + 9 * pt->levels + (pt->gstage ? 2 : 0);
     pt->table_start = a->base_pa;
     pt->table_bytes = a->size;
-    pt->side = calloc(a->page_count, sizeof(uint64_t));
+    pt->side_lane = ((uint64_t)a->page_count + 7) / 8;
+    pt->side = calloc(pt->side_lane * 8, sizeof(uint64_t));
     if (!pt->side)
         return 0;
     if (!(pt->gstage ? cb_alloc_block(a, &pt->root_pa) : cb_alloc_page(a, &pt->root_pa))) {
@@ -237,7 +240,13 @@ static CB_INLINE unsigned pt_index(uint64_t iova, int level, int levels, int gst
 static CB_INLINE uint64_t pte_pa(uint64_t pte) { return (pte & CB_PTE_PPN_MASK) >> CB_PTE_PPN_SHIFT << CB_PAGE_SHIFT; }
 static CB_INLINE int is_table_pointer(uint64_t e) { return (e & (CB_PTE_V | CB_PTE_R | CB_PTE_W | CB_PTE_X)) == CB_PTE_V; }
 static CB_INLINE uint64_t *entry_ref(const cb_pt *pt, uint64_t table, unsigned index) { return cb_qword(pt->alloc, table) + index; }
-static CB_INLINE uint64_t *side_ref(const cb_pt *pt, uint64_t table) { return &pt->side[(table - pt->table_start) >> CB_PAGE_SHIFT]; }
+/* Neighbouring pages get side words on different cache lines (8 lanes: index = (page % 8) * lane + page / 8), so two
+ * threads filling tables allocated one after the other do not bounce one line with their reservation CASes. */
+static CB_INLINE uint64_t *side_ref(const cb_pt *pt, uint64_t table)
+{
+    uint64_t page = (table - pt->table_start) >> CB_PAGE_SHIFT;
+    return &pt->side[(page & 7) * pt->side_lane + (page >> 3)];
+}
 static CB_INLINE uint64_t load(const uint64_t *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
 
 static CB_INLINE int canonical(uint64_t a, int addr_bits, int gstage)
@@ -345,10 +354,14 @@ static CB_INLINE unsigned run_length(int levels, int gstage, uint64_t iova, uint
 
 static CB_INLINE int all_zero(const uint64_t *first, unsigned n)
 {
+    if (n == 1)
+        return load(first) == 0;
+    /* Relaxed loads: the path was read with acquire loads, and a stale answer is caught by the reservation and
+     * validation that follow, or excluded by the caller contract (the range is this call's). */
+    uint64_t any = 0;
     for (unsigned i = 0; i < n; i++)
-        if (load(first + i) != 0)
-            return 0;
-    return 1;
+        any |= __atomic_load_n(first + i, __ATOMIC_RELAXED);
+    return any == 0;
 }
 
 /* Installs a zeroed table below the invalid entry of p->table[level]. OK also when another thread won the race or the
@@ -382,6 +395,14 @@ static CB_INLINE unsigned write_leaves(uint64_t *first, unsigned n, uint64_t pa,
 {
     uint64_t pte = leaf_bits | ((pa >> CB_PAGE_SHIFT) << CB_PTE_PPN_SHIFT);
     const uint64_t step = (1ull << level_shift(level)) >> CB_PAGE_SHIFT << CB_PTE_PPN_SHIFT;
+    if (n >= 8) {
+        /* Entries checked invalid and reserved: hardware never writes an invalid entry, other software would need an
+         * overlapping concurrent map (excluded by the contract), and the reservation CAS before is a full fence.
+         * Each aligned 8-byte store is single-copy atomic: walkers see the old or the new entry. */
+        for (unsigned i = 0; i < n; i++, pte += step)
+            __atomic_store_n(first + i, pte, __ATOMIC_RELAXED);
+        return n;
+    }
     for (unsigned i = 0; i < n; i++, pte += step) {
         uint64_t expected = 0;
         if (!__atomic_compare_exchange_n(first + i, &expected, pte, 0, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
@@ -484,6 +505,31 @@ static CB_INLINE int preflight(const cb_pt *pt, int levels, int gstage, uint64_t
     return CB_OK;
 }
 
+/* Clears the leaves among n level-0 entries of this call's range, adds the cleared stretches to the gather (when
+ * there is one) and returns how many were valid. Relaxed stores of zero: the range is the caller's, a racing hardware
+ * A/D update (a CAS against the old leaf) lands first or fails, and the count decrement that follows is a full fence. */
+static CB_INLINE uint32_t clear_leaf_run(uint64_t *first, unsigned n, uint64_t iova, cb_gather *g)
+{
+    uint32_t cleared = 0;
+    uint64_t run_start = 0, run_bytes = 0;
+    for (unsigned i = 0; i < n; i++) {
+        if (__atomic_load_n(first + i, __ATOMIC_RELAXED) != 0) {
+            __atomic_store_n(first + i, 0, __ATOMIC_RELAXED);
+            if (run_bytes == 0)
+                run_start = iova + ((uint64_t)i << CB_PAGE_SHIFT);
+            run_bytes += CB_PAGE_SIZE;
+            cleared++;
+        } else if (run_bytes != 0) {
+            if (g)
+                gather_add_range(g, run_start, run_bytes);
+            run_bytes = 0;
+        }
+    }
+    if (run_bytes != 0 && g)
+        gather_add_range(g, run_start, run_bytes);
+    return cleared;
+}
+
 /* Subtracts n cleared entries from the table at `level`; an empty, unreserved table dies, is unlinked, goes to
  * the gather, and its parent loses an entry. */
 static CB_INLINE void release_and_free_empty(const cb_pt *pt, int levels, int gstage, const path *p, int level,
@@ -534,6 +580,21 @@ static CB_INLINE uint64_t clear_range(const cb_pt *pt, int levels, int gstage, u
             continue;
         uint64_t table = p.table[stop];
         unsigned index = pt_index(cur, stop, levels, gstage);
+        if (stop == 0) { /* level 0 holds no table pointers: the whole run at once */
+            uint64_t left = remaining >> CB_PAGE_SHIFT;
+            unsigned n = left < 512 - index ? (unsigned)left : 512 - index;
+            uint32_t run = clear_leaf_run(entry_ref(pt, table, index), n, cur, g);
+            cur += (uint64_t)n << CB_PAGE_SHIFT;
+            remaining -= (uint64_t)n << CB_PAGE_SHIFT;
+            total += (uint64_t)run << CB_PAGE_SHIFT;
+            if (run != 0) {
+                if (g)
+                    release_and_free_empty(pt, levels, gstage, &p, 0, run, g);
+                else
+                    release(pt, table, run);
+            }
+            continue;
+        }
         const unsigned entries = entries_at(stop, levels, gstage);
         uint32_t cleared = 0;
         uint64_t leaf_start = cur, leaf_bytes = 0;
@@ -598,13 +659,27 @@ static CB_INLINE int pt_walk_impl(const cb_pt *pt, int levels, int gstage, uint6
 
 static CB_INLINE int pt_translate_impl(const cb_pt *pt, int levels, int gstage, uint64_t iova, uint64_t *pa)
 {
-    uint64_t pte;
-    int level;
-    if (!pt_walk_impl(pt, levels, gstage, iova, &pte, &level))
+    if (!canonical(iova, pt->addr_bits, gstage))
         return 0;
-    uint64_t mask = (1ull << level_shift(level)) - 1;
-    *pa = (pte_pa(pte) & ~mask) | (iova & mask);
-    return 1;
+    path p;
+    int retries = 0;
+    for (;;) {
+        uint64_t entry;
+        int stop = descend(pt, levels, gstage, iova, 0, &p, &entry);
+        if (stop < 0) {
+            backoff(&retries);
+            continue;
+        }
+        /* Not mapped needs no validation: a stale path ends in a dead (zeroed) or reused table, and an IOVA mapped
+         * during the whole call keeps its path alive. */
+        if (!(entry & CB_PTE_V) || !(entry & (CB_PTE_R | CB_PTE_W | CB_PTE_X)))
+            return 0;
+        if (!validate(pt, levels, gstage, &p, stop))
+            continue;
+        uint64_t mask = (1ull << level_shift(stop)) - 1;
+        *pa = (pte_pa(entry) & ~mask) | (iova & mask);
+        return 1;
+    }
 }
 
 static CB_INLINE int pt_map_impl(const cb_pt *pt, int levels, int gstage, uint64_t iova, uint64_t pa, uint64_t size,
@@ -652,11 +727,84 @@ static CB_INLINE int pt_map_impl(const cb_pt *pt, int levels, int gstage, uint64
     return rc;
 }
 
+/* The range starts with a leaf at level > 0 and lies in that leaf's table: 1 done (*unmapped set; 0 bytes when a
+ * superpage would be cut), -1 when the general path must decide. */
+static CB_INLINE int unmap_upper_run(const cb_pt *pt, int levels, int gstage, path *p, int level, uint64_t iova,
+                                     uint64_t size, cb_gather *g, uint64_t *unmapped)
+{
+    *unmapped = 0;
+    if (!validate(pt, levels, gstage, p, level))
+        return -1;
+    const unsigned shift = level_shift(level);
+    const uint64_t page_size = 1ull << shift;
+    if (iova & (page_size - 1))
+        return 1; /* partial superpage: refused */
+    if (size & (page_size - 1))
+        return -1;
+    unsigned n = (unsigned)(size >> shift);
+    uint64_t *first = entry_ref(pt, p->table[level], pt_index(iova, level, levels, gstage));
+    for (unsigned i = 0; i < n; i++)
+        if (is_table_pointer(load(first + i)))
+            return -1;
+    uint32_t cleared = 0;
+    for (unsigned i = 0; i < n; i++) {
+        if (load(first + i) != 0) {
+            __atomic_exchange_n(first + i, 0, __ATOMIC_SEQ_CST);
+            gather_add_range(g, iova + ((uint64_t)i << shift), page_size);
+            cleared++;
+        }
+    }
+    if (cleared != 0) {
+        *unmapped = (uint64_t)cleared << shift;
+        release_and_free_empty(pt, levels, gstage, p, level, cleared, g);
+    }
+    return 1;
+}
+
+/* Unmap of a range inside the table where the walk for its first page stops: one walk, no head/tail walks.
+ * 1 done, -1 when the general path must decide (the range spans tables or meets a lower table). */
+static CB_INLINE int unmap_within_table(const cb_pt *pt, int levels, int gstage, uint64_t iova, uint64_t size,
+                                        cb_gather *g, uint64_t *unmapped)
+{
+    path p;
+    int retries = 0;
+    uint64_t last = iova + (size - 1);
+    *unmapped = 0;
+    for (;;) {
+        uint64_t entry;
+        int stop = descend(pt, levels, gstage, iova, 0, &p, &entry);
+        if (stop < 0) {
+            backoff(&retries);
+            continue;
+        }
+        const unsigned shift = level_shift(stop);
+        if (stop < levels - 1 && ((iova ^ last) >> (shift + 9)) != 0)
+            return -1; /* the range leaves this table */
+        if (stop > 0) {
+            if (entry == 0)
+                return ((iova ^ last) >> shift) == 0 ? 1 : -1; /* one invalid entry covers it all: nothing mapped */
+            return unmap_upper_run(pt, levels, gstage, &p, stop, iova, size, g, unmapped);
+        }
+        if (!validate(pt, levels, gstage, &p, 0))
+            continue;
+        uint32_t cleared = clear_leaf_run(entry_ref(pt, p.table[0], pt_index(iova, 0, levels, gstage)),
+                                          (unsigned)(size >> CB_PAGE_SHIFT), iova, g);
+        if (cleared != 0) {
+            *unmapped = (uint64_t)cleared << CB_PAGE_SHIFT;
+            release_and_free_empty(pt, levels, gstage, &p, 0, cleared, g);
+        }
+        return 1;
+    }
+}
+
 static CB_INLINE uint64_t pt_unmap_impl(const cb_pt *pt, int levels, int gstage, uint64_t iova, uint64_t size,
                                         cb_gather *g)
 {
     if (size == 0 || ((iova | size) & CB_PAGE_MASK) || !legal_range(iova, size, pt->addr_bits, gstage))
         return 0;
+    uint64_t fast;
+    if (unmap_within_table(pt, levels, gstage, iova, size, g, &fast) > 0)
+        return fast;
     /* Only the leaves holding the first and the last page can stick out of the range. */
     uint64_t pte;
     int level;
@@ -671,6 +819,46 @@ static CB_INLINE uint64_t pt_unmap_impl(const cb_pt *pt, int levels, int gstage,
         && ((last + 1) & ((1ull << level_shift(level)) - 1)))
         return 0;
     return clear_range(pt, levels, gstage, iova, size, g);
+}
+
+/* The plain walk a C driver's iova_to_phys does (Linux's, for one): no side words, no path validation. Not the C#
+ * engine's semantics (a walk racing with a table's death may read a reused page); the benchmarks show it beside the
+ * validated walk only to price that validation. */
+static CB_INLINE int pt_translate_plain(const cb_pt *pt, int levels, int gstage, uint64_t iova, uint64_t *pa)
+{
+    if (!canonical(iova, pt->addr_bits, gstage))
+        return 0;
+    uint64_t table = pt->root_pa;
+    for (int level = levels - 1; level >= 0; level--) {
+        uint64_t e = load(entry_ref(pt, table, pt_index(iova, level, levels, gstage)));
+        if (!(e & CB_PTE_V))
+            return 0;
+        if (!is_table_pointer(e)) {
+            uint64_t mask = (1ull << level_shift(level)) - 1;
+            *pa = (pte_pa(e) & ~mask) | (iova & mask);
+            return 1;
+        }
+        table = pte_pa(e);
+    }
+    return 0;
+}
+
+/* Sum of the translations of iova + index * 4 KiB, index = i or indices[i]; the loop lives next to the walk so the
+ * walk inlines into it, specialised per mode and per walk kind. UINT64_MAX when a page is not mapped. */
+static CB_INLINE uint64_t translate_sum(const cb_pt *pt, int levels, int gstage, int plain, uint64_t iova,
+                                        const uint32_t *indices, uint64_t count, uint64_t iterations)
+{
+    uint64_t sum = 0;
+    for (uint64_t it = 0; it < iterations; it++) {
+        for (uint64_t i = 0; i < count; i++) {
+            uint64_t a = iova + ((indices ? (uint64_t)indices[i] : i) << CB_PAGE_SHIFT), pa;
+            int ok = plain ? pt_translate_plain(pt, levels, gstage, a, &pa) : pt_translate_impl(pt, levels, gstage, a, &pa);
+            if (!ok)
+                return UINT64_MAX;
+            sum += pa;
+        }
+    }
+    return sum;
 }
 
 /* One copy of each operation per mode, so levels and the root width are constants in it. */
@@ -701,6 +889,19 @@ uint64_t cb_pt_unmap(const cb_pt *pt, uint64_t iova, uint64_t size, cb_gather *g
 int cb_pt_iova_to_phys(const cb_pt *pt, uint64_t iova, uint64_t *pa)
 {
 #define CALL(l, g) pt_translate_impl(pt, l, g, iova, pa)
+    CB_DISPATCH(pt, CALL)
+#undef CALL
+}
+
+uint64_t cb_pt_translate_sum(const cb_pt *pt, int plain, uint64_t iova, const uint32_t *indices, uint64_t count,
+                             uint64_t iterations)
+{
+    if (plain) {
+#define CALL(l, g) translate_sum(pt, l, g, 1, iova, indices, count, iterations)
+        CB_DISPATCH(pt, CALL)
+#undef CALL
+    }
+#define CALL(l, g) translate_sum(pt, l, g, 0, iova, indices, count, iterations)
     CB_DISPATCH(pt, CALL)
 #undef CALL
 }

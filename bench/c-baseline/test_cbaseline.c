@@ -374,6 +374,9 @@ static void test_bench_loops(void)
     uint32_t idx[3] = { 5, 0, 255 };
     CHECK(cb_bench_translate_indexed(c, 0x100000000ull, idx, 3, 1) == 3 * 0x200000000ull + 260 * 4096, "indexed sum");
     CHECK(cb_bench_translate_sequential(c, 0x100000000ull, 257, 1) == UINT64_MAX, "unmapped page reported");
+    CHECK(cb_bench_translate_plain(c, 0x100000000ull, NULL, 256, 3) == 3 * want, "plain sequential sum");
+    CHECK(cb_bench_translate_plain(c, 0x100000000ull, idx, 3, 1) == 3 * 0x200000000ull + 260 * 4096, "plain indexed");
+    CHECK(cb_bench_translate_plain(c, 0x100000000ull, NULL, 257, 1) == UINT64_MAX, "plain: unmapped page reported");
     CHECK(cb_bench_populate_parallel(c, 0x200000000ull, 1ull << 30, 0, 4u << 20, 2, 2, 2) == 4 * (4u << 20), "2 threads");
     CHECK(cb_bench_populate_parallel(c, 0x200000000ull, 1ull << 30, 0, 4u << 20, 2, 1, 2) == 4 * (4u << 20), "1 thread");
     cb_destroy(c);

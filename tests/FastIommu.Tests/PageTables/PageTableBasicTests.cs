@@ -97,3 +97,43 @@ public sealed class PageTableBasicTests<TMode> where TMode : struct, IPagingMode
         Assert.That(_allocator.PagesInUse, Is.Zero, "all pages back");
     }
 }
+
+public sealed class InvalidationGatherTests
+{
+    [Test]
+    public void A_gather_holding_pages_of_one_allocator_is_refused_by_a_table_of_another()
+    {
+        using var memoryA = PhysicalMemory.Allocate(1 << 20, 0x8000_0000);
+        using var memoryB = PhysicalMemory.Allocate(1 << 20, 0x9000_0000);
+        using var a = new PageTable<Sv39>(new PageAllocator(memoryA));
+        using var b = new PageTable<Sv39>(new PageAllocator(memoryB));
+        a.Map(0x1000, 0x1000, 0x1000, PageProtection.Read);
+        b.Map(0x1000, 0x1000, 0x1000, PageProtection.Read);
+        var gather = new InvalidationGather();
+        a.Unmap(0x1000, 0x1000, gather);
+        Assert.That(gather.HasFreedTables, Is.True, "a's emptied tables are in the gather");
+        Assert.That(b.TryUnmap(0x1000, 0x1000, gather, out _), Is.EqualTo(MapStatus.ForeignGather), "b's pages would go to a's allocator");
+        Assert.That(b.IovaToPhys(0x1000), Is.EqualTo(0x1000UL), "b unchanged");
+        gather.Complete();
+        Assert.That(b.Unmap(0x1000, 0x1000, gather), Is.EqualTo(0x1000UL), "an empty gather takes any table");
+    }
+
+    [Test]
+    public void Adjacent_ranges_merge_and_Complete_empties_the_gather()
+    {
+        using var memory = PhysicalMemory.Allocate(1 << 20, 0x8000_0000);
+        using var table = new PageTable<Sv48>(new PageAllocator(memory));
+        table.Map(0x10_0000, 0x10_0000, 0x3000, PageProtection.Read);
+        table.Map(0x10_5000, 0x10_5000, 0x1000, PageProtection.Read);
+        var gather = new InvalidationGather(1);
+        Assert.That(table.Unmap(0x10_0000, 0x10_0000, gather), Is.EqualTo(0x4000UL), "4 pages");
+        Assert.Multiple(() =>
+        {
+            Assert.That(gather.Ranges.ToArray(), Is.EqualTo(new[] { new IovaRange(0x10_0000, 0x3000), new IovaRange(0x10_5000, 0x1000) }), "the hole splits the ranges");
+            Assert.That(gather.Start, Is.EqualTo(0x10_0000UL), "start");
+            Assert.That(gather.End, Is.EqualTo(0x10_6000UL), "end");
+        });
+        gather.Complete();
+        Assert.That(gather.IsEmpty, Is.True, "empty after Complete");
+    }
+}
