@@ -7,5 +7,5 @@ namespace FastIommu.Benchmarks;
 public static class Program
 {
     public static void Main(string[] args) =>
-        BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args, SuiteConfig.Create());
+        BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args, SuiteConfig.Create(withSuiteJob: !args.Contains("--job") && !args.Contains("-j")));
 }

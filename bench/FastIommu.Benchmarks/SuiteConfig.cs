@@ -14,17 +14,26 @@ namespace FastIommu.Benchmarks;
 /// C# time / C time).</summary>
 public static class SuiteConfig
 {
-    public static IConfig Create() =>
-        ManualConfig.Create(DefaultConfig.Instance)
-            .AddJob(Job.Default
+    /// <param name="withSuiteJob">False when the command line names its own job (<c>--job dry</c> for a quick check),
+    /// which then runs alone instead of beside the suite's.</param>
+    public static IConfig Create(bool withSuiteJob = true)
+    {
+        var config = ManualConfig.Create(DefaultConfig.Instance);
+        if (withSuiteJob)
+        {
+            config.AddJob(Job.Default
                 .WithId("Suite")
                 .WithLaunchCount(1)
                 .WithWarmupCount(3)
                 .WithIterationCount(15)
-                .WithIterationTime(TimeInterval.FromMilliseconds(200)))
+                .WithIterationTime(TimeInterval.FromMilliseconds(200)));
+        }
+
+        return config
             .AddDiagnoser(MemoryDiagnoser.Default)
             .AddColumn(CategoriesColumn.Default)
             .AddLogicalGroupRules(BenchmarkLogicalGroupRule.ByCategory)
             .WithOrderer(new DefaultOrderer(SummaryOrderPolicy.Declared))
             .WithSummaryStyle(SummaryStyle.Default.WithRatioStyle(RatioStyle.Value));
+    }
 }

@@ -203,7 +203,8 @@ int cb_pt_init(cb_pt *pt, cb_alloc *a, int mode)
     pt->addr_bits = 12 + 9 * pt->levels + (pt->gstage ? 2 : 0);
     pt->table_start = a->base_pa;
     pt->table_bytes = a->size;
-    pt->side = calloc(a->page_count, sizeof(uint64_t));
+    pt->side_lane = ((uint64_t)a->page_count + 7) / 8;
+    pt->side = calloc(pt->side_lane * 8, sizeof(uint64_t));
     if (!pt->side)
         return 0;
     if (!(pt->gstage ? cb_alloc_block(a, &pt->root_pa) : cb_alloc_page(a, &pt->root_pa))) {
@@ -239,7 +240,13 @@ static CB_INLINE unsigned pt_index(uint64_t iova, int level, int levels, int gst
 static CB_INLINE uint64_t pte_pa(uint64_t pte) { return (pte & CB_PTE_PPN_MASK) >> CB_PTE_PPN_SHIFT << CB_PAGE_SHIFT; }
 static CB_INLINE int is_table_pointer(uint64_t e) { return (e & (CB_PTE_V | CB_PTE_R | CB_PTE_W | CB_PTE_X)) == CB_PTE_V; }
 static CB_INLINE uint64_t *entry_ref(const cb_pt *pt, uint64_t table, unsigned index) { return cb_qword(pt->alloc, table) + index; }
-static CB_INLINE uint64_t *side_ref(const cb_pt *pt, uint64_t table) { return &pt->side[(table - pt->table_start) >> CB_PAGE_SHIFT]; }
+/* Neighbouring pages get side words on different cache lines (8 lanes: index = (page % 8) * lane + page / 8), so two
+ * threads filling tables allocated one after the other do not bounce one line with their reservation CASes. */
+static CB_INLINE uint64_t *side_ref(const cb_pt *pt, uint64_t table)
+{
+    uint64_t page = (table - pt->table_start) >> CB_PAGE_SHIFT;
+    return &pt->side[(page & 7) * pt->side_lane + (page >> 3)];
+}
 static CB_INLINE uint64_t load(const uint64_t *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
 
 static CB_INLINE int canonical(uint64_t a, int addr_bits, int gstage)
@@ -347,10 +354,14 @@ static CB_INLINE unsigned run_length(int levels, int gstage, uint64_t iova, uint
 
 static CB_INLINE int all_zero(const uint64_t *first, unsigned n)
 {
+    if (n == 1)
+        return load(first) == 0;
+    /* Relaxed loads: the path was read with acquire loads, and a stale answer is caught by the reservation and
+     * validation that follow, or excluded by the caller contract (the range is this call's). */
+    uint64_t any = 0;
     for (unsigned i = 0; i < n; i++)
-        if (load(first + i) != 0)
-            return 0;
-    return 1;
+        any |= __atomic_load_n(first + i, __ATOMIC_RELAXED);
+    return any == 0;
 }
 
 /* Installs a zeroed table below the invalid entry of p->table[level]. OK also when another thread won the race or the
@@ -384,6 +395,14 @@ static CB_INLINE unsigned write_leaves(uint64_t *first, unsigned n, uint64_t pa,
 {
     uint64_t pte = leaf_bits | ((pa >> CB_PAGE_SHIFT) << CB_PTE_PPN_SHIFT);
     const uint64_t step = (1ull << level_shift(level)) >> CB_PAGE_SHIFT << CB_PTE_PPN_SHIFT;
+    if (n >= 8) {
+        /* Entries checked invalid and reserved: hardware never writes an invalid entry, other software would need an
+         * overlapping concurrent map (excluded by the contract), and the reservation CAS before is a full fence.
+         * Each aligned 8-byte store is single-copy atomic: walkers see the old or the new entry. */
+        for (unsigned i = 0; i < n; i++, pte += step)
+            __atomic_store_n(first + i, pte, __ATOMIC_RELAXED);
+        return n;
+    }
     for (unsigned i = 0; i < n; i++, pte += step) {
         uint64_t expected = 0;
         if (!__atomic_compare_exchange_n(first + i, &expected, pte, 0, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
@@ -486,6 +505,31 @@ static CB_INLINE int preflight(const cb_pt *pt, int levels, int gstage, uint64_t
     return CB_OK;
 }
 
+/* Clears the leaves among n level-0 entries of this call's range, adds the cleared stretches to the gather (when
+ * there is one) and returns how many were valid. Relaxed stores of zero: the range is the caller's, a racing hardware
+ * A/D update (a CAS against the old leaf) lands first or fails, and the count decrement that follows is a full fence. */
+static CB_INLINE uint32_t clear_leaf_run(uint64_t *first, unsigned n, uint64_t iova, cb_gather *g)
+{
+    uint32_t cleared = 0;
+    uint64_t run_start = 0, run_bytes = 0;
+    for (unsigned i = 0; i < n; i++) {
+        if (__atomic_load_n(first + i, __ATOMIC_RELAXED) != 0) {
+            __atomic_store_n(first + i, 0, __ATOMIC_RELAXED);
+            if (run_bytes == 0)
+                run_start = iova + ((uint64_t)i << CB_PAGE_SHIFT);
+            run_bytes += CB_PAGE_SIZE;
+            cleared++;
+        } else if (run_bytes != 0) {
+            if (g)
+                gather_add_range(g, run_start, run_bytes);
+            run_bytes = 0;
+        }
+    }
+    if (run_bytes != 0 && g)
+        gather_add_range(g, run_start, run_bytes);
+    return cleared;
+}
+
 /* Subtracts n cleared entries from the table at `level`; an empty, unreserved table dies, is unlinked, goes to
  * the gather, and its parent loses an entry. */
 static CB_INLINE void release_and_free_empty(const cb_pt *pt, int levels, int gstage, const path *p, int level,
@@ -536,6 +580,21 @@ static CB_INLINE uint64_t clear_range(const cb_pt *pt, int levels, int gstage, u
             continue;
         uint64_t table = p.table[stop];
         unsigned index = pt_index(cur, stop, levels, gstage);
+        if (stop == 0) { /* level 0 holds no table pointers: the whole run at once */
+            uint64_t left = remaining >> CB_PAGE_SHIFT;
+            unsigned n = left < 512 - index ? (unsigned)left : 512 - index;
+            uint32_t run = clear_leaf_run(entry_ref(pt, table, index), n, cur, g);
+            cur += (uint64_t)n << CB_PAGE_SHIFT;
+            remaining -= (uint64_t)n << CB_PAGE_SHIFT;
+            total += (uint64_t)run << CB_PAGE_SHIFT;
+            if (run != 0) {
+                if (g)
+                    release_and_free_empty(pt, levels, gstage, &p, 0, run, g);
+                else
+                    release(pt, table, run);
+            }
+            continue;
+        }
         const unsigned entries = entries_at(stop, levels, gstage);
         uint32_t cleared = 0;
         uint64_t leaf_start = cur, leaf_bytes = 0;
@@ -600,13 +659,27 @@ static CB_INLINE int pt_walk_impl(const cb_pt *pt, int levels, int gstage, uint6
 
 static CB_INLINE int pt_translate_impl(const cb_pt *pt, int levels, int gstage, uint64_t iova, uint64_t *pa)
 {
-    uint64_t pte;
-    int level;
-    if (!pt_walk_impl(pt, levels, gstage, iova, &pte, &level))
+    if (!canonical(iova, pt->addr_bits, gstage))
         return 0;
-    uint64_t mask = (1ull << level_shift(level)) - 1;
-    *pa = (pte_pa(pte) & ~mask) | (iova & mask);
-    return 1;
+    path p;
+    int retries = 0;
+    for (;;) {
+        uint64_t entry;
+        int stop = descend(pt, levels, gstage, iova, 0, &p, &entry);
+        if (stop < 0) {
+            backoff(&retries);
+            continue;
+        }
+        /* Not mapped needs no validation: a stale path ends in a dead (zeroed) or reused table, and an IOVA mapped
+         * during the whole call keeps its path alive. */
+        if (!(entry & CB_PTE_V) || !(entry & (CB_PTE_R | CB_PTE_W | CB_PTE_X)))
+            return 0;
+        if (!validate(pt, levels, gstage, &p, stop))
+            continue;
+        uint64_t mask = (1ull << level_shift(stop)) - 1;
+        *pa = (pte_pa(entry) & ~mask) | (iova & mask);
+        return 1;
+    }
 }
 
 static CB_INLINE int pt_map_impl(const cb_pt *pt, int levels, int gstage, uint64_t iova, uint64_t pa, uint64_t size,
@@ -654,11 +727,84 @@ static CB_INLINE int pt_map_impl(const cb_pt *pt, int levels, int gstage, uint64
     return rc;
 }
 
+/* The range starts with a leaf at level > 0 and lies in that leaf's table: 1 done (*unmapped set; 0 bytes when a
+ * superpage would be cut), -1 when the general path must decide. */
+static CB_INLINE int unmap_upper_run(const cb_pt *pt, int levels, int gstage, path *p, int level, uint64_t iova,
+                                     uint64_t size, cb_gather *g, uint64_t *unmapped)
+{
+    *unmapped = 0;
+    if (!validate(pt, levels, gstage, p, level))
+        return -1;
+    const unsigned shift = level_shift(level);
+    const uint64_t page_size = 1ull << shift;
+    if (iova & (page_size - 1))
+        return 1; /* partial superpage: refused */
+    if (size & (page_size - 1))
+        return -1;
+    unsigned n = (unsigned)(size >> shift);
+    uint64_t *first = entry_ref(pt, p->table[level], pt_index(iova, level, levels, gstage));
+    for (unsigned i = 0; i < n; i++)
+        if (is_table_pointer(load(first + i)))
+            return -1;
+    uint32_t cleared = 0;
+    for (unsigned i = 0; i < n; i++) {
+        if (load(first + i) != 0) {
+            __atomic_exchange_n(first + i, 0, __ATOMIC_SEQ_CST);
+            gather_add_range(g, iova + ((uint64_t)i << shift), page_size);
+            cleared++;
+        }
+    }
+    if (cleared != 0) {
+        *unmapped = (uint64_t)cleared << shift;
+        release_and_free_empty(pt, levels, gstage, p, level, cleared, g);
+    }
+    return 1;
+}
+
+/* Unmap of a range inside the table where the walk for its first page stops: one walk, no head/tail walks.
+ * 1 done, -1 when the general path must decide (the range spans tables or meets a lower table). */
+static CB_INLINE int unmap_within_table(const cb_pt *pt, int levels, int gstage, uint64_t iova, uint64_t size,
+                                        cb_gather *g, uint64_t *unmapped)
+{
+    path p;
+    int retries = 0;
+    uint64_t last = iova + (size - 1);
+    *unmapped = 0;
+    for (;;) {
+        uint64_t entry;
+        int stop = descend(pt, levels, gstage, iova, 0, &p, &entry);
+        if (stop < 0) {
+            backoff(&retries);
+            continue;
+        }
+        const unsigned shift = level_shift(stop);
+        if (stop < levels - 1 && ((iova ^ last) >> (shift + 9)) != 0)
+            return -1; /* the range leaves this table */
+        if (stop > 0) {
+            if (entry == 0)
+                return ((iova ^ last) >> shift) == 0 ? 1 : -1; /* one invalid entry covers it all: nothing mapped */
+            return unmap_upper_run(pt, levels, gstage, &p, stop, iova, size, g, unmapped);
+        }
+        if (!validate(pt, levels, gstage, &p, 0))
+            continue;
+        uint32_t cleared = clear_leaf_run(entry_ref(pt, p.table[0], pt_index(iova, 0, levels, gstage)),
+                                          (unsigned)(size >> CB_PAGE_SHIFT), iova, g);
+        if (cleared != 0) {
+            *unmapped = (uint64_t)cleared << CB_PAGE_SHIFT;
+            release_and_free_empty(pt, levels, gstage, &p, 0, cleared, g);
+        }
+        return 1;
+    }
+}
+
 static CB_INLINE uint64_t pt_unmap_impl(const cb_pt *pt, int levels, int gstage, uint64_t iova, uint64_t size,
                                         cb_gather *g)
 {
     if (size == 0 || ((iova | size) & CB_PAGE_MASK) || !legal_range(iova, size, pt->addr_bits, gstage))
         return 0;
+    uint64_t fast;
+    if (unmap_within_table(pt, levels, gstage, iova, size, g, &fast) > 0)
+        return fast;
     /* Only the leaves holding the first and the last page can stick out of the range. */
     uint64_t pte;
     int level;

@@ -1,46 +1,57 @@
+using FastIommu.Formats.RiscV;
+
 namespace FastIommu.Hardware;
 
-/// <summary>The register and context bits the translator reads, as the spec numbers them
-/// (iommu_registers.adoc "capabilities", "fctl", "ddtp"; iommu_data_structures.adoc DC / PC fields).</summary>
+/// <summary>The register and context bits the translator reads, named once here from the format types
+/// (<see cref="Capabilities"/>, <see cref="Fctl"/>, <see cref="DeviceContextTc"/>, <see cref="Iohgatp"/>, ...), so the
+/// walkers work on raw doublewords as hardware does while the layouts have a single source.</summary>
 internal static class SpecBits
 {
     // capabilities
-    public const int CapSv39 = 9, CapSv48 = 10, CapSv57 = 11, CapSvpbmt = 15;
-    public const int CapSv39x4 = 17, CapSv48x4 = 18, CapSv57x4 = 19;
-    public const int CapMsiFlat = 22, CapAmoHwad = 24, CapAts = 25, CapT2gpa = 26, CapEnd = 27;
-    public const int CapPd8 = 38, CapPd17 = 39, CapPd20 = 40;
+    public const int CapSv39 = Capabilities.Sv39Bit, CapSv48 = Capabilities.Sv48Bit, CapSv57 = Capabilities.Sv57Bit;
+    public const int CapSvpbmt = Capabilities.SvpbmtBit;
+    public const int CapSv39x4 = Capabilities.Sv39x4Bit, CapSv48x4 = Capabilities.Sv48x4Bit, CapSv57x4 = Capabilities.Sv57x4Bit;
+    public const int CapMsiMrif = Capabilities.MsiMrifBit;
+    public const int CapMsiFlat = Capabilities.MsiFlatBit, CapAmoHwad = Capabilities.AmoHwadBit, CapAts = Capabilities.AtsBit;
+    public const int CapT2gpa = Capabilities.T2gpaBit, CapEnd = Capabilities.EndBit;
+    public const int CapPd8 = Capabilities.Pd8Bit, CapPd17 = Capabilities.Pd17Bit, CapPd20 = Capabilities.Pd20Bit;
 
     // fctl
-    public const uint FctlBe = 1, FctlGxl = 4;
+    public const uint FctlBe = Fctl.BeMask, FctlGxl = Fctl.GxlMask;
 
     // ddtp.iommu_mode
-    public const uint DdtpOff = 0, DdtpBare = 1, Ddtp1Lvl = 2, Ddtp2Lvl = 3, Ddtp3Lvl = 4;
+    public const uint DdtpOff = (uint)DdtpMode.Off, DdtpBare = (uint)DdtpMode.Bare;
+    public const uint Ddtp1Lvl = (uint)DdtpMode.OneLevel, Ddtp2Lvl = (uint)DdtpMode.TwoLevel, Ddtp3Lvl = (uint)DdtpMode.ThreeLevel;
     public const ulong PpnMask44 = (1UL << 44) - 1;
 
     // DC.tc
-    public const ulong TcV = 1 << 0, TcEnAts = 1 << 1, TcEnPri = 1 << 2, TcT2gpa = 1 << 3, TcDtf = 1 << 4, TcPdtv = 1 << 5;
-    public const ulong TcPrpr = 1 << 6, TcGade = 1 << 7, TcSade = 1 << 8, TcDpe = 1 << 9, TcSbe = 1 << 10, TcSxl = 1 << 11;
+    public const ulong TcV = DeviceContextTc.V, TcEnAts = DeviceContextTc.EnAtsMask, TcEnPri = DeviceContextTc.EnPriMask;
+    public const ulong TcT2gpa = DeviceContextTc.T2gpaMask, TcDtf = DeviceContextTc.DtfMask, TcPdtv = DeviceContextTc.PdtvMask;
+    public const ulong TcPrpr = DeviceContextTc.PrprMask, TcGade = DeviceContextTc.GadeMask, TcSade = DeviceContextTc.SadeMask;
+    public const ulong TcDpe = DeviceContextTc.DpeMask, TcSbe = DeviceContextTc.SbeMask, TcSxl = DeviceContextTc.SxlMask;
     /// <summary>tc bits 23:12 and 63:32 are reserved; 31:24 are designated for custom use.</summary>
-    public const ulong TcReserved = 0xFFFF_FFFF_00FF_F000UL;
+    public const ulong TcReserved = DeviceContextTc.ReservedMask;
 
-    // iohgatp / iosatp / pdtp / msiptp: PPN 43:0, (GSCID 59:44 or reserved), MODE 63:60
-    public const int AtpModeShift = 60;
-    public const int GscidShift = 44;
-    public const ulong AtpReserved5944 = 0xFFFFUL << 44;
+    // iohgatp / iosatp / pdtp / msiptp: PPN 43:0, GSCID 59:44 (iohgatp) or reserved, MODE 63:60
+    public const int AtpModeShift = Iosatp.ModeShift;
+    public const int GscidShift = Iohgatp.GscidShift;
+    public const ulong AtpReserved5944 = Iosatp.ReservedMask;
+    public const ulong MsiptpReserved = Msiptp.ReservedMask;
 
-    // DC.ta: PSCID 31:12, everything else reserved in v1.0 (RCID/MCID need capabilities.QOSID, not modelled)
-    public const int PscidShift = 12;
-    public const ulong PscidMask = 0xFFFFFUL << PscidShift;
+    // DC.ta: PSCID 31:12; RCID/MCID need capabilities.QOSID, not modelled, so they count as reserved.
+    public const int PscidShift = DeviceContextTa.PscidShift;
+    public const ulong PscidMask = DeviceContextTa.PscidMask;
+    public const ulong DcTaReserved = DeviceContextTa.ReservedMask | DeviceContextTa.QosIdMask;
 
     // PC.ta: V 0, ENS 1, SUM 2, PSCID 31:12
-    public const ulong PcV = 1, PcEns = 2, PcSum = 4;
-    public const ulong PcTaReserved = ~(PcV | PcEns | PcSum | PscidMask);
+    public const ulong PcV = ProcessContextTa.V, PcEns = ProcessContextTa.EnsMask, PcSum = ProcessContextTa.SumMask;
+    public const ulong PcTaReserved = ProcessContextTa.ReservedMask;
 
     // Non-leaf DDT / PDT entry: V 0, PPN 53:10; bits 9:1 and 63:54 reserved
-    public const ulong NonLeafReserved = 0x3FEUL | (0x3FFUL << 54);
+    public const ulong NonLeafReserved = NonLeafEntry.ReservedMask;
 
     // msi_addr_mask / msi_addr_pattern: bits 63:52 reserved
-    public const ulong MsiAddrReserved = 0xFFFUL << 52;
+    public const ulong MsiAddrReserved = ExtendedDeviceContext.MsiAddrReservedMask;
 
     public static bool Has(ulong caps, int bit) => (caps & (1UL << bit)) != 0;
 }

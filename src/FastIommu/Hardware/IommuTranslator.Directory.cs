@@ -92,6 +92,9 @@ internal sealed partial class TranslatorEngine<TMemory>
         dc.Iohgatp = iohgatp;
         dc.Ta = ta;
         dc.Fsc = fsc;
+        dc.Msiptp = msiptp;
+        dc.MsiMask = msiMask;
+        dc.MsiPattern = msiPattern;
         dc.FsSlot = dc.GSlot = -1;
         bool gv = (iohgatp >> AtpModeShift) != 0;
         uint gscid = (uint)(iohgatp >> GscidShift) & 0xFFFF;
@@ -126,12 +129,12 @@ internal sealed partial class TranslatorEngine<TMemory>
 
         // 1. Reserved bits: tc 23:12 and 63:32; ta outside PSCID (v1.0 without QoS IDs); fsc 59:44;
         //    extended format: msiptp 59:44, msi_addr_mask / pattern 63:52, the reserved doubleword.
-        if ((tc & TcReserved) != 0 || (ta & ~PscidMask) != 0 || (fsc & AtpReserved5944) != 0)
+        if ((tc & TcReserved) != 0 || (ta & DcTaReserved) != 0 || (fsc & AtpReserved5944) != 0)
         {
             return true;
         }
 
-        if (extended && ((msiptp & AtpReserved5944) != 0 || (msiMask & MsiAddrReserved) != 0
+        if (extended && ((msiptp & MsiptpReserved) != 0 || (msiMask & MsiAddrReserved) != 0
             || (msiPattern & MsiAddrReserved) != 0 || reserved != 0))
         {
             return true;

@@ -39,6 +39,10 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
         public bool Svpbmt;
         public ulong FsRoot;
         public ulong GsRoot;
+        public ulong Msiptp;      // 0 (Off) unless an extended-format DC enables MSI translation
+        public ulong MsiMask;
+        public ulong MsiPattern;
+        public bool NoCache;     // an MSI translation: never put in the IOTLB
 
         public ulong Gpa;
         public ulong Pa;
@@ -62,6 +66,72 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
 
     public override TranslationResult Translate(in TranslationRequest request)
     {
+        // The common case first, in a small frame: an untranslated request without process_id whose DC and
+        // IOTLB entry are cached. Anything else (or any miss) takes the full process below.
+        if (!request.ProcessIdValid && !request.AtsTranslationRequest && !request.Translated
+            && TryCachedTranslation(in request, out TranslationResult hit))
+        {
+            return hit;
+        }
+
+        return TranslateFully(in request);
+    }
+
+    /// <summary>Steps 1 to 10 and 17 to 20 when the DC is cached with PDTV = 0 and the IOTLB holds a live entry
+    /// that permits the access: exactly what <see cref="TranslateFully"/> returns for such a request.</summary>
+    private bool TryCachedTranslation(in TranslationRequest request, out TranslationResult res)
+    {
+        res = default;
+        ulong ddtp = Volatile.Read(ref DdtpValue);
+        uint iommuMode = (uint)ddtp & 0xF;
+        uint deviceId = request.DeviceId;
+        int ddi0Bits = Has(Caps, CapMsiFlat) ? 6 : 7;
+        // Steps 1, 2, 5: only 1LVL/2LVL/3LVL with a device_id the mode accepts.
+        if (Tlb is null || iommuMode < Ddtp1Lvl || iommuMode > Ddtp3Lvl || deviceId > 0xFF_FFFF
+            || (iommuMode == Ddtp2Lvl && deviceId >> (ddi0Bits + 9) != 0)
+            || (iommuMode == Ddtp1Lvl && deviceId >> ddi0Bits != 0)
+            || !Dir.TryGetDcSpace(deviceId, out ulong tc, out int slot, out uint identity)
+            || (tc & TcPdtv) != 0
+            || slot < 0)
+        {
+            // Step 10 needs PDTV = 0 (first stage from DC.fsc); no slot means both stages Bare.
+            return false;
+        }
+
+        ref AddressSpaceTable.Slot space = ref Spaces.SlotAt(slot);
+        SpaceStamp stamp;
+        stamp.Gen = Volatile.Read(ref space.Gen);
+        stamp.AllGen = Volatile.Read(ref space.AllGen);
+        stamp.GscGen = Volatile.Read(ref Spaces.GscGen(Volatile.Read(ref space.GscIndex)));
+        if (Volatile.Read(ref space.Identity) != identity
+            || !Tlb.TryLookup(slot, in stamp, request.Iova, out ulong pa, out uint flags))
+        {
+            return false;
+        }
+
+        // Permissions of a user-mode request (no process_id, so no supervisor privilege).
+        AccessType access = request.Access;
+        uint need = NeedBit(access);
+        if ((flags & need) == 0
+            || (access == AccessType.Write && (flags & Iotlb.DirtyOk) == 0)
+            || (flags & (Iotlb.NoFirstStage | Iotlb.UserPage)) == 0)
+        {
+            return false;
+        }
+
+        res.Success = true;
+        res.PhysicalAddress = pa;
+        res.PageSize = 1UL << (int)((flags >> Iotlb.PageShiftShift) & 0xFF);
+        res.Readable = (flags & Iotlb.R) != 0;
+        res.Writable = (flags & Iotlb.W) != 0;
+        res.Executable = (flags & Iotlb.X) != 0;
+        res.Ttyp = TtypOf(access, ats: false, translated: false);
+        res.Iotval = request.Iova;
+        return true;
+    }
+
+    private TranslationResult TranslateFully(in TranslationRequest request)
+    {
         TranslationResult res = default;
         res.Iotval = request.Iova;
         bool ats = request.AtsTranslationRequest;
@@ -83,7 +153,7 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
         {
             return translated || ats
                 ? Fault(ref res, FaultCause.TransactionTypeDisallowed, dtf: false)
-                : Identity(ref res, request.Iova, request.Access);
+                : Identity(ref res, request.Iova);
         }
 
         // Steps 3 and 4: base format DDI[0] = device_id[6:0], extended (MSI_FLAT) DDI[0] = device_id[5:0].
@@ -122,7 +192,7 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
         // Step 8: a translated request with T2GPA = 0 carries an SPA already.
         if (translated && (dc.Tc & TcT2gpa) == 0)
         {
-            return Identity(ref res, request.Iova, request.Access);
+            return Identity(ref res, request.Iova);
         }
 
         uint gMode = (uint)(dc.Iohgatp >> AtpModeShift);
@@ -131,6 +201,10 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
         Unsafe.SkipInit(out Walk w);
         w.Sum = false;
         w.FsRoot = 0;
+        w.Msiptp = dc.Msiptp;
+        w.MsiMask = dc.MsiMask;
+        w.MsiPattern = dc.MsiPattern;
+        w.NoCache = false;
         w.Cause = FaultCause.None;
         w.Iotval2 = 0;
         w.Iova = request.Iova;
@@ -213,16 +287,17 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
             }
         }
 
-        // Both stages Bare: the IOVA is the SPA.
-        if (fsMode == 0 && gMode == 0)
+        // Both stages Bare (and no MSI page table): the IOVA is the SPA.
+        bool bothBare = fsMode == 0 && gMode == 0;
+        if (bothBare && (dc.Msiptp >> AtpModeShift) != 1)
         {
-            return Identity(ref res, request.Iova, request.Access);
+            return Identity(ref res, request.Iova);
         }
 
         // Steps 17 to 20 from the IOTLB when it holds a live entry that permits this access.
         SpaceStamp stamp = default;
         long invalSeq = 0;
-        bool cache = Tlb is not null && !ats;
+        bool cache = Tlb is not null && !ats && !bothBare;
         if (cache)
         {
             slot = ReadStamp(slot, identity, spaceKey, out stamp);
@@ -262,7 +337,7 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
         res.Writable = (perms & Iotlb.W) != 0;
         res.Executable = (perms & Iotlb.X) != 0;
 
-        if (cache)
+        if (cache && !w.NoCache)
         {
             int level = (shift - 12) / 9;
             uint flags = perms
@@ -305,9 +380,9 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
         _ => processId >> 20 != 0,
     };
 
-    private static TranslationResult Identity(ref TranslationResult res, ulong address, AccessType access)
+    /// <summary>Bare paths: the address is the SPA; reported as a 4 KiB translation with every permission.</summary>
+    private static TranslationResult Identity(ref TranslationResult res, ulong address)
     {
-        _ = access;
         res.Success = true;
         res.PhysicalAddress = address;
         res.PageSize = 4096;
@@ -328,7 +403,7 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
 
     private static TranslationResult WalkFault(ref TranslationResult res, ref Walk w, bool dtf)
     {
-        if (w.Ats && (ushort)w.Cause is 12 or 13 or 15 or 20 or 21 or 23 or 266)
+        if (w.Ats && (ushort)w.Cause is 12 or 13 or 15 or 20 or 21 or 23 or 262 or 266)
         {
             // PCIe ATS: these end in a Success response with R = W = 0 and nothing is logged.
             res.Success = true;
@@ -443,6 +518,12 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
             w.FsGlobal = false;
         }
 
+        // Step 18: a GPA that names a virtual interrupt file goes through the MSI page table instead of the G-stage.
+        if ((w.Msiptp >> AtpModeShift) == 1 && IsMsiAddress(ref w, w.Gpa))
+        {
+            return TranslateMsi(ref w);
+        }
+
         if (TGs.Levels != 0)
         {
             if (!GStage<TGs>(ref w, w.Gpa, ExplicitAccess, out ulong spa, out int shift, out uint perms, out bool dirty))
@@ -464,6 +545,70 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
         }
 
         return true;
+    }
+
+    /// <summary>"MSI address mask and pattern": (A &gt;&gt; 12) &amp; ~mask == pattern &amp; ~mask.</summary>
+    private static bool IsMsiAddress(ref Walk w, ulong gpa) =>
+        ((gpa >> 12) & ~w.MsiMask) == (w.MsiPattern & ~w.MsiMask);
+
+    /// <summary>The spec's "Process to translate addresses of MSIs" for a flat MSI page table, basic translate
+    /// mode (MRIF mode is not modelled and is treated as misconfigured).</summary>
+    private bool TranslateMsi(ref Walk w)
+    {
+        w.NoCache = true;
+        ulong gpa = w.Gpa;
+
+        // Step 5: interrupt file number I = extract(A >> 12, msi_addr_mask).
+        ulong file = 0;
+        ulong page = gpa >> 12;
+        ulong mask = w.MsiMask & ((1UL << 52) - 1);
+        for (int bit = 0; mask != 0; mask &= mask - 1)
+        {
+            int position = System.Numerics.BitOperations.TrailingZeroCount(mask);
+            file |= ((page >> position) & 1) << bit++;
+        }
+
+        // Steps 6, 7: msipte = 16 bytes at (msiptp.PPN x 2^12) | (I x 16); an access fault is cause 261.
+        ulong ptePa = ((w.Msiptp & PpnMask44) << 12) | (file << 4);
+        if (!_memory.TryRead64(ptePa, out ulong pte0) || !_memory.TryRead64(ptePa + 8, out ulong pte1))
+        {
+            return MsiFault(ref w, FaultCause.MsiPteLoadAccessFault);
+        }
+
+        // Step 9: V = 0: "MSI PTE not valid".
+        if ((pte0 & 1) == 0)
+        {
+            return MsiFault(ref w, FaultCause.MsiPteNotValid);
+        }
+
+        // Steps 10 to 13: C = 1 (implementation-defined, none here), M = 0 or 2, reserved bits of basic mode
+        // (9:3, 62:54 and the second doubleword), and MRIF mode (M = 1, not modelled) are "MSI PTE misconfigured".
+        uint m = (uint)(pte0 >> 1) & 3;
+        const ulong BasicReserved = 0x3F8UL | (0x1FFUL << 54);
+        if ((pte0 >> 63) != 0 || m != 3 || (pte0 & BasicReserved) != 0 || pte1 != 0)
+        {
+            return MsiFault(ref w, FaultCause.MsiPteMisconfigured);
+        }
+
+        // Step 15: permissions of a G-stage leaf with R = W = U = 1, X = 0: a read for execute is cause 1.
+        if (w.Access == AccessType.Execute && !w.Ats)
+        {
+            return MsiFault(ref w, FaultCause.InstructionAccessFault);
+        }
+
+        // Step 13.2: the translated address msipte.PPN << 12 | A[11:0].
+        w.Pa = (((pte0 >> 10) & PpnMask44) << 12) | (gpa & 0xFFF);
+        w.GsShift = 12;
+        w.GsPerms = Iotlb.R | Iotlb.W;
+        w.GsDirty = true;
+        return true;
+    }
+
+    private static bool MsiFault(ref Walk w, FaultCause cause)
+    {
+        w.Cause = cause;
+        w.Iotval2 = 0;
+        return false;
     }
 
     private static bool PageFault(ref Walk w)

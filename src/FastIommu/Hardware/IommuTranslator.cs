@@ -37,7 +37,14 @@ public sealed class IommuTranslator
     {
     }
 
-    private IommuTranslator(TranslatorEngine engine) => _engine = engine;
+    private IommuTranslator(TranslatorEngine engine)
+    {
+        _engine = engine;
+        _fast = engine as TranslatorEngine<PhysicalMemoryAccess>;
+    }
+
+    // The engine again when it is the PhysicalMemory one: a direct (devirtualised) call on the hot path.
+    private readonly TranslatorEngine<PhysicalMemoryAccess>? _fast;
 
     /// <summary>A translator whose walkers are specialised for the struct memory type <typeparamref name="TMemory"/>.</summary>
     public static IommuTranslator Create<TMemory>(TMemory memory, Capabilities capabilities, TranslatorCacheOptions? options = null)
@@ -63,7 +70,8 @@ public sealed class IommuTranslator
     }
 
     /// <summary>Translates one inbound transaction. Thread-safe, allocation-free.</summary>
-    public TranslationResult Translate(in TranslationRequest request) => _engine.Translate(in request);
+    public TranslationResult Translate(in TranslationRequest request) =>
+        _fast is { } fast ? fast.Translate(in request) : _engine.Translate(in request);
 
     /// <summary>IOTINVAL.VMA with the given operands (spec table "IOTINVAL.VMA operands and operations").</summary>
     public void InvalidateVma(bool gv, ushort gscid, bool pscv, uint pscid, bool av, ulong address) =>

@@ -10,6 +10,10 @@ internal struct DeviceContextInfo
     public ulong Iohgatp;
     public ulong Ta;
     public ulong Fsc;
+    /// <summary>Extended format only (else 0, i.e. Off): msiptp, msi_addr_mask, msi_addr_pattern.</summary>
+    public ulong Msiptp;
+    public ulong MsiMask;
+    public ulong MsiPattern;
     /// <summary>Slot of (GSCID, DC.ta.PSCID) when PDTV = 0 and iosatp is not Bare; else -1.</summary>
     public int FsSlot;
     public uint FsIdentity;
@@ -103,6 +107,36 @@ internal sealed class DirectoryCaches
         }
 
         info = default;
+        return false;
+    }
+
+    /// <summary>The hot subset of a cached DC for the IOTLB-hit path: tc, fsc mode and the space slot its
+    /// translations use (first stage active: (GSCID, PSCID); else the G-stage-only space).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public bool TryGetDcSpace(uint deviceId, out ulong tc, out int slot, out uint identity)
+    {
+        if (_dc.Length != 0)
+        {
+            ref DcEntry e = ref _dc[DcIndex(deviceId)];
+            if (e.Key == (deviceId | ValidKey))
+            {
+                int seq = SeqLock.BeginRead(ref e.Seq);
+                uint key = e.Key;
+                uint gen = e.DdtGen;
+                tc = e.Info.Tc;
+                bool fsActive = (e.Info.Fsc >> 60) != 0;
+                slot = fsActive ? e.Info.FsSlot : e.Info.GSlot;
+                identity = fsActive ? e.Info.FsIdentity : e.Info.GIdentity;
+                if (SeqLock.Validate(ref e.Seq, seq) && key == (deviceId | ValidKey) && gen == Volatile.Read(ref _ddtGen))
+                {
+                    return true;
+                }
+            }
+        }
+
+        tc = 0;
+        slot = -1;
+        identity = 0;
         return false;
     }
 

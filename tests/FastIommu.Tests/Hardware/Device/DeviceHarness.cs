@@ -40,11 +40,12 @@ internal sealed class DeviceHarness : IDisposable
     public const ulong FaultQueueBase = 0x8000_2000;
     public const ulong FenceFlag = 0x8000_3000;
 
-    public DeviceHarness(ulong capabilities = Capabilities, IommuOptions? options = null)
+    public DeviceHarness(ulong capabilities = Capabilities, IommuOptions? options = null, bool slowWrites = false)
     {
         Memory = PhysicalMemory.Allocate(0x10_0000, MemoryBase);
         Backend = new RecordingBackend();
-        Device = new RiscVIommu(new PhysicalMemoryAccess(Memory), Backend, capabilities, options);
+        IMemoryAccess access = new PhysicalMemoryAccess(Memory);
+        Device = new RiscVIommu(slowWrites ? new SlowWriteMemory(access) : access, Backend, capabilities, options);
     }
 
     public PhysicalMemory Memory { get; }
@@ -90,4 +91,35 @@ internal sealed class DeviceHarness : IDisposable
     public uint CqCsr => Device.Read32(0x48);
 
     public void Dispose() => Memory.Dispose();
+}
+
+/// <summary>Memory whose multi-byte writes land in two halves with a yield between, so a reader can catch a
+/// record half written: it widens the windows a concurrency bug needs.</summary>
+internal sealed class SlowWriteMemory(IMemoryAccess inner) : IMemoryAccess
+{
+    public bool TryRead64(ulong pa, out ulong value) => inner.TryRead64(pa, out value);
+
+    public bool TryWrite64(ulong pa, ulong value) => inner.TryWrite64(pa, value);
+
+    public bool TryCompareExchange64(ulong pa, ulong expected, ulong desired, out ulong observed) =>
+        inner.TryCompareExchange64(pa, expected, desired, out observed);
+
+    public bool TryRead(ulong pa, Span<byte> destination) => inner.TryRead(pa, destination);
+
+    public bool TryWrite(ulong pa, ReadOnlySpan<byte> source)
+    {
+        if (source.Length < 16)
+        {
+            return inner.TryWrite(pa, source);
+        }
+
+        int half = source.Length / 2;
+        if (!inner.TryWrite(pa, source[..half]))
+        {
+            return false;
+        }
+
+        Thread.Yield();
+        return inner.TryWrite(pa + (ulong)half, source[half..]);
+    }
 }

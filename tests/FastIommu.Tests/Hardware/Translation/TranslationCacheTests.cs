@@ -105,6 +105,46 @@ public class TranslationCacheTests
         AssertPa(bed, 2, 0x9020_0678, "GVMA GSCID 7 flushes it");
     }
 
+    // Every IOTINVAL.VMA row with GV = 1, against a cached (GSCID 7, PSCID 5) translation whose first-stage leaf
+    // changed: the matching command flushes it, the same command for GSCID 8 (or PSCID 6) does not.
+    [TestCase(false, false, Description = "GV=1 AV=0 PSCV=0: all spaces of GSCID")]
+    [TestCase(false, true, Description = "GV=1 AV=0 PSCV=1: (GSCID, PSCID)")]
+    [TestCase(true, false, Description = "GV=1 AV=1 PSCV=0: ADDR in all spaces of GSCID")]
+    [TestCase(true, true, Description = "GV=1 AV=1 PSCV=1: ADDR in (GSCID, PSCID)")]
+    public void Every_vm_vma_form(bool av, bool pscv)
+    {
+        using var bed = Cached().TwoStage();
+        AssertPa(bed, 2, TranslationBed.ExpectedPa, "fill");
+        bed.Q(TranslationBed.L0Entry, 0x404_00D7);                         // first-stage leaf GPA 0x1010_0000
+        bed.Translator.InvalidateVma(gv: true, 8, pscv, 5, av, 0x4020_3000);
+        AssertPa(bed, 2, TranslationBed.ExpectedPa, "same form for GSCID 8");
+        if (pscv)
+        {
+            bed.Translator.InvalidateVma(gv: true, 7, pscv, 6, av, 0x4020_3000);
+            AssertPa(bed, 2, TranslationBed.ExpectedPa, "same form for PSCID 6");
+        }
+
+        if (av)
+        {
+            bed.Translator.InvalidateVma(gv: true, 7, pscv, 5, av, 0x4040_3000);
+            AssertPa(bed, 2, TranslationBed.ExpectedPa, "same form for another address");
+        }
+
+        bed.Translator.InvalidateVma(gv: true, 7, pscv, 5, av, 0x4020_3000);
+        AssertPa(bed, 2, 0x9010_0678, "the matching command");
+    }
+
+    [TestCase(false, Description = "GVMA GV=0: every VM")]
+    [TestCase(true, Description = "GVMA GV=1 AV=0: GSCID 7")]
+    public void Gvma_forms_flush_vm_entries(bool gv)
+    {
+        using var bed = Cached().TwoStage();
+        AssertPa(bed, 2, TranslationBed.ExpectedPa, "fill");
+        bed.Q(0x8001_4400, 0x2408_00DF);                                   // G leaf now SPA 0x9020_0000
+        bed.Translator.InvalidateGvma(gv, 7, av: false, 0);
+        AssertPa(bed, 2, 0x9020_0678, "flushed");
+    }
+
     [Test]
     public void Vm_vma_by_pscid_and_address()
     {

@@ -94,6 +94,57 @@ public class TranslationFaultTests
         AssertFault(bed.Translate(0x3F, 0x7000), 259, 0x7000, 0, "msiptp.MODE not Off/Flat");
     }
 
+    [TestCase(false, Description = "base: DDI[2] = did[23:16], DDI[1] = did[15:7], DDI[0] = did[6:0], 32-byte DC")]
+    [TestCase(true, Description = "extended: DDI[2] = did[23:15], DDI[1] = did[14:6], DDI[0] = did[5:0], 64-byte DC")]
+    public void Three_level_ddt_walk_uses_the_format_split(bool extended)
+    {
+        // device_id 0x01_8143: base DDI = (0x01, 0x102, 0x43); extended DDI = (0x03, 0x005, 0x03).
+        using var bed = Bed(extended ? TranslationBed.AllCaps | (1UL << 22) : TranslationBed.AllCaps);
+        bed.Translator.Ddtp = new Ddtp((0x80004UL << 10) | 4);              // 3LVL, root 0x8000_4000
+        ulong root = 0x8000_4000, mid = 0x8000_5000, leaf = 0x8000_6000;
+        ulong ddi2 = extended ? 0x03UL : 0x01UL, ddi1 = extended ? 0x005UL : 0x102UL, ddi0 = extended ? 0x03UL : 0x43UL;
+        bed.Q(root + ddi2 * 8, (mid >> 12 << 10) | 1);
+        bed.Q(mid + ddi1 * 8, (leaf >> 12 << 10) | 1);
+        bed.Q(leaf + ddi0 * (extended ? 64UL : 32UL), 1);                    // DC: V, both stages Bare
+        var r = bed.Translate(0x01_8143, 0x1234_5000);
+        Assert.That((r.Success, r.PhysicalAddress), Is.EqualTo((true, 0x1234_5000UL)), $"DC found through the split ({r})");
+    }
+
+    // MSI translation (step 18), extended-format DC of device 0x3F at 0x8000_0FC0: G-stage as in the two-stage
+    // scenario, first stage Bare, msiptp Flat at 0x8000_8000, msi_addr_mask 0x3 and pattern 0x2_8000: GPA pages
+    // 0x28000..0x28003 (GPA 0x2800_0000..0x2800_3FFF) are interrupt files 0..3. File 2 (GPA 0x2800_2000 + offset) -> msipte at 0x8000_8020.
+    private static TranslationBed MsiBed()
+    {
+        var bed = Bed(TranslationBed.AllCaps | (1UL << 22)).TwoStage();
+        const ulong Dc = 0x8000_0FC0;
+        bed.Q(Dc, 0x1);
+        bed.Q(Dc + 8, (8UL << 60) | (7UL << 44) | 0x80010);
+        bed.Q(Dc + 32, (1UL << 60) | 0x80008);                              // msiptp: Flat, PPN 0x80008
+        bed.Q(Dc + 40, 0x3);                                                 // msi_addr_mask
+        bed.Q(Dc + 48, 0x2_8000);                                            // msi_addr_pattern
+        bed.Q(0x8000_8020, (0xA0002UL << 10) | (3UL << 1) | 1);              // file 2: basic mode (M = 3), PPN 0xA0002
+        return bed;
+    }
+
+    [Test]
+    public void Msi_addresses_translate_through_the_msi_page_table()
+    {
+        using var bed = MsiBed();
+        var r = bed.Translate(0x3F, 0x2800_2040, AccessType.Write);
+        Assert.That((r.Success, r.PhysicalAddress, r.Writable, r.Executable), Is.EqualTo((true, 0xA000_2040UL, true, false)),
+            $"file 2 -> PPN 0xA0002 | A[11:0] ({r})");
+        AssertPa(bed.Translate(0x3F, 0x1000_0040), 0x9000_0040, "a GPA outside the pattern takes the G-stage");
+        AssertFault(bed.Translate(0x3F, 0x2800_2040, AccessType.Execute), 1, 0x2800_2040, 0, "execute of an MSI page");
+        AssertFault(bed.Translate(0x3F, 0x2800_1040, AccessType.Write), 262, 0x2800_1040, 0, "file 1: msipte.V = 0");
+        bed.Q(0x8000_8030, (0xA0003UL << 10) | (2UL << 1) | 1);              // file 3: M = 2
+        AssertFault(bed.Translate(0x3F, 0x2800_3000, AccessType.Write), 263, 0x2800_3000, 0, "M = 2 is misconfigured");
+        bed.Q(0x8000_8030, (0xA0003UL << 10) | (3UL << 1) | 1 | (1UL << 5)); // reserved bit 5
+        AssertFault(bed.Translate(0x3F, 0x2800_3000, AccessType.Write), 263, 0x2800_3000, 0, "reserved bit in a basic-mode PTE");
+        bed.Q(0x8000_0FC0 + 32, (1UL << 60) | 0x100000);                    // MSI page table outside memory
+        bed.Translator.InvalidateDdt(false, 0);
+        AssertFault(bed.Translate(0x3F, 0x2800_2040, AccessType.Write), 261, 0x2800_2040, 0, "MSI PTE load access fault");
+    }
+
     [Test]
     public void Ddt_entry_load_access_fault_cause_257()
     {
@@ -347,6 +398,15 @@ public class TranslationFaultTests
         using var bed = Bed().SingleStage();
         bed.Q(TranslationBed.L1Entry, (0x100000UL << 10) | 1);          // L0 table at 0x1_0000_0000
         AssertFault(bed.Translate(1, TranslationBed.Iova, access), cause, TranslationBed.Iova, 0, "PTE read outside memory");
+    }
+
+    [Test]
+    public void G_stage_table_outside_memory_is_an_access_fault_of_the_original_type()
+    {
+        using var bed = Bed().TwoStage();
+        bed.Q(0x8001_4000, (0x100000UL << 10) | 1);                      // G L1[0] -> G L0 at 0x1_0000_0000
+        AssertFault(bed.Translate(2, TranslationBed.Iova, AccessType.Write), 7, TranslationBed.Iova, 0,
+            "the G-stage PTE for the first-stage root's GPA is not in memory");
     }
 
     [Test]
