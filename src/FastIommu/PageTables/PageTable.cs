@@ -69,6 +69,7 @@ public sealed unsafe class PageTable<TMode> : IDisposable where TMode : struct, 
     private readonly ulong _root;
     private readonly bool _svnapot;
     private int _disposed;
+    private long _deaths; // tables that died so far: lets read-only walks skip per-level validation
 
     private static int Top
     {
@@ -871,6 +872,7 @@ public sealed unsafe class PageTable<TMode> : IDisposable where TMode : struct, 
                 return; // a mapper reserved it meanwhile: it lives on
             }
 
+            Interlocked.Increment(ref _deaths); // before this Unmap returns, so before Complete can free the page
             ClearTableEntry(ref EntryRef(path.Table[k + 1], PagingMode<TMode>.Index(path.Iova, k + 1)), path.Entry[k + 1]);
             gather.AddFreedTable(_allocator, table);
             n = 1;
@@ -936,6 +938,47 @@ public sealed unsafe class PageTable<TMode> : IDisposable where TMode : struct, 
             return false;
         }
 
+        // Fast path: a plain walk bracketed by two reads of the death counter. To read a freed and reused page, the
+        // walk must reach a table that dies after the walk read its parent entry (it was linked then); that death
+        // bumps the counter before its Unmap returns, so before any Complete can free the page. Counter unchanged:
+        // every table read was genuine. A dead but not yet freed table reads as all zero: "not mapped", true at the
+        // instant it died. So only a found leaf needs the check, and a moved counter falls back to the validated walk.
+        long deaths = Volatile.Read(ref _deaths);
+        ulong table = _root;
+        for (int level = Top; ; level--)
+        {
+            ulong e = Volatile.Read(ref EntryRef(table, PagingMode<TMode>.Index(iova, level)));
+            if (level > 0 && IsTablePointer(e))
+            {
+                table = (e & Pte.PpnMask) >> Pte.PpnShift << 12;
+                if (table - _tableStart >= _tableBytes)
+                {
+                    return TryIovaToPhysValidated(iova, out pa);
+                }
+
+                continue;
+            }
+
+            if ((e & Pte.V) == 0 || (e & Pte.RwxMask) == 0)
+            {
+                return false;
+            }
+
+            if (Volatile.Read(ref _deaths) != deaths)
+            {
+                return TryIovaToPhysValidated(iova, out pa);
+            }
+
+            int shift = (e & Pte.N) != 0 && level == 0 ? 16 : PagingMode<TMode>.LevelShift(level);
+            ulong mask = (1UL << shift) - 1;
+            pa = ((e & Pte.PpnMask) >> Pte.PpnShift << 12 & ~mask) | (iova & mask);
+            return true;
+        }
+    }
+
+    private bool TryIovaToPhysValidated(ulong iova, out ulong pa)
+    {
+        pa = 0;
         Unsafe.SkipInit(out Path path);
         int retries = 0;
         while (true)
