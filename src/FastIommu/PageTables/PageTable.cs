@@ -627,14 +627,22 @@ public sealed unsafe class PageTable<TMode> : IDisposable where TMode : struct, 
                 return UnmapUpperRun(ref path, stop, iova, size, gather, out unmapped);
             }
 
+            ulong table = path.Table[0];
+            int n = (int)(size >> 12);
+            ref ulong first = ref EntryRef(table, PagingMode<TMode>.Index(iova, 0));
+            // Validate only once a valid entry was read (acquire): that entry is a leaf of this call's range, so the
+            // table cannot die before we clear it. A table with none of our leaves is not ours to touch: a walk that
+            // finds nothing there has nothing to do, whatever happened to the table meanwhile.
+            if (!AnyValid(ref first, n))
+            {
+                return (int)MapStatus.Success;
+            }
+
             if (!Validate(ref path, 0))
             {
                 continue;
             }
 
-            ulong table = path.Table[0];
-            int n = (int)(size >> 12);
-            ref ulong first = ref EntryRef(table, PagingMode<TMode>.Index(iova, 0));
             // A 64 KiB Svnapot group may stick out at either end.
             if (((iova & (NapotSize - 1)) != 0 && (Volatile.Read(ref first) & Pte.N) != 0)
                 || (((iova + size) & (NapotSize - 1)) != 0 && (Volatile.Read(ref Unsafe.Add(ref first, n - 1)) & Pte.N) != 0))
@@ -651,6 +659,22 @@ public sealed unsafe class PageTable<TMode> : IDisposable where TMode : struct, 
 
             return (int)MapStatus.Success;
         }
+    }
+
+    /// <summary>True when one of the <paramref name="n"/> entries is non-zero. Acquire loads, so a validation after it
+    /// is ordered after the entry read.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static bool AnyValid(ref ulong first, int n)
+    {
+        for (int i = 0; i < n; i++)
+        {
+            if (Volatile.Read(ref Unsafe.Add(ref first, i)) != 0)
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     /// <summary>The range starts with a leaf at <paramref name="level"/> &gt; 0 and lies in that leaf's table.</summary>
@@ -1296,6 +1320,7 @@ public sealed unsafe class PageTable<TMode> : IDisposable where TMode : struct, 
         public fixed ulong Gen[5];
         public fixed ulong Entry[5];
         public ulong Iova;
+        public long Deaths; // the table-death counter when the walk started
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -1312,6 +1337,7 @@ public sealed unsafe class PageTable<TMode> : IDisposable where TMode : struct, 
     private int Descend(ulong iova, int target, ref Path path, out ulong entry)
     {
         ulong table = _root;
+        path.Deaths = Volatile.Read(ref _deaths);
         path.Iova = iova;
         path.Table[Top] = _root;
         path.Gen[Top] = 0;
@@ -1345,11 +1371,19 @@ public sealed unsafe class PageTable<TMode> : IDisposable where TMode : struct, 
         }
     }
 
-    /// <summary>True when the path down to <paramref name="level"/> was real at one instant and its tables are still
-    /// alive: every entry re-read unchanged (top-down), then every generation unchanged.</summary>
+    /// <summary>True when the path down to <paramref name="level"/> was real at one instant: no table died since the
+    /// walk began, or else every entry re-read unchanged (top-down), then every generation unchanged.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private bool Validate(ref Path path, int level)
     {
+        // No table died since the walk started: every table it read was linked and genuine when read (see
+        // TryIovaToPhys). What a caller then does is guarded as before: a reservation re-checks the bottom table's
+        // generation, and an unmapper's leaf keeps its table alive.
+        if (Volatile.Read(ref _deaths) == path.Deaths)
+        {
+            return true;
+        }
+
         for (int k = Top; k > level; k--)
         {
             if (Volatile.Read(ref EntryRef(path.Table[k], PagingMode<TMode>.Index(path.Iova, k))) != path.Entry[k])
