@@ -69,7 +69,7 @@ public sealed unsafe class PageTable<TMode> : IDisposable where TMode : struct, 
     private readonly ulong _root;
     private readonly bool _svnapot;
     private int _disposed;
-    private long _deaths; // tables that died so far: lets read-only walks skip per-level validation
+    private PaddedCounter _deaths; // tables that died so far: lets walks skip per-level validation
 
     private static int Top
     {
@@ -79,6 +79,7 @@ public sealed unsafe class PageTable<TMode> : IDisposable where TMode : struct, 
 
     /// <summary>A table of mode <typeparamref name="TMode"/> whose pages come from <paramref name="allocator"/>.
     /// The root is allocated now (a 16 KiB block for an x4 mode), so mapping before attaching works.</summary>
+    /// <remarks>The allocator's memory must outlive the table: walks use its host pointer without a disposal check.</remarks>
     /// <exception cref="OutOfPhysicalMemoryException">No page (block) is left for the root.</exception>
     public PageTable(PageAllocator allocator, PageTableOptions? options = null)
     {
@@ -896,7 +897,7 @@ public sealed unsafe class PageTable<TMode> : IDisposable where TMode : struct, 
                 return; // a mapper reserved it meanwhile: it lives on
             }
 
-            Interlocked.Increment(ref _deaths); // before this Unmap returns, so before Complete can free the page
+            Interlocked.Increment(ref _deaths.Value); // before this Unmap returns, so before Complete can free the page
             ClearTableEntry(ref EntryRef(path.Table[k + 1], PagingMode<TMode>.Index(path.Iova, k + 1)), path.Entry[k + 1]);
             gather.AddFreedTable(_allocator, table);
             n = 1;
@@ -967,7 +968,7 @@ public sealed unsafe class PageTable<TMode> : IDisposable where TMode : struct, 
         // bumps the counter before its Unmap returns, so before any Complete can free the page. Counter unchanged:
         // every table read was genuine. A dead but not yet freed table reads as all zero: "not mapped", true at the
         // instant it died. So only a found leaf needs the check, and a moved counter falls back to the validated walk.
-        long deaths = Volatile.Read(ref _deaths);
+        long deaths = Volatile.Read(ref _deaths.Value);
         ulong table = _root;
         for (int level = Top; ; level--)
         {
@@ -988,7 +989,7 @@ public sealed unsafe class PageTable<TMode> : IDisposable where TMode : struct, 
                 return false;
             }
 
-            if (Volatile.Read(ref _deaths) != deaths)
+            if (Volatile.Read(ref _deaths.Value) != deaths)
             {
                 return TryIovaToPhysValidated(iova, out pa);
             }
@@ -1337,7 +1338,7 @@ public sealed unsafe class PageTable<TMode> : IDisposable where TMode : struct, 
     private int Descend(ulong iova, int target, ref Path path, out ulong entry)
     {
         ulong table = _root;
-        path.Deaths = Volatile.Read(ref _deaths);
+        path.Deaths = Volatile.Read(ref _deaths.Value);
         path.Iova = iova;
         path.Table[Top] = _root;
         path.Gen[Top] = 0;
@@ -1379,7 +1380,7 @@ public sealed unsafe class PageTable<TMode> : IDisposable where TMode : struct, 
         // No table died since the walk started: every table it read was linked and genuine when read (see
         // TryIovaToPhys). What a caller then does is guarded as before: a reservation re-checks the bottom table's
         // generation, and an unmapper's leaf keeps its table alive.
-        if (Volatile.Read(ref _deaths) == path.Deaths)
+        if (Volatile.Read(ref _deaths.Value) == path.Deaths)
         {
             return true;
         }
@@ -1476,4 +1477,14 @@ public sealed unsafe class PageTable<TMode> : IDisposable where TMode : struct, 
     [DoesNotReturn]
     private static void ThrowNotMapped(ulong iova) =>
         throw new PageTableException(MapStatus.NotMapped, iova, $"{TMode.Name}: IOVA 0x{iova:x} is not mapped.");
+}
+
+/// <summary>A counter alone on its cache line, so its increments do not evict the page table's read-only fields
+/// (root, memory pointer, side array) that every walk reads. Outside the generic class: the runtime refuses explicit
+/// layout on generic types, and a struct nested in one is generic.</summary>
+[StructLayout(LayoutKind.Explicit, Size = 128)]
+internal struct PaddedCounter
+{
+    [FieldOffset(64)]
+    public long Value;
 }
