@@ -18,15 +18,13 @@ namespace FastIommu.PageTables;
 /// concurrently from any number of threads, with walkers (IovaToPhys/Walk, and the hardware) reading at any time.
 /// Concurrent calls on overlapping ranges are a caller bug; they corrupt nothing but their own outcome.</para>
 /// <para><b>Store ordering.</b> Every store to a live table goes through <see cref="TryInstallTable"/>,
-/// <see cref="TrySetLeaf"/>, <see cref="SetLeafRun"/>, <see cref="ClearLeaf"/>, <see cref="ClearLeafRun"/> or
+/// <see cref="SetLeaf"/>, <see cref="SetLeafRun"/>, <see cref="ClearLeaf"/>, <see cref="ClearLeafRun"/> or
 /// <see cref="ClearTableEntry"/>: Volatile.Read, check, Interlocked.CompareExchange (a full fence). A table page is
 /// zeroed by the allocator (plain stores into a page no one can see) and published by the CAS of its parent entry, so
-/// a walker that sees the pointer sees a zeroed table, never a half-initialised one. A single leaf is set by CAS from
-/// 0; a run of 8 or more by vector stores after the run was checked invalid and reserved (see <see cref="SetLeafRun"/>
-/// for why that is enough); each 8-byte lane is single-copy atomic, so a walker sees the old or the new entry.
-/// Leaves are cleared with Interlocked.Exchange (vector stores of zero for level-0 runs): hardware A/D updates are
-/// CAS-like (they re-check the entry), so a racing update either lands before the clear (and is discarded with the
-/// leaf) or fails.</para>
+/// a walker that sees the pointer sees a zeroed table, never a half-initialised one. Leaves are set by release
+/// stores (vector stores for runs of 8 or more) into entries the call checked invalid and reserved, and cleared by
+/// release stores of zero: see <see cref="SetLeaf"/> and <see cref="ClearLeaf"/> for why no CAS is needed there.
+/// Each aligned 8-byte entry (or vector lane) is single-copy atomic, so a walker sees the old or the new entry.</para>
 /// <para><b>Freeing empty tables.</b> Each table page has a side word (in <c>_side</c>, indexed by page, not in the
 /// table: the hardware format has no spare bits for it): <c>gen:31 | dead:1 | count:32</c>.
 /// <c>count</c> = valid entries + reservations. A mapper first <i>reserves</i> the entries it will fill
@@ -71,6 +69,7 @@ public sealed unsafe class PageTable<TMode> : IDisposable where TMode : struct, 
     private readonly ulong _root;
     private readonly bool _svnapot;
     private int _disposed;
+    private long _deaths; // tables that died so far: lets read-only walks skip per-level validation
 
     private static int Top
     {
@@ -351,18 +350,13 @@ public sealed unsafe class PageTable<TMode> : IDisposable where TMode : struct, 
                 continue;
             }
 
-            int written = level == 0 && _svnapot
-                ? WriteLeaves0(ref first, n, cur, curPa, leafBits)
-                : WriteLeaves(ref first, n, curPa, leafBits, level);
-            if (written < n)
+            if (level == 0 && _svnapot)
             {
-                for (int i = 0; i < written; i++)
-                {
-                    ClearLeaf(ref Unsafe.Add(ref first, i));
-                }
-
-                Release(table, (uint)n);
-                return MapStatus.Overlap;
+                WriteLeaves0(ref first, n, cur, curPa, leafBits);
+            }
+            else
+            {
+                WriteLeaves(ref first, n, curPa, leafBits, level);
             }
 
             ulong bytes = (ulong)n << PagingMode<TMode>.LevelShift(level);
@@ -443,35 +437,28 @@ public sealed unsafe class PageTable<TMode> : IDisposable where TMode : struct, 
         return true;
     }
 
-    /// <summary>Writes <paramref name="n"/> leaves of <paramref name="level"/> mapping pa onward. Returns how many
-    /// were written before one was found occupied (only possible when a caller maps overlapping ranges concurrently).</summary>
+    /// <summary>Writes <paramref name="n"/> leaves of <paramref name="level"/> mapping pa onward into checked, reserved entries.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static int WriteLeaves(ref ulong first, int n, ulong pa, ulong leafBits, int level)
+    private static void WriteLeaves(ref ulong first, int n, ulong pa, ulong leafBits, int level)
     {
         ulong pte = leafBits | (pa >> 12 << Pte.PpnShift);
         ulong step = PagingMode<TMode>.PageSize(level) >> 12 << Pte.PpnShift;
         if (n >= 8 && Vector256.IsHardwareAccelerated)
         {
             SetLeafRun(ref first, n, pte, step);
-            return n;
+            return;
         }
 
         for (int i = 0; i < n; i++)
         {
-            if (!TrySetLeaf(ref Unsafe.Add(ref first, i), pte))
-            {
-                return i;
-            }
-
+            SetLeaf(ref Unsafe.Add(ref first, i), pte);
             pte += step;
         }
-
-        return n;
     }
 
     /// <summary>Level-0 leaves with Svnapot: every aligned group of 16 wholly inside the run with a 64 KiB-aligned
     /// PA becomes 16 equal PTEs with N=1 and PPN[3:0]=1000b (privileged spec, Svnapot).</summary>
-    private static int WriteLeaves0(ref ulong first, int n, ulong iova, ulong pa, ulong leafBits)
+    private static void WriteLeaves0(ref ulong first, int n, ulong iova, ulong pa, ulong leafBits)
     {
         int i = 0;
         while (i < n)
@@ -483,24 +470,16 @@ public sealed unsafe class PageTable<TMode> : IDisposable where TMode : struct, 
                 ulong pte = leafBits | Pte.N | (((p >> 12) | NapotPpnLow) << Pte.PpnShift);
                 for (int j = 0; j < 16; j++, i++)
                 {
-                    if (!TrySetLeaf(ref Unsafe.Add(ref first, i), pte))
-                    {
-                        return i;
-                    }
+                    SetLeaf(ref Unsafe.Add(ref first, i), pte);
                 }
             }
             else
             {
-                if (!TrySetLeaf(ref Unsafe.Add(ref first, i), leafBits | (p >> 12 << Pte.PpnShift)))
-                {
-                    return i;
-                }
-
+                SetLeaf(ref Unsafe.Add(ref first, i), leafBits | (p >> 12 << Pte.PpnShift));
                 i++;
             }
         }
 
-        return n;
     }
 
     /// <summary>Counts the tables [iova, iova + size) needs and checks that none of it is mapped. Changes nothing.</summary>
@@ -893,6 +872,7 @@ public sealed unsafe class PageTable<TMode> : IDisposable where TMode : struct, 
                 return; // a mapper reserved it meanwhile: it lives on
             }
 
+            Interlocked.Increment(ref _deaths); // before this Unmap returns, so before Complete can free the page
             ClearTableEntry(ref EntryRef(path.Table[k + 1], PagingMode<TMode>.Index(path.Iova, k + 1)), path.Entry[k + 1]);
             gather.AddFreedTable(_allocator, table);
             n = 1;
@@ -958,6 +938,47 @@ public sealed unsafe class PageTable<TMode> : IDisposable where TMode : struct, 
             return false;
         }
 
+        // Fast path: a plain walk bracketed by two reads of the death counter. To read a freed and reused page, the
+        // walk must reach a table that dies after the walk read its parent entry (it was linked then); that death
+        // bumps the counter before its Unmap returns, so before any Complete can free the page. Counter unchanged:
+        // every table read was genuine. A dead but not yet freed table reads as all zero: "not mapped", true at the
+        // instant it died. So only a found leaf needs the check, and a moved counter falls back to the validated walk.
+        long deaths = Volatile.Read(ref _deaths);
+        ulong table = _root;
+        for (int level = Top; ; level--)
+        {
+            ulong e = Volatile.Read(ref EntryRef(table, PagingMode<TMode>.Index(iova, level)));
+            if (level > 0 && IsTablePointer(e))
+            {
+                table = (e & Pte.PpnMask) >> Pte.PpnShift << 12;
+                if (table - _tableStart >= _tableBytes)
+                {
+                    return TryIovaToPhysValidated(iova, out pa);
+                }
+
+                continue;
+            }
+
+            if ((e & Pte.V) == 0 || (e & Pte.RwxMask) == 0)
+            {
+                return false;
+            }
+
+            if (Volatile.Read(ref _deaths) != deaths)
+            {
+                return TryIovaToPhysValidated(iova, out pa);
+            }
+
+            int shift = (e & Pte.N) != 0 && level == 0 ? 16 : PagingMode<TMode>.LevelShift(level);
+            ulong mask = (1UL << shift) - 1;
+            pa = ((e & Pte.PpnMask) >> Pte.PpnShift << 12 & ~mask) | (iova & mask);
+            return true;
+        }
+    }
+
+    private bool TryIovaToPhysValidated(ulong iova, out ulong pa)
+    {
+        pa = 0;
         Unsafe.SkipInit(out Path path);
         int retries = 0;
         while (true)
@@ -1098,14 +1119,20 @@ public sealed unsafe class PageTable<TMode> : IDisposable where TMode : struct, 
 
     // ------------------------------------------------------------------------------------------------ Store primitives
 
-    /// <summary>The only store of a leaf into a live table: CAS from invalid, so an occupied entry is never overwritten.</summary>
+    /// <summary>Sets one leaf in an entry this call checked invalid and reserved: a release store, not a CAS.</summary>
+    /// <remarks>Nobody else can write the entry: hardware never writes an invalid entry (A/D updates only touch valid
+    /// leaves, re-checking them atomically), and another software writer would need an overlapping concurrent call,
+    /// which the contract excludes. The reservation CAS before it (a full fence) orders it after the table is known
+    /// alive. A CAS here would only catch that caller bug, at the price of an atomic per map (measured ~1/4 of a
+    /// single-page map).</remarks>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static bool TrySetLeaf(ref ulong slot, ulong pte) => Interlocked.CompareExchange(ref slot, pte, 0) == 0;
+    private static void SetLeaf(ref ulong slot, ulong pte) => Volatile.Write(ref slot, pte);
 
-    /// <summary>Clears a leaf of the caller's range. Exchange, not CAS: a racing hardware A/D update changes the value
-    /// but not whose leaf it is.</summary>
+    /// <summary>Clears a leaf of the caller's range: a release store. A racing hardware A/D update is a CAS against the
+    /// old leaf: it lands first and is discarded with the leaf, or fails. The count decrement that follows (a full
+    /// fence) orders the clear before any freeing of the table.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void ClearLeaf(ref ulong slot) => Interlocked.Exchange(ref slot, 0);
+    private static void ClearLeaf(ref ulong slot) => Volatile.Write(ref slot, 0);
 
     /// <summary>Stores a run of leaves <c>pte, pte + step, ...</c> into entries this call has checked invalid and
     /// reserved, with 256-bit vector stores instead of one CAS each (measured: the CAS costs ~20 cycles a PTE).</summary>
