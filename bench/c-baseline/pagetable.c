@@ -175,8 +175,8 @@ void cb_gather_complete_on(cb_alloc *a, cb_gather *g)
  *
  * The same algorithm as the C# PageTable<TMode>, so the two do the same work:
  * - Each table page has a side word (in pt->side, indexed by page): gen:31 | dead:1 | count:32, count = valid
- *   entries + reservations. A mapper reserves the entries it will fill (CAS count += n, refused when dead or the
- *   generation moved), then CASes them in from 0; an unmapper exchanges its leaves to 0 and subtracts them. Whoever
+ *   entries + reservations. A mapper checks the entries invalid and reserves them (CAS count += n, refused when dead
+ *   or the generation moved), then stores them (release); an unmapper stores 0 over its leaves and subtracts them. Whoever
  *   brings count to 0 tries CAS(count 0 -> dead, gen + 1); on success the table is empty for good, is unlinked
  *   (CAS parent entry -> 0), its parent loses an entry (which may cascade) and the page goes to the gather.
  * - Walks are optimistic: the generation of each table is read on entering it, and before acting the walk
