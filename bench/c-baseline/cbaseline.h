@@ -13,12 +13,14 @@
  *   table where the leaf would go is an overlap (CB_EEXIST). Map first tries with the tables present; when one is
  *   missing it preflights the rest (overlap, tables needed vs free pages) before creating tables, and a failed
  *   call leaves no leaf behind.
- * - Lock-free: every store to a live table is a CAS (install a table or a leaf into an empty slot) or an atomic
- *   exchange (clear a leaf). Each table has a side word gen:31|dead:1|count:32 (valid entries + reservations);
+ * - Lock-free: a table is installed by CAS into an empty slot; leaves are set and cleared by release stores into
+ *   entries checked and reserved by this call (concurrent calls on overlapping ranges are a caller bug, as in the
+ *   C# engine). Each table has a side word gen:31|dead:1|count:32 (valid entries + reservations);
  *   mappers reserve entries before filling them, and whoever brings a count to 0 marks the table dead, unlinks it
  *   and puts it into the gather, freed by cb_gather_complete (after the IOTLB invalidation a driver issues).
  *   Walks read each table's generation and validate the path before acting (seqlock-like), so a table that died
- *   and was reused meanwhile is never written to or translated through.
+ *   and was reused meanwhile is never written to or translated through; iova_to_phys walks plainly between two
+ *   reads of a table-death counter and falls back to the validated walk when it moved.
  * - unmap refuses (changing nothing) a range that would cut a superpage in part; holes are skipped.
  *
  * Errors are values: nothing is changed by a call that returns an error status.

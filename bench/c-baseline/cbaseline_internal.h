@@ -38,6 +38,7 @@ typedef struct cb_pt {
     uint64_t *side; /* per page of the arena: gen:31 | dead:1 | count:32 of the table in it */
     uint64_t table_start, table_bytes;
     uint64_t side_lane; /* side words per lane: ceil(pages / 8) */
+    _Alignas(64) uint64_t deaths; /* tables that died so far: lets translations skip per-level validation */
     int mode, levels, gstage, addr_bits;
 } cb_pt;
 

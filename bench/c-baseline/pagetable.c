@@ -175,8 +175,8 @@ void cb_gather_complete_on(cb_alloc *a, cb_gather *g)
  *
  * The same algorithm as the C# PageTable<TMode>, so the two do the same work:
  * - Each table page has a side word (in pt->side, indexed by page): gen:31 | dead:1 | count:32, count = valid
- *   entries + reservations. A mapper reserves the entries it will fill (CAS count += n, refused when dead or the
- *   generation moved), then CASes them in from 0; an unmapper exchanges its leaves to 0 and subtracts them. Whoever
+ *   entries + reservations. A mapper checks the entries invalid and reserves them (CAS count += n, refused when dead
+ *   or the generation moved), then stores them (release); an unmapper stores 0 over its leaves and subtracts them. Whoever
  *   brings count to 0 tries CAS(count 0 -> dead, gen + 1); on success the table is empty for good, is unlinked
  *   (CAS parent entry -> 0), its parent loses an entry (which may cascade) and the page goes to the gather.
  * - Walks are optimistic: the generation of each table is read on entering it, and before acting the walk
@@ -390,25 +390,15 @@ static CB_INLINE int try_install_table(const cb_pt *pt, int levels, int gstage, 
     return CB_OK;
 }
 
-/* Writes n leaves from pa; returns how many went in before one was found occupied (a contract-breaking race). */
-static CB_INLINE unsigned write_leaves(uint64_t *first, unsigned n, uint64_t pa, uint64_t leaf_bits, int level)
+/* Writes n leaves from pa into entries this call checked invalid and reserved: release stores, no CAS. Hardware never
+ * writes an invalid entry, other software would need an overlapping concurrent map (excluded by the contract), the
+ * reservation CAS before is a full fence, and each aligned 8-byte store is single-copy atomic. */
+static CB_INLINE void write_leaves(uint64_t *first, unsigned n, uint64_t pa, uint64_t leaf_bits, int level)
 {
     uint64_t pte = leaf_bits | ((pa >> CB_PAGE_SHIFT) << CB_PTE_PPN_SHIFT);
     const uint64_t step = (1ull << level_shift(level)) >> CB_PAGE_SHIFT << CB_PTE_PPN_SHIFT;
-    if (n >= 8) {
-        /* Entries checked invalid and reserved: hardware never writes an invalid entry, other software would need an
-         * overlapping concurrent map (excluded by the contract), and the reservation CAS before is a full fence.
-         * Each aligned 8-byte store is single-copy atomic: walkers see the old or the new entry. */
-        for (unsigned i = 0; i < n; i++, pte += step)
-            __atomic_store_n(first + i, pte, __ATOMIC_RELAXED);
-        return n;
-    }
-    for (unsigned i = 0; i < n; i++, pte += step) {
-        uint64_t expected = 0;
-        if (!__atomic_compare_exchange_n(first + i, &expected, pte, 0, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
-            return i;
-    }
-    return n;
+    for (unsigned i = 0; i < n; i++, pte += step)
+        __atomic_store_n(first + i, pte, __ATOMIC_RELEASE);
 }
 
 static CB_INLINE int map_range(const cb_pt *pt, int levels, int gstage, uint64_t iova, uint64_t pa, uint64_t size,
@@ -449,13 +439,7 @@ static CB_INLINE int map_range(const cb_pt *pt, int levels, int gstage, uint64_t
         }
         if (!validate(pt, levels, gstage, &p, level) || !try_reserve(pt, table, p.gen[level], n))
             continue;
-        unsigned written = write_leaves(first, n, cur_pa, leaf_bits, level);
-        if (written < n) {
-            for (unsigned i = 0; i < written; i++)
-                __atomic_exchange_n(first + i, 0, __ATOMIC_SEQ_CST);
-            release(pt, table, n);
-            return CB_EEXIST;
-        }
+        write_leaves(first, n, cur_pa, leaf_bits, level);
         uint64_t bytes = (uint64_t)n << level_shift(level);
         cur += bytes;
         cur_pa += bytes;
@@ -514,7 +498,7 @@ static CB_INLINE uint32_t clear_leaf_run(uint64_t *first, unsigned n, uint64_t i
     uint64_t run_start = 0, run_bytes = 0;
     for (unsigned i = 0; i < n; i++) {
         if (__atomic_load_n(first + i, __ATOMIC_RELAXED) != 0) {
-            __atomic_store_n(first + i, 0, __ATOMIC_RELAXED);
+            __atomic_store_n(first + i, 0, __ATOMIC_RELEASE);
             if (run_bytes == 0)
                 run_start = iova + ((uint64_t)i << CB_PAGE_SHIFT);
             run_bytes += CB_PAGE_SIZE;
@@ -544,6 +528,7 @@ static CB_INLINE void release_and_free_empty(const cb_pt *pt, int levels, int gs
         uint64_t dead = ((after & SIDE_GEN_MASK) + SIDE_GEN_UNIT) | SIDE_DEAD;
         if (!__atomic_compare_exchange_n(side, &after, dead, 0, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
             return; /* a mapper reserved it meanwhile */
+        __atomic_fetch_add((uint64_t *)&pt->deaths, 1, __ATOMIC_SEQ_CST); /* before this unmap returns, so before the page is freed */
         uint64_t expected = p->entry[k + 1];
         __atomic_compare_exchange_n(entry_ref(pt, p->table[k + 1], pt_index(p->iova, k + 1, levels, gstage)), &expected,
                                     0, 0, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED);
@@ -608,7 +593,7 @@ static CB_INLINE uint64_t clear_range(const cb_pt *pt, int levels, int gstage, u
                 break;
             }
             if (value != 0) {
-                __atomic_exchange_n(slot, 0, __ATOMIC_SEQ_CST);
+                __atomic_store_n(slot, 0, __ATOMIC_RELEASE);
                 cleared++;
                 if (leaf_bytes == 0)
                     leaf_start = cur;
@@ -657,10 +642,8 @@ static CB_INLINE int pt_walk_impl(const cb_pt *pt, int levels, int gstage, uint6
     }
 }
 
-static CB_INLINE int pt_translate_impl(const cb_pt *pt, int levels, int gstage, uint64_t iova, uint64_t *pa)
+static CB_INLINE int pt_translate_validated(const cb_pt *pt, int levels, int gstage, uint64_t iova, uint64_t *pa)
 {
-    if (!canonical(iova, pt->addr_bits, gstage))
-        return 0;
     path p;
     int retries = 0;
     for (;;) {
@@ -749,7 +732,7 @@ static CB_INLINE int unmap_upper_run(const cb_pt *pt, int levels, int gstage, pa
     uint32_t cleared = 0;
     for (unsigned i = 0; i < n; i++) {
         if (load(first + i) != 0) {
-            __atomic_exchange_n(first + i, 0, __ATOMIC_SEQ_CST);
+            __atomic_store_n(first + i, 0, __ATOMIC_RELEASE);
             gather_add_range(g, iova + ((uint64_t)i << shift), page_size);
             cleared++;
         }
@@ -819,6 +802,35 @@ static CB_INLINE uint64_t pt_unmap_impl(const cb_pt *pt, int levels, int gstage,
         && ((last + 1) & ((1ull << level_shift(level)) - 1)))
         return 0;
     return clear_range(pt, levels, gstage, iova, size, g);
+}
+
+/* A plain walk bracketed by two reads of the table-death counter. To read a freed and reused page, the walk must reach
+ * a table that died after the walk read its parent entry; that death bumps the counter before its unmap returns, so
+ * before the page can be freed. Counter unchanged: every table read was genuine. A dead, not yet freed table reads as
+ * zeros ("not mapped", true when it died), so only a found leaf needs the check; a moved counter falls back to the
+ * validated walk. */
+static CB_INLINE int pt_translate_impl(const cb_pt *pt, int levels, int gstage, uint64_t iova, uint64_t *pa)
+{
+    if (!canonical(iova, pt->addr_bits, gstage))
+        return 0;
+    uint64_t deaths = __atomic_load_n(&pt->deaths, __ATOMIC_ACQUIRE);
+    uint64_t table = pt->root_pa;
+    for (int level = levels - 1;; level--) {
+        uint64_t e = load(entry_ref(pt, table, pt_index(iova, level, levels, gstage)));
+        if (level > 0 && is_table_pointer(e)) {
+            table = pte_pa(e);
+            if (table - pt->table_start >= pt->table_bytes)
+                return pt_translate_validated(pt, levels, gstage, iova, pa);
+            continue;
+        }
+        if (!(e & CB_PTE_V) || !(e & (CB_PTE_R | CB_PTE_W | CB_PTE_X)))
+            return 0;
+        if (__atomic_load_n(&pt->deaths, __ATOMIC_ACQUIRE) != deaths)
+            return pt_translate_validated(pt, levels, gstage, iova, pa);
+        uint64_t mask = (1ull << level_shift(level)) - 1;
+        *pa = (pte_pa(e) & ~mask) | (iova & mask);
+        return 1;
+    }
 }
 
 /* The plain walk a C driver's iova_to_phys does (Linux's, for one): no side words, no path validation. Not the C#

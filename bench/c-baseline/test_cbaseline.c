@@ -283,15 +283,6 @@ static void *map_job(void *arg)
     return NULL;
 }
 
-typedef struct { cb_ctx *c; int wins; } race;
-static void *race_job(void *arg)
-{
-    race *r = arg;
-    for (uint64_t p = 0; p < 4096; p++)
-        r->wins += cb_map(r->c, 0x40000000ull + p * 4096, p * 4096, 4096, CB_READ, 0) == CB_OK;
-    return NULL;
-}
-
 /* Map, check, unmap pages of one shared leaf table over and over: the table keeps dying and coming back while the
  * other thread maps into it. No mapping may be lost, no table leaked. */
 typedef struct { cb_ctx *c; uint64_t first; int lost; } churn;
@@ -332,14 +323,7 @@ static void test_threads(void)
     CHECK(wrong == 0, "%d pages translate wrong", wrong);
     CHECK(cb_pages_in_use(c) == 1 + 1 + 1 + 16, "no duplicate table survived: %lld", (long long)cb_pages_in_use(c));
 
-    race r[2] = { { c, 0 }, { c, 0 } };
-    for (int i = 0; i < 2; i++)
-        pthread_create(&t[i], NULL, race_job, &r[i]);
-    for (int i = 0; i < 2; i++)
-        pthread_join(t[i], NULL);
-    CHECK(r[0].wins + r[1].wins == 4096, "each page won exactly once: %d + %d", r[0].wins, r[1].wins);
-
-    CHECK(cb_unmap(c, 0, 1ull << 31) == (32u << 20) + (16u << 20), "unmap both");
+    CHECK(cb_unmap(c, 0, 1ull << 31) == (32u << 20), "unmap both");
     cb_gather_complete(c);
     CHECK(cb_pages_in_use(c) == 1, "no leak: %lld", (long long)cb_pages_in_use(c));
     cb_destroy(c);

@@ -125,6 +125,11 @@ public sealed class PageTableStressTests<TMode> where TMode : struct, IPagingMod
                     failures.Enqueue($"walk 0x{s.Iova + offset:x}: PA 0x{walk.PhysicalAddress:x} size 0x{walk.PageSize:x}, neither old nor new");
                 }
 
+                if (table.TryIovaToPhys(s.Iova + offset, out ulong fpa) && fpa != PaOf(s.Iova) + offset)
+                {
+                    failures.Enqueue($"IovaToPhys 0x{s.Iova + offset:x}: PA 0x{fpa:x}, neither old nor new");
+                }
+
                 reads++;
             }
         }));

@@ -133,7 +133,10 @@ public class TranslationConcurrencyTests
             }
         }
 
-        Run(); // warm up: JIT, first-time slot creation
+        // Warm up: JIT tiers, first-time slot creation.
+        Run();
+        Run();
+        Run();
         long before = GC.GetAllocatedBytesForCurrentThread();
         Run();
         long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
