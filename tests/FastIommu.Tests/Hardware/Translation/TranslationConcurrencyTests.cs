@@ -136,10 +136,17 @@ public class TranslationConcurrencyTests
         // Warm up: JIT tiers, first-time slot creation.
         Run();
         Run();
-        Run();
-        long before = GC.GetAllocatedBytesForCurrentThread();
-        Run();
-        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        // Tier-up happens on a timer and may charge a few hundred bytes of JIT bookkeeping to this thread in any
+        // one round; an allocation in the translate path would show in every round (8000 calls a round).
+        // So the smallest of several rounds must be zero.
+        long allocated = long.MaxValue;
+        for (int round = 0; round < 6 && allocated != 0; round++)
+        {
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            Run();
+            allocated = Math.Min(allocated, GC.GetAllocatedBytesForCurrentThread() - before);
+        }
+
         Assert.That(allocated, Is.Zero, "no allocation in Translate (hits, misses, two-stage, faults) nor in these invalidations");
     }
 
