@@ -69,7 +69,7 @@ public sealed unsafe class PageTable<TMode> : IDisposable where TMode : struct, 
     private readonly ulong _root;
     private readonly bool _svnapot;
     private int _disposed;
-    private long _deaths; // tables that died so far: lets read-only walks skip per-level validation
+    private PaddedCounter _deaths; // tables that died so far: lets walks skip per-level validation
 
     private static int Top
     {
@@ -79,6 +79,7 @@ public sealed unsafe class PageTable<TMode> : IDisposable where TMode : struct, 
 
     /// <summary>A table of mode <typeparamref name="TMode"/> whose pages come from <paramref name="allocator"/>.
     /// The root is allocated now (a 16 KiB block for an x4 mode), so mapping before attaching works.</summary>
+    /// <remarks>The allocator's memory must outlive the table: walks use its host pointer without a disposal check.</remarks>
     /// <exception cref="OutOfPhysicalMemoryException">No page (block) is left for the root.</exception>
     public PageTable(PageAllocator allocator, PageTableOptions? options = null)
     {
@@ -627,14 +628,22 @@ public sealed unsafe class PageTable<TMode> : IDisposable where TMode : struct, 
                 return UnmapUpperRun(ref path, stop, iova, size, gather, out unmapped);
             }
 
+            ulong table = path.Table[0];
+            int n = (int)(size >> 12);
+            ref ulong first = ref EntryRef(table, PagingMode<TMode>.Index(iova, 0));
+            // Validate only once a valid entry was read (acquire): that entry is a leaf of this call's range, so the
+            // table cannot die before we clear it. A table with none of our leaves is not ours to touch: a walk that
+            // finds nothing there has nothing to do, whatever happened to the table meanwhile.
+            if (!AnyValid(ref first, n))
+            {
+                return (int)MapStatus.Success;
+            }
+
             if (!Validate(ref path, 0))
             {
                 continue;
             }
 
-            ulong table = path.Table[0];
-            int n = (int)(size >> 12);
-            ref ulong first = ref EntryRef(table, PagingMode<TMode>.Index(iova, 0));
             // A 64 KiB Svnapot group may stick out at either end.
             if (((iova & (NapotSize - 1)) != 0 && (Volatile.Read(ref first) & Pte.N) != 0)
                 || (((iova + size) & (NapotSize - 1)) != 0 && (Volatile.Read(ref Unsafe.Add(ref first, n - 1)) & Pte.N) != 0))
@@ -651,6 +660,22 @@ public sealed unsafe class PageTable<TMode> : IDisposable where TMode : struct, 
 
             return (int)MapStatus.Success;
         }
+    }
+
+    /// <summary>True when one of the <paramref name="n"/> entries is non-zero. Acquire loads, so a validation after it
+    /// is ordered after the entry read.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static bool AnyValid(ref ulong first, int n)
+    {
+        for (int i = 0; i < n; i++)
+        {
+            if (Volatile.Read(ref Unsafe.Add(ref first, i)) != 0)
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     /// <summary>The range starts with a leaf at <paramref name="level"/> &gt; 0 and lies in that leaf's table.</summary>
@@ -872,7 +897,7 @@ public sealed unsafe class PageTable<TMode> : IDisposable where TMode : struct, 
                 return; // a mapper reserved it meanwhile: it lives on
             }
 
-            Interlocked.Increment(ref _deaths); // before this Unmap returns, so before Complete can free the page
+            Interlocked.Increment(ref _deaths.Value); // before this Unmap returns, so before Complete can free the page
             ClearTableEntry(ref EntryRef(path.Table[k + 1], PagingMode<TMode>.Index(path.Iova, k + 1)), path.Entry[k + 1]);
             gather.AddFreedTable(_allocator, table);
             n = 1;
@@ -943,7 +968,7 @@ public sealed unsafe class PageTable<TMode> : IDisposable where TMode : struct, 
         // bumps the counter before its Unmap returns, so before any Complete can free the page. Counter unchanged:
         // every table read was genuine. A dead but not yet freed table reads as all zero: "not mapped", true at the
         // instant it died. So only a found leaf needs the check, and a moved counter falls back to the validated walk.
-        long deaths = Volatile.Read(ref _deaths);
+        long deaths = Volatile.Read(ref _deaths.Value);
         ulong table = _root;
         for (int level = Top; ; level--)
         {
@@ -964,7 +989,7 @@ public sealed unsafe class PageTable<TMode> : IDisposable where TMode : struct, 
                 return false;
             }
 
-            if (Volatile.Read(ref _deaths) != deaths)
+            if (Volatile.Read(ref _deaths.Value) != deaths)
             {
                 return TryIovaToPhysValidated(iova, out pa);
             }
@@ -1296,6 +1321,7 @@ public sealed unsafe class PageTable<TMode> : IDisposable where TMode : struct, 
         public fixed ulong Gen[5];
         public fixed ulong Entry[5];
         public ulong Iova;
+        public long Deaths; // the table-death counter when the walk started
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -1312,6 +1338,7 @@ public sealed unsafe class PageTable<TMode> : IDisposable where TMode : struct, 
     private int Descend(ulong iova, int target, ref Path path, out ulong entry)
     {
         ulong table = _root;
+        path.Deaths = Volatile.Read(ref _deaths.Value);
         path.Iova = iova;
         path.Table[Top] = _root;
         path.Gen[Top] = 0;
@@ -1345,11 +1372,19 @@ public sealed unsafe class PageTable<TMode> : IDisposable where TMode : struct, 
         }
     }
 
-    /// <summary>True when the path down to <paramref name="level"/> was real at one instant and its tables are still
-    /// alive: every entry re-read unchanged (top-down), then every generation unchanged.</summary>
+    /// <summary>True when the path down to <paramref name="level"/> was real at one instant: no table died since the
+    /// walk began, or else every entry re-read unchanged (top-down), then every generation unchanged.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private bool Validate(ref Path path, int level)
     {
+        // No table died since the walk started: every table it read was linked and genuine when read (see
+        // TryIovaToPhys). What a caller then does is guarded as before: a reservation re-checks the bottom table's
+        // generation, and an unmapper's leaf keeps its table alive.
+        if (Volatile.Read(ref _deaths.Value) == path.Deaths)
+        {
+            return true;
+        }
+
         for (int k = Top; k > level; k--)
         {
             if (Volatile.Read(ref EntryRef(path.Table[k], PagingMode<TMode>.Index(path.Iova, k))) != path.Entry[k])
@@ -1442,4 +1477,14 @@ public sealed unsafe class PageTable<TMode> : IDisposable where TMode : struct, 
     [DoesNotReturn]
     private static void ThrowNotMapped(ulong iova) =>
         throw new PageTableException(MapStatus.NotMapped, iova, $"{TMode.Name}: IOVA 0x{iova:x} is not mapped.");
+}
+
+/// <summary>A counter alone on its cache line, so its increments do not evict the page table's read-only fields
+/// (root, memory pointer, side array) that every walk reads. Outside the generic class: the runtime refuses explicit
+/// layout on generic types, and a struct nested in one is generic.</summary>
+[StructLayout(LayoutKind.Explicit, Size = 128)]
+internal struct PaddedCounter
+{
+    [FieldOffset(64)]
+    public long Value;
 }
