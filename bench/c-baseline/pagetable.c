@@ -223,6 +223,7 @@ void cb_pt_fini(cb_pt *pt)
 typedef struct path {
     uint64_t table[5], gen[5], entry[5];
     uint64_t iova;
+    uint64_t deaths; /* the table-death counter when the walk started */
 } path;
 
 static CB_INLINE unsigned level_shift(int level) { return 12u + 9u * (unsigned)level; }
@@ -271,6 +272,7 @@ static CB_INLINE int descend(const cb_pt *pt, int levels, int gstage, uint64_t i
 {
     const int top = levels - 1;
     uint64_t table = pt->root_pa;
+    p->deaths = __atomic_load_n(&pt->deaths, __ATOMIC_ACQUIRE);
     p->iova = iova;
     p->table[top] = table;
     p->gen[top] = 0;
@@ -300,6 +302,9 @@ static CB_INLINE int descend(const cb_pt *pt, int levels, int gstage, uint64_t i
 /* The path down to `level` was real at one instant and its tables are still alive. */
 static CB_INLINE int validate(const cb_pt *pt, int levels, int gstage, const path *p, int level)
 {
+    /* No table died since the walk started: every table it read was linked where it assumed. */
+    if (__atomic_load_n(&pt->deaths, __ATOMIC_ACQUIRE) == p->deaths)
+        return 1;
     const int top = levels - 1;
     for (int k = top; k > level; k--)
         if (load(entry_ref(pt, p->table[k], pt_index(p->iova, k, levels, gstage))) != p->entry[k])
