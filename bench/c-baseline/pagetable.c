@@ -186,8 +186,9 @@ void cb_gather_complete_on(cb_alloc *a, cb_gather *g)
  *   tables needed against free pages) and maps it creating tables. A failed call leaves no leaf behind.
  * - Unmap refuses, before any store, a range that would cut a superpage in part. */
 
-/* Four entries at once (GCC vector extension: two SSE2 operations at plain -O2, one AVX2 operation with -mavx2). */
-typedef uint64_t v4u64 __attribute__((vector_size(32), aligned(8)));
+/* Two entries at once: a 16-byte GCC vector is one SSE2 register, which plain -O2 on x86-64 has (a 32-byte one
+ * would be emulated, slower than scalar code, without -mavx2). */
+typedef uint64_t v2u64 __attribute__((vector_size(16), aligned(8)));
 
 #define SIDE_COUNT_MASK 0xFFFFFFFFull
 #define SIDE_DEAD (1ull << 32)
@@ -366,11 +367,11 @@ static CB_INLINE int all_zero(const uint64_t *first, unsigned n)
         return load(first) == 0;
     /* Relaxed loads: the path was read with acquire loads, and a stale answer is caught by the reservation and
      * validation that follow, or excluded by the caller contract (the range is this call's). */
-    v4u64 any4 = { 0, 0, 0, 0 };
+    v2u64 any2 = { 0, 0 };
     unsigned i = 0;
-    for (; i + 4 <= n; i += 4)
-        any4 |= *(const v4u64 *)(first + i);
-    uint64_t any = any4[0] | any4[1] | any4[2] | any4[3];
+    for (; i + 2 <= n; i += 2)
+        any2 |= *(const v2u64 *)(first + i);
+    uint64_t any = any2[0] | any2[1];
     for (; i < n; i++)
         any |= __atomic_load_n(first + i, __ATOMIC_RELAXED);
     return any == 0;
@@ -414,10 +415,10 @@ static CB_INLINE void write_leaves(uint64_t *first, unsigned n, uint64_t pa, uin
         /* Vector stores: each aligned 8-byte lane is single-copy atomic; the caller's release (the count CAS of the
          * next call, or the return to the caller) orders them, as in the C# engine's SetLeafRun. */
         __atomic_thread_fence(__ATOMIC_RELEASE);
-        v4u64 ptes = { pte, pte + step, pte + 2 * step, pte + 3 * step };
-        const v4u64 advance = { 4 * step, 4 * step, 4 * step, 4 * step };
-        for (; i + 4 <= n; i += 4) {
-            *(v4u64 *)(first + i) = ptes;
+        v2u64 ptes = { pte, pte + step };
+        const v2u64 advance = { 2 * step, 2 * step };
+        for (; i + 2 <= n; i += 2) {
+            *(v2u64 *)(first + i) = ptes;
             ptes += advance;
         }
         pte = ptes[0];
@@ -522,19 +523,19 @@ static CB_INLINE uint32_t clear_leaf_run(uint64_t *first, unsigned n, uint64_t i
     uint32_t cleared = 0;
     uint64_t run_start = 0, run_bytes = 0;
     unsigned i = 0;
-    const v4u64 zero = { 0, 0, 0, 0 };
+    const v2u64 zero = { 0, 0 };
     __atomic_thread_fence(__ATOMIC_RELEASE);
-    for (; i + 4 <= n; i += 4) {
-        v4u64 v = *(const v4u64 *)(first + i);
-        if (v[0] && v[1] && v[2] && v[3]) { /* four leaves: one vector store of zero */
-            *(v4u64 *)(first + i) = zero;
+    for (; i + 2 <= n; i += 2) {
+        v2u64 v = *(const v2u64 *)(first + i);
+        if (v[0] && v[1]) { /* two leaves: one vector store of zero */
+            *(v2u64 *)(first + i) = zero;
             if (run_bytes == 0)
                 run_start = iova + ((uint64_t)i << CB_PAGE_SHIFT);
-            run_bytes += 4 * CB_PAGE_SIZE;
-            cleared += 4;
+            run_bytes += 2 * CB_PAGE_SIZE;
+            cleared += 2;
             continue;
         }
-        for (unsigned lane = 0; lane < 4; lane++) {
+        for (unsigned lane = 0; lane < 2; lane++) {
             if (v[lane]) {
                 __atomic_store_n(first + i + lane, 0, __ATOMIC_RELEASE);
                 if (run_bytes == 0)
