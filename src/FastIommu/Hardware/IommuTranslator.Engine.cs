@@ -614,12 +614,7 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
     private static bool PageFault(ref Walk w)
     {
         // Page fault of the original access type: instruction 12, load 13, store/AMO 15.
-        w.Cause = w.Access switch
-        {
-            AccessType.Execute => FaultCause.InstructionPageFault,
-            AccessType.Read => FaultCause.ReadPageFault,
-            _ => FaultCause.WritePageFault,
-        };
+        w.Cause = OfAccess(w.Access, FaultCause.InstructionPageFault, FaultCause.ReadPageFault, FaultCause.WritePageFault);
         w.Iotval2 = 0;
         return false;
     }
@@ -628,12 +623,7 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
     {
         // Guest-page fault of the original access type (20/21/23). iotval2[63:2] = GPA[63:2]; bit 0: implicit
         // access for first-stage translation (PTE or PDT read); bit 1: that implicit access was a write.
-        w.Cause = w.Access switch
-        {
-            AccessType.Execute => FaultCause.InstructionGuestPageFault,
-            AccessType.Read => FaultCause.ReadGuestPageFault,
-            _ => FaultCause.WriteGuestPageFault,
-        };
+        w.Cause = OfAccess(w.Access, FaultCause.InstructionGuestPageFault, FaultCause.ReadGuestPageFault, FaultCause.WriteGuestPageFault);
         w.Iotval2 = (gpa & ~3UL) | (uint)implicitBits;
         return false;
     }
@@ -641,15 +631,21 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
     private static bool AccessFault(ref Walk w)
     {
         // A PTE that is not in memory: access fault of the original access type (1/5/7).
-        w.Cause = w.Access switch
-        {
-            AccessType.Execute => FaultCause.InstructionAccessFault,
-            AccessType.Read => FaultCause.ReadAccessFault,
-            _ => FaultCause.WriteAccessFault,
-        };
+        w.Cause = OfAccess(w.Access, FaultCause.InstructionAccessFault, FaultCause.ReadAccessFault, FaultCause.WriteAccessFault);
         w.Iotval2 = 0;
         return false;
     }
+
+    /// <summary>The spec's page, guest-page and access faults come in (instruction, read, write) triples;
+    /// a write here includes AMOs.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static FaultCause OfAccess(AccessType access, FaultCause execute, FaultCause read, FaultCause write) =>
+        access switch
+        {
+            AccessType.Execute => execute,
+            AccessType.Read => read,
+            _ => write,
+        };
 
     /// <summary>Reserved encodings that make any PTE a fault (privileged spec, step 3 of the walk): V = 0,
     /// W without R, bits 60:54, PBMT without Svpbmt.</summary>
