@@ -69,32 +69,46 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
         // The common case first, in a small frame: an untranslated request without process_id whose DC and
         // IOTLB entry are cached. Anything else (or any miss) takes the full process below.
         if (!request.ProcessIdValid && !request.AtsTranslationRequest && !request.Translated
-            && TryCachedTranslation(in request, out TranslationResult hit))
+            && TryCachedTranslation(in request, out ulong pa, out uint flags))
         {
-            return hit;
+            // Built straight in the caller's return buffer: no zeroed local copied afterwards.
+            return new TranslationResult
+            {
+                Success = true,
+                PhysicalAddress = pa,
+                PageSize = 1UL << (int)((flags >> Iotlb.PageShiftShift) & 0xFF),
+                Readable = (flags & Iotlb.R) != 0,
+                Writable = (flags & Iotlb.W) != 0,
+                Executable = (flags & Iotlb.X) != 0,
+                Ttyp = TtypOf(request.Access, ats: false, translated: false),
+                Iotval = request.Iova,
+            };
         }
 
         return TranslateFully(in request);
     }
 
     /// <summary>Steps 1 to 10 and 17 to 20 when the DC is cached with PDTV = 0 and the IOTLB holds a live entry
-    /// that permits the access: exactly what <see cref="TranslateFully"/> returns for such a request.</summary>
-    private bool TryCachedTranslation(in TranslationRequest request, out TranslationResult res)
+    /// that permits the access: the PA and IOTLB flags of exactly what <see cref="TranslateFully"/> returns for
+    /// such a request.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private bool TryCachedTranslation(in TranslationRequest request, out ulong pa, out uint flags)
     {
-        res = default;
         ulong ddtp = Volatile.Read(ref DdtpValue);
         uint iommuMode = (uint)ddtp & 0xF;
         uint deviceId = request.DeviceId;
         int ddi0Bits = Has(Caps, CapMsiFlat) ? 6 : 7;
-        // Steps 1, 2, 5: only 1LVL/2LVL/3LVL with a device_id the mode accepts.
-        if (Tlb is null || iommuMode < Ddtp1Lvl || iommuMode > Ddtp3Lvl || deviceId > 0xFF_FFFF
+        Iotlb? tlb = Tlb;
+        // Steps 1, 2, 5: only 1LVL/2LVL/3LVL with a device_id the mode accepts. Steps 6, 7, 10 from the DC
+        // cache's precomputed hit slot (PDTV = 0 and a stage active; no slot means the full process).
+        if (tlb is null || iommuMode - Ddtp1Lvl > Ddtp3Lvl - Ddtp1Lvl || deviceId > 0xFF_FFFF
             || (iommuMode == Ddtp2Lvl && deviceId >> (ddi0Bits + 9) != 0)
             || (iommuMode == Ddtp1Lvl && deviceId >> ddi0Bits != 0)
-            || !Dir.TryGetDcSpace(deviceId, out ulong tc, out int slot, out uint identity)
-            || (tc & TcPdtv) != 0
+            || !Dir.TryGetDcHitSpace(deviceId, out int slot, out uint identity)
             || slot < 0)
         {
-            // Step 10 needs PDTV = 0 (first stage from DC.fsc); no slot means both stages Bare.
+            pa = 0;
+            flags = 0;
             return false;
         }
 
@@ -104,30 +118,18 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
         stamp.AllGen = Volatile.Read(ref space.AllGen);
         stamp.GscGen = Volatile.Read(ref Spaces.GscGen(Volatile.Read(ref space.GscIndex)));
         if (Volatile.Read(ref space.Identity) != identity
-            || !Tlb.TryLookup(slot, in stamp, request.Iova, out ulong pa, out uint flags))
+            || !tlb.TryLookup(slot, in stamp, request.Iova, out pa, out flags))
         {
+            pa = 0;
+            flags = 0;
             return false;
         }
 
         // Permissions of a user-mode request (no process_id, so no supervisor privilege).
         AccessType access = request.Access;
-        uint need = NeedBit(access);
-        if ((flags & need) == 0
-            || (access == AccessType.Write && (flags & Iotlb.DirtyOk) == 0)
-            || (flags & (Iotlb.NoFirstStage | Iotlb.UserPage)) == 0)
-        {
-            return false;
-        }
-
-        res.Success = true;
-        res.PhysicalAddress = pa;
-        res.PageSize = 1UL << (int)((flags >> Iotlb.PageShiftShift) & 0xFF);
-        res.Readable = (flags & Iotlb.R) != 0;
-        res.Writable = (flags & Iotlb.W) != 0;
-        res.Executable = (flags & Iotlb.X) != 0;
-        res.Ttyp = TtypOf(access, ats: false, translated: false);
-        res.Iotval = request.Iova;
-        return true;
+        return (flags & NeedBit(access)) != 0
+            && (access != AccessType.Write || (flags & Iotlb.DirtyOk) != 0)
+            && (flags & (Iotlb.NoFirstStage | Iotlb.UserPage)) != 0;
     }
 
     private TranslationResult TranslateFully(in TranslationRequest request)

@@ -10,26 +10,16 @@ namespace FastIommu.Hardware;
 /// For a PCIe ATS translation request (TTYP 8) a page fault, guest-page fault or "PDT entry not valid" is a
 /// Success response with R = W = 0 (spec, "PCIe ATS translation request handling"): <see cref="Success"/> is true,
 /// <see cref="Readable"/> and <see cref="Writable"/> are false and <see cref="Cause"/> says why; nothing is logged.
+/// <para>The properties are declared with the 64-bit ones first so that the struct packs into 40 bytes (not 56):
+/// the hot path builds and returns one per translation.</para>
 /// </remarks>
 public struct TranslationResult
 {
-    public bool Success { get; set; }
-
     /// <summary>The SPA (or for an ATS request with DC.tc.T2GPA = 1, the GPA).</summary>
     public ulong PhysicalAddress { get; set; }
 
     /// <summary>Bytes covered by the translation (4 KiB, 64 KiB NAPOT, 2 MiB, ...): the smaller of the two stages.</summary>
     public ulong PageSize { get; set; }
-
-    public bool Readable { get; set; }
-    public bool Writable { get; set; }
-    public bool Executable { get; set; }
-
-    /// <summary>The spec's CAUSE when the translation faulted (0 on success).</summary>
-    public FaultCause Cause { get; set; }
-
-    /// <summary>The spec's TTYP of the request.</summary>
-    public TransactionType Ttyp { get; set; }
 
     /// <summary>iotval: the IOVA of the faulting transaction.</summary>
     public ulong Iotval { get; set; }
@@ -37,6 +27,18 @@ public struct TranslationResult
     /// <summary>iotval2: for a guest-page fault, GPA[63:2] in bits 63:2, bit 0 = implicit first-stage access,
     /// bit 1 = that implicit access was a write. 0 otherwise.</summary>
     public ulong Iotval2 { get; set; }
+
+    /// <summary>The spec's CAUSE when the translation faulted (0 on success).</summary>
+    public FaultCause Cause { get; set; }
+
+    /// <summary>The spec's TTYP of the request.</summary>
+    public TransactionType Ttyp { get; set; }
+
+    public bool Success { get; set; }
+
+    public bool Readable { get; set; }
+    public bool Writable { get; set; }
+    public bool Executable { get; set; }
 
     /// <summary>DC.tc.DTF = 1 and the cause is one DTF suppresses: the IOMMU aborts the transaction but does
     /// not write a fault record.</summary>

@@ -1,4 +1,6 @@
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using FastIommu.Formats.RiscV;
 
 namespace FastIommu.Hardware.Caches;
 
@@ -45,6 +47,10 @@ internal sealed class DirectoryCaches
         public int Seq;
         public uint Key;      // device_id | 1 << 31; 0 = empty
         public uint DdtGen;
+        // The IOTLB-hit path reads only these five words (the first 20 bytes of the entry, one cache line):
+        // the space slot of a request without process_id when DC.tc.PDTV = 0 and a stage is active, else -1.
+        public int HitSlot;
+        public uint HitIdentity;
         public DeviceContextInfo Info;
     }
 
@@ -81,7 +87,11 @@ internal sealed class DirectoryCaches
     public ulong NextStamp() => (ulong)Interlocked.Increment(ref _stamp);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private int DcIndex(uint deviceId) => (int)((deviceId * 0x9E37_79B1u) >> 8) & (_dc.Length - 1);
+    private int DcIndex(uint deviceId) => DcIndex(deviceId, _dc.Length);
+
+    /// <summary>The entry of <paramref name="deviceId"/>; in range for any power-of-two <paramref name="length"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static int DcIndex(uint deviceId, int length) => (int)((deviceId * 0x9E37_79B1u) >> 8) & (length - 1);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private int PcIndex(uint deviceId, uint processId) =>
@@ -110,31 +120,27 @@ internal sealed class DirectoryCaches
         return false;
     }
 
-    /// <summary>The hot subset of a cached DC for the IOTLB-hit path: tc, fsc mode and the space slot its
-    /// translations use (first stage active: (GSCID, PSCID); else the G-stage-only space).</summary>
+    /// <summary>The hot subset of a cached DC for the IOTLB-hit path, precomputed when the DC was cached: the slot of
+    /// the space a request without process_id translates in when DC.tc.PDTV = 0 (first stage active: (GSCID,
+    /// PSCID); else the G-stage-only space), -1 when PDTV = 1 or both stages are Bare.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public bool TryGetDcSpace(uint deviceId, out ulong tc, out int slot, out uint identity)
+    public bool TryGetDcHitSpace(uint deviceId, out int slot, out uint identity)
     {
-        if (_dc.Length != 0)
+        DcEntry[] dc = _dc;
+        if (dc.Length != 0)
         {
-            ref DcEntry e = ref _dc[DcIndex(deviceId)];
-            if (e.Key == (deviceId | ValidKey))
+            ref DcEntry e = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(dc), DcIndex(deviceId, dc.Length));
+            int seq = SeqLock.BeginRead(ref e.Seq);
+            uint key = e.Key;
+            uint gen = e.DdtGen;
+            slot = e.HitSlot;
+            identity = e.HitIdentity;
+            if (SeqLock.Validate(ref e.Seq, seq) && key == (deviceId | ValidKey) && gen == Volatile.Read(ref _ddtGen))
             {
-                int seq = SeqLock.BeginRead(ref e.Seq);
-                uint key = e.Key;
-                uint gen = e.DdtGen;
-                tc = e.Info.Tc;
-                bool fsActive = (e.Info.Fsc >> 60) != 0;
-                slot = fsActive ? e.Info.FsSlot : e.Info.GSlot;
-                identity = fsActive ? e.Info.FsIdentity : e.Info.GIdentity;
-                if (SeqLock.Validate(ref e.Seq, seq) && key == (deviceId | ValidKey) && gen == Volatile.Read(ref _ddtGen))
-                {
-                    return true;
-                }
+                return true;
             }
         }
 
-        tc = 0;
         slot = -1;
         identity = 0;
         return false;
@@ -157,6 +163,9 @@ internal sealed class DirectoryCaches
         {
             e.Key = deviceId | ValidKey;
             e.DdtGen = ddtGen;
+            bool fsActive = (info.Fsc >> 60) != 0;
+            e.HitSlot = (info.Tc & DeviceContextTc.PdtvMask) != 0 ? -1 : fsActive ? info.FsSlot : info.GSlot;
+            e.HitIdentity = fsActive ? info.FsIdentity : info.GIdentity;
             e.Info = info;
         }
 

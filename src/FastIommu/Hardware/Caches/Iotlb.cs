@@ -1,5 +1,6 @@
 using System.Numerics;
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 
 namespace FastIommu.Hardware.Caches;
 
@@ -69,22 +70,20 @@ internal sealed class Iotlb
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static ulong TagOf(ulong iova, int level) => ((iova >> (12 + 9 * level)) << 3) | (uint)level;
 
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static bool Live(ref Entry e, in SpaceStamp stamp) =>
-        e.AllGen == stamp.AllGen && e.GscGen == stamp.GscGen && ((e.Flags & GlobalPage) != 0 || e.Gen == stamp.Gen);
-
     /// <summary>Finds a live entry for <paramref name="iova"/> in space <paramref name="slot"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public bool TryLookup(int slot, in SpaceStamp stamp, ulong iova, out ulong pa, out uint flags)
     {
         int mask = Volatile.Read(ref _levelMask);
         int space = slot + 1;
+        // SetOf is masked to the set count, so set * 4 + 3 is always inside the array: no bounds checks.
+        ref Entry first = ref MemoryMarshal.GetArrayDataReference(_entries);
         while (mask != 0)
         {
             int level = BitOperations.TrailingZeroCount(mask);
             mask &= mask - 1;
             ulong tag = TagOf(iova, level);
-            ref Entry set = ref _entries[SetOf(tag, space) << 2];
+            ref Entry set = ref Unsafe.Add(ref first, SetOf(tag, space) << 2);
             for (int way = 0; way < 4; way++)
             {
                 ref Entry e = ref Unsafe.Add(ref set, way);
@@ -93,16 +92,21 @@ internal sealed class Iotlb
                     continue;
                 }
 
+                // Copy only what a hit returns or checks, then re-check the tag under the sequence.
                 int seq = SeqLock.BeginRead(ref e.Seq);
-                Entry copy = e;
-                if (!SeqLock.Validate(ref e.Seq, seq) || copy.Tag != tag || copy.Space != space || !Live(ref copy, stamp))
+                ulong copyTag = e.Tag;
+                int copySpace = e.Space;
+                ulong paBase = e.PaBase;
+                uint gen = e.Gen, allGen = e.AllGen, gscGen = e.GscGen, entryFlags = e.Flags;
+                if (!SeqLock.Validate(ref e.Seq, seq) || copyTag != tag || copySpace != space
+                    || allGen != stamp.AllGen || gscGen != stamp.GscGen || ((entryFlags & GlobalPage) == 0 && gen != stamp.Gen))
                 {
                     continue;
                 }
 
                 ulong offsetMask = (1UL << (12 + 9 * level)) - 1;
-                pa = copy.PaBase | (iova & offsetMask);
-                flags = copy.Flags;
+                pa = paBase | (iova & offsetMask);
+                flags = entryFlags;
                 return true;
             }
         }
