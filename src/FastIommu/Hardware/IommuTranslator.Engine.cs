@@ -112,11 +112,12 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
             return false;
         }
 
-        ref AddressSpaceTable.Slot space = ref Spaces.SlotAt(slot);
+        AddressSpaceTable spaces = Spaces;
+        ref AddressSpaceTable.Slot space = ref spaces.SlotAtUnchecked(slot);
         SpaceStamp stamp;
         stamp.Gen = Volatile.Read(ref space.Gen);
         stamp.AllGen = Volatile.Read(ref space.AllGen);
-        stamp.GscGen = Volatile.Read(ref Spaces.GscGen(Volatile.Read(ref space.GscIndex)));
+        stamp.GscGen = Volatile.Read(ref spaces.GscGenUnchecked(Volatile.Read(ref space.GscIndex)));
         if (Volatile.Read(ref space.Identity) != identity
             || !tlb.TryLookup(slot, in stamp, request.Iova, out pa, out flags))
         {

@@ -1,4 +1,6 @@
+using System.Diagnostics;
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 
 namespace FastIommu.Hardware.Caches;
 
@@ -58,8 +60,25 @@ internal sealed class AddressSpaceTable
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public ref Slot SlotAt(int index) => ref _slots[index];
 
+    /// <summary>The slot <paramref name="index"/> without a bounds check: only for an index this table handed out
+    /// (<see cref="Resolve"/> returns indices below <see cref="Capacity"/>, and slots are never removed).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public ref Slot SlotAtUnchecked(int index)
+    {
+        Debug.Assert((uint)index < (uint)_slots.Length, "a slot index this table handed out");
+        return ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(_slots), index);
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public ref uint GscGen(int gscIndex) => ref _gscGen[gscIndex];
+
+    /// <summary>The generation of a GSCID index read from a slot (always 0..<see cref="HostGscIndex"/>), unchecked.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public ref uint GscGenUnchecked(int gscIndex)
+    {
+        Debug.Assert((uint)gscIndex <= HostGscIndex, "a GSCID index stored in a slot");
+        return ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(_gscGen), gscIndex);
+    }
 
     /// <summary>The slot of the space <paramref name="key"/>, creating it (and recycling another) if needed.</summary>
     public int Resolve(ulong key, out uint identity)

@@ -42,6 +42,7 @@ internal sealed class Iotlb
 
     private readonly Entry[] _entries;
     private readonly int _setShift;
+    private readonly int _setMask;    // sets - 1 (sets is a power of two)
     private int _levelMask;
     private long _invalSeq;
     private int _victim;
@@ -51,6 +52,7 @@ internal sealed class Iotlb
         _entries = new Entry[entries];
         int sets = entries / 4;
         _setShift = 64 - BitOperations.Log2((uint)sets);
+        _setMask = sets - 1;
         if (sets == 1)
         {
             _setShift = 63; // one set: index is always 0 after the mask below
@@ -64,7 +66,7 @@ internal sealed class Iotlb
     private int SetOf(ulong tag, int space)
     {
         ulong h = (tag ^ ((ulong)space << 40)) * 0x9E37_79B9_7F4A_7C15UL;
-        return (int)(h >> _setShift) & ((_entries.Length >> 2) - 1);
+        return (int)(h >> _setShift) & _setMask;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
