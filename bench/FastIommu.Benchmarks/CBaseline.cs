@@ -51,6 +51,16 @@ internal static class CBaseline
     [DllImport(Library, EntryPoint = "cb_bench_translate_plain")]
     public static extern ulong BenchTranslatePlain(nint ctx, ulong iova, uint[]? indices, ulong count, ulong iterations);
 
+    /// <summary>C twin of the hardware model's IOTLB-hit path (hw_twin.c); returns the sum of the PAs.</summary>
+    [DllImport(Library, EntryPoint = "cb_hw_create")]
+    public static extern nint HwCreate(ulong iovaBase, ulong paBase, uint[] indices, ulong count);
+
+    [DllImport(Library, EntryPoint = "cb_hw_destroy")]
+    public static extern void HwDestroy(nint hw);
+
+    [DllImport(Library, EntryPoint = "cb_bench_iotlb_hit")]
+    public static extern ulong BenchIotlbHit(nint hw, ulong iterations);
+
     [DllImport(Library, EntryPoint = "cb_bench_populate_parallel")]
     public static extern ulong BenchPopulateParallel(nint ctx, ulong iova, ulong stride, ulong pa, ulong bytes, int ranges, int threads, ulong iterations);
 }

@@ -40,6 +40,9 @@ public class HardwareBenchmarks
     private TranslationRequest[] _sv39Requests = null!;
     private TranslationRequest[] _sv48Requests = null!;
     private TranslationRequest[] _twoStageRequests = null!;
+    private uint[] _indices = null!;
+    private nint _cSv39;
+    private nint _cHw;
 
     private void Q(ulong pa, ulong value) => _memory.Qword(pa) = value;
 
@@ -98,10 +101,12 @@ public class HardwareBenchmarks
         _sv39Requests = new TranslationRequest[Pages];
         _sv48Requests = new TranslationRequest[Pages];
         _twoStageRequests = new TranslationRequest[Pages];
+        _indices = new uint[Pages];
         var rng = new Random(7);
         for (int i = 0; i < Pages; i++)
         {
-            ulong iova = IovaBase + ((ulong)rng.Next(Pages) << 12) + 0x10;
+            _indices[i] = (uint)rng.Next(Pages);
+            ulong iova = IovaBase + ((ulong)_indices[i] << 12) + 0x10;
             _sv39Requests[i] = new TranslationRequest(1, iova, AccessType.Read);
             _sv48Requests[i] = new TranslationRequest(Device3Lvl, iova, AccessType.Read);
             _twoStageRequests[i] = new TranslationRequest(2, iova, AccessType.Read);
@@ -126,6 +131,28 @@ public class HardwareBenchmarks
             }
         }
 
+        // The C twins: the IOTLB-hit path over the same layouts, and a validated Sv39 walk of the same pages.
+        _cSv39 = CBaseline.Create(0, 1UL << 20, 0x1000_0000);
+        for (int i = 0; i < Pages; i++)
+        {
+            int status = CBaseline.Map(_cSv39, IovaBase + ((ulong)i << 12), 0x40_0000_0000 + ((ulong)i << 12), 4096, 1 | 2 | 8, 0);
+            if (status != 0)
+            {
+                throw new InvalidOperationException($"C map: status {status}");
+            }
+        }
+
+        _cHw = CBaseline.HwCreate(IovaBase, 0x40_0000_0000, _indices, Pages);
+        if (_cHw == 0 || IotlbHit_C() != IotlbHit())
+        {
+            throw new InvalidOperationException("C twin of the IOTLB hit: a different sum of PAs.");
+        }
+
+        if (Sv39Walk_C() == CBaseline.Failed)
+        {
+            throw new InvalidOperationException("C Sv39 walk failed.");
+        }
+
         var target = new TranslationRequest(1, IovaBase, AccessType.Read);
         _big.Translate(in target);
         Console.WriteLine($"// IOTLB for the invalidation cases holds {_big.IotlbOccupancy} entries");
@@ -147,6 +174,8 @@ public class HardwareBenchmarks
         _guestSv48.Dispose();
         _gStage.Dispose();
         _memory.Dispose();
+        CBaseline.Destroy(_cSv39);
+        CBaseline.HwDestroy(_cHw);
     }
 
     private static ulong Run(IommuTranslator translator, TranslationRequest[] requests)
@@ -160,11 +189,19 @@ public class HardwareBenchmarks
         return sum;
     }
 
-    [Benchmark(OperationsPerInvoke = Pages, Description = "IOTLB hit (Sv39, DC cached)")]
+    [Benchmark(OperationsPerInvoke = Pages, Description = "IOTLB hit (Sv39, DC cached)"), BenchmarkCategory("IOTLB hit")]
     public ulong IotlbHit() => Run(_cached, _sv39Requests);
 
-    [Benchmark(OperationsPerInvoke = Pages, Description = "IOTLB miss: 3-level Sv39 walk, DC cached")]
+    /// <summary>C doing the same DC probe, generation reads, IOTLB probe and result (bench/c-baseline/hw_twin.c).</summary>
+    [Benchmark(Baseline = true, OperationsPerInvoke = Pages, Description = "C twin: IOTLB hit"), BenchmarkCategory("IOTLB hit")]
+    public ulong IotlbHit_C() => CBaseline.BenchIotlbHit(_cHw, 1);
+
+    [Benchmark(OperationsPerInvoke = Pages, Description = "IOTLB miss: 3-level Sv39 walk, DC cached"), BenchmarkCategory("Sv39 walk")]
     public ulong Sv39Walk() => Run(_noIotlb, _sv39Requests);
+
+    /// <summary>The C baseline's validated Sv39 walk of the same pages (no DC lookup, no request/result structs).</summary>
+    [Benchmark(Baseline = true, OperationsPerInvoke = Pages, Description = "C: validated Sv39 walk only"), BenchmarkCategory("Sv39 walk")]
+    public ulong Sv39Walk_C() => CBaseline.BenchTranslateIndexed(_cSv39, IovaBase, _indices, Pages, 1);
 
     [Benchmark(OperationsPerInvoke = Pages, Description = "all caches off: 3LVL DDT + Sv48 walk")]
     public ulong Ddt3LvlSv48Walk() => Run(_uncached3Lvl, _sv48Requests);

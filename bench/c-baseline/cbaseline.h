@@ -110,6 +110,14 @@ CB_API uint64_t cb_bench_translate_indexed(const cb_ctx *ctx, uint64_t iova, con
  * Not the C# engine's semantics: shown only to price the validation. */
 CB_API uint64_t cb_bench_translate_plain(const cb_ctx *ctx, uint64_t iova, const uint32_t *indices, uint64_t count,
                                          uint64_t iterations);
+
+/* C twin of the hardware model's IOTLB hit (hw_twin.c): the same caches, layouts and steps. cb_hw_create fills the
+ * IOTLB with iova_base + indices[i] * 4 KiB -> pa_base + indices[i] * 4 KiB (NULL on allocation failure);
+ * cb_bench_iotlb_hit translates iova + 0x10 for each index, iterations times, and returns the sum of the PAs. */
+typedef struct cb_hw cb_hw;
+CB_API cb_hw *cb_hw_create(uint64_t iova_base, uint64_t pa_base, const uint32_t *indices, uint64_t count);
+CB_API void cb_hw_destroy(cb_hw *h);
+CB_API uint64_t cb_bench_iotlb_hit(const cb_hw *h, uint64_t iterations);
 /* threads (1..8) threads, thread t maps [iova + t * stride, + bytes) 4 KiB at a time then unmaps it
  * (own gather, completed), iterations times; all start together. With threads == 1 one thread does the
  * work of `ranges` threads one range after the other. Returns the sum of bytes unmapped. */
