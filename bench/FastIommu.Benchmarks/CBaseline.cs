@@ -38,6 +38,12 @@ internal static class CBaseline
     [DllImport(Library, EntryPoint = "cb_bench_map_unmap")]
     public static extern ulong BenchMapUnmap(nint ctx, ulong iova, ulong pa, ulong size, uint prot, ulong iterations);
 
+    [DllImport(Library, EntryPoint = "cb_bench_map_each")]
+    public static extern ulong BenchMapEach(nint ctx, ulong iova, ulong pa, ulong slots, ulong pagesPerSlot);
+
+    [DllImport(Library, EntryPoint = "cb_bench_unmap_each")]
+    public static extern ulong BenchUnmapEach(nint ctx, ulong iova, ulong slots, ulong pagesPerSlot);
+
     [DllImport(Library, EntryPoint = "cb_bench_populate_teardown")]
     public static extern ulong BenchPopulateTeardown(nint ctx, ulong iova, ulong pa, ulong bytes, ulong pageSize, ulong iterations);
 

@@ -18,6 +18,34 @@ uint64_t cb_bench_map_unmap(cb_ctx *ctx, uint64_t iova, uint64_t pa, uint64_t si
     return sum;
 }
 
+/* Map alone: one 4 KiB map call per page, pages 0 .. pages_per_slot - 1 of each of `slots` 2 MiB slots in order. */
+uint64_t cb_bench_map_each(cb_ctx *ctx, uint64_t iova, uint64_t pa, uint64_t slots, uint64_t pages_per_slot)
+{
+    uint64_t mapped = 0;
+    for (uint64_t s = 0; s < slots; s++) {
+        for (uint64_t p = 0; p < pages_per_slot; p++) {
+            uint64_t off = (s << 21) + (p << CB_PAGE_SHIFT);
+            if (cb_pt_map(&ctx->pt, iova + off, pa + off, CB_PAGE_SIZE, CB_READ | CB_WRITE, 0) != CB_OK)
+                return CB_FAIL;
+            mapped += CB_PAGE_SIZE;
+        }
+    }
+    return mapped;
+}
+
+/* Unmap alone: the pages cb_bench_map_each mapped, one 4 KiB unmap call + gather completion per page, in order. */
+uint64_t cb_bench_unmap_each(cb_ctx *ctx, uint64_t iova, uint64_t slots, uint64_t pages_per_slot)
+{
+    uint64_t sum = 0;
+    for (uint64_t s = 0; s < slots; s++) {
+        for (uint64_t p = 0; p < pages_per_slot; p++) {
+            sum += cb_pt_unmap(&ctx->pt, iova + (s << 21) + (p << CB_PAGE_SHIFT), CB_PAGE_SIZE, &ctx->gather);
+            cb_gather_complete_on(&ctx->alloc, &ctx->gather);
+        }
+    }
+    return sum;
+}
+
 static uint64_t populate_teardown(const cb_pt *pt, cb_gather *g, uint64_t iova, uint64_t pa, uint64_t bytes,
                                   uint64_t page_size)
 {

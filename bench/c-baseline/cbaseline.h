@@ -98,6 +98,11 @@ CB_API int cb_walk(const cb_ctx *ctx, uint64_t iova, uint64_t *pte, int *level);
 /* iterations x { map(iova, pa, size); unmap(iova, size); gather complete }. */
 CB_API uint64_t cb_bench_map_unmap(cb_ctx *ctx, uint64_t iova, uint64_t pa, uint64_t size, uint32_t prot,
                                    uint64_t iterations);
+/* Map alone / unmap alone: for each of `slots` 2 MiB slots from iova, pages 0 .. pages_per_slot - 1, one 4 KiB
+ * call per page (map: to pa + the same offset, R|W; unmap: then gather completion). Map returns bytes mapped,
+ * unmap bytes unmapped. */
+CB_API uint64_t cb_bench_map_each(cb_ctx *ctx, uint64_t iova, uint64_t pa, uint64_t slots, uint64_t pages_per_slot);
+CB_API uint64_t cb_bench_unmap_each(cb_ctx *ctx, uint64_t iova, uint64_t slots, uint64_t pages_per_slot);
 /* iterations x { map [iova, iova + bytes) one page_size call at a time; unmap it in one call; complete }. */
 CB_API uint64_t cb_bench_populate_teardown(cb_ctx *ctx, uint64_t iova, uint64_t pa, uint64_t bytes,
                                            uint64_t page_size, uint64_t iterations);

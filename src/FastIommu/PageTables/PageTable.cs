@@ -968,37 +968,41 @@ public sealed unsafe class PageTable<TMode> : IDisposable where TMode : struct, 
         // bumps the counter before its Unmap returns, so before any Complete can free the page. Counter unchanged:
         // every table read was genuine. A dead but not yet freed table reads as all zero: "not mapped", true at the
         // instant it died. So only a found leaf needs the check, and a moved counter falls back to the validated walk.
+        // The root step is peeled (its index width and shift are constants) and the lower levels count the shift
+        // down, so the loop does no per-level index-width test or multiply.
         long deaths = Volatile.Read(ref _deaths.Value);
-        ulong table = _root;
-        for (int level = Top; ; level--)
+        int shift = PagingMode<TMode>.LevelShift(Top);
+        ulong e = Volatile.Read(ref EntryRef(_root, PagingMode<TMode>.Index(iova, Top)));
+        while (IsTablePointer(e) && shift != PhysicalMemory.PageShift)
         {
-            ulong e = Volatile.Read(ref EntryRef(table, PagingMode<TMode>.Index(iova, level)));
-            if (level > 0 && IsTablePointer(e))
-            {
-                table = (e & Pte.PpnMask) >> Pte.PpnShift << 12;
-                if (table - _tableStart >= _tableBytes)
-                {
-                    return TryIovaToPhysValidated(iova, out pa);
-                }
-
-                continue;
-            }
-
-            if ((e & Pte.V) == 0 || (e & Pte.RwxMask) == 0)
-            {
-                return false;
-            }
-
-            if (Volatile.Read(ref _deaths.Value) != deaths)
+            ulong offset = ((e & Pte.PpnMask) << (PhysicalMemory.PageShift - Pte.PpnShift)) - _tableStart;
+            if (offset >= _tableBytes)
             {
                 return TryIovaToPhysValidated(iova, out pa);
             }
 
-            int shift = (e & Pte.N) != 0 && level == 0 ? 16 : PagingMode<TMode>.LevelShift(level);
-            ulong mask = (1UL << shift) - 1;
-            pa = ((e & Pte.PpnMask) >> Pte.PpnShift << 12 & ~mask) | (iova & mask);
-            return true;
+            shift -= 9;
+            e = Volatile.Read(ref *(ulong*)(_host + offset + ((iova >> shift) & 511) * sizeof(ulong)));
         }
+
+        if ((e & Pte.V) == 0 || (e & Pte.RwxMask) == 0)
+        {
+            return false;
+        }
+
+        if (Volatile.Read(ref _deaths.Value) != deaths)
+        {
+            return TryIovaToPhysValidated(iova, out pa);
+        }
+
+        if ((e & Pte.N) != 0 && shift == PhysicalMemory.PageShift)
+        {
+            shift = 16;
+        }
+
+        ulong mask = (1UL << shift) - 1;
+        pa = (((e & Pte.PpnMask) << (PhysicalMemory.PageShift - Pte.PpnShift)) & ~mask) | (iova & mask);
+        return true;
     }
 
     private bool TryIovaToPhysValidated(ulong iova, out ulong pa)
