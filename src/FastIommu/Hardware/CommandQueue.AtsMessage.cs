@@ -1,3 +1,5 @@
+using FastIommu.Formats.RiscV;
+
 namespace FastIommu.Hardware;
 
 /// <summary>The two ATS commands (spec "IOMMU PCIe ATS commands", opcode 4).</summary>
@@ -27,20 +29,23 @@ public enum AtsMessageKind : byte
 /// </remarks>
 public readonly record struct AtsMessage(AtsMessageKind Kind, ulong Dword0, ulong Dword1)
 {
+    // Fields are decoded by the Command format, which owns the ATS command layout.
+    private Command AsCommand => new(Dword0, Dword1);
+
     /// <summary>PID, bits 31:12: the PASID, meaningful when <see cref="Pv"/> is set.</summary>
-    public uint Pid => (uint)(Dword0 >> 12) & 0xF_FFFF;
+    public uint Pid => AsCommand.Pid;
 
     /// <summary>PV, bit 32: the message carries a PASID.</summary>
-    public bool Pv => (Dword0 & (1UL << 32)) != 0;
+    public bool Pv => AsCommand.Pv;
 
     /// <summary>DSV, bit 33: <see cref="Dseg"/> is valid.</summary>
-    public bool Dsv => (Dword0 & (1UL << 33)) != 0;
+    public bool Dsv => AsCommand.Dsv;
 
     /// <summary>RID, bits 55:40: the requester ID (bus/device/function) of the target function.</summary>
-    public ushort Rid => (ushort)(Dword0 >> 40);
+    public ushort Rid => AsCommand.Rid;
 
     /// <summary>DSEG, bits 63:56: the destination segment, meaningful when <see cref="Dsv"/> is set.</summary>
-    public byte Dseg => (byte)(Dword0 >> 56);
+    public byte Dseg => AsCommand.Dseg;
 
     /// <summary>The 64-bit message body as the command gave it.</summary>
     public ulong Payload => Dword1;

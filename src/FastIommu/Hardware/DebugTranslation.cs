@@ -30,9 +30,6 @@ internal sealed class DebugTranslation
     public const ulong DidMask = TrReqCtl.DidMask;
     public const ulong CtlWritable = Go | Priv | Exe | Nw | PidMask | Pv | DidMask;
     public const ulong IovaMask = TrReqIova.VpnMask; // vpn 63:12; 11:0 reserved
-    public const ulong ResponseFault = 1UL << TrResponse.FaultBit;
-    public const int ResponsePbmtShift = TrResponse.PbmtShift;
-    public const ulong ResponseS = 1UL << TrResponse.SBit;
 
     private ulong _iova;
     private ulong _control;
@@ -62,23 +59,6 @@ internal sealed class DebugTranslation
         Volatile.Write(ref _response, response);
         Volatile.Write(ref _control, Control & ~Go);
     }
-
-    /// <summary>tr_response for a successful translation of the page at <paramref name="physicalAddress"/> in a
-    /// translation of <paramref name="pageSize"/> bytes: S = 0 and PPN for 4 KiB; otherwise S = 1 and the PPN of
-    /// the superpage with its low bits set to encode the size ("first 0 bit at position X: size 2^(X+1) * 4 KiB").</summary>
-    public static ulong EncodeResponse(ulong physicalAddress, ulong pageSize, uint pbmt)
-    {
-        ulong ppn = physicalAddress >> 12;
-        ulong response = (ulong)(pbmt & 3) << ResponsePbmtShift;
-        if (pageSize > 0x1000)
-        {
-            ulong pages = pageSize >> 12;
-            ppn = (ppn & ~(pages - 1)) | ((pages >> 1) - 1);
-            response |= ResponseS;
-        }
-
-        return response | ((ppn & ((1UL << 44) - 1)) << RegisterFile.PpnShift);
-    }
 }
 
 public sealed partial class RiscVIommu
@@ -89,19 +69,19 @@ public sealed partial class RiscVIommu
     // The translator may cache what it walks ("may or may not cache"). Its result carries no PBMT, so PBMT reads 0.
     private void RunDebugRequest()
     {
-        ulong control = _debug.Control;
+        var control = new TrReqCtl(_debug.Control);
         var request = new TranslationRequest
         {
-            DeviceId = (uint)((control & DebugTranslation.DidMask) >> 40),
-            ProcessId = (uint)((control & DebugTranslation.PidMask) >> 12),
-            ProcessIdValid = (control & DebugTranslation.Pv) != 0,
-            Privileged = (control & DebugTranslation.Priv) != 0,
+            DeviceId = control.Did,
+            ProcessId = control.Pid,
+            ProcessIdValid = control.Pv,
+            Privileged = control.Priv,
             Iova = _debug.Iova,
-            Access = (control & DebugTranslation.Nw) != 0 ? AccessType.Read : AccessType.Write,
+            Access = control.Nw ? AccessType.Read : AccessType.Write,
         };
 
         TranslationResult result = Translate(in request);
-        if (result.Success && (control & DebugTranslation.Exe) != 0)
+        if (result.Success && control.Exe)
         {
             request.Access = AccessType.Execute;
             TranslationResult execute = Translate(in request);
@@ -109,7 +89,7 @@ public sealed partial class RiscVIommu
         }
 
         _debug.Complete(result.Success
-            ? DebugTranslation.EncodeResponse(result.PhysicalAddress, result.PageSize, 0)
-            : DebugTranslation.ResponseFault);
+            ? TrResponse.Success(result.PhysicalAddress, result.PageSize, PageBasedMemoryType.Pma).Value
+            : TrResponse.Faulted.Value);
     }
 }
