@@ -22,7 +22,14 @@ internal static class SpecBits
     // ddtp.iommu_mode
     public const uint DdtpOff = (uint)DdtpMode.Off, DdtpBare = (uint)DdtpMode.Bare;
     public const uint Ddtp1Lvl = (uint)DdtpMode.OneLevel, Ddtp2Lvl = (uint)DdtpMode.TwoLevel, Ddtp3Lvl = (uint)DdtpMode.ThreeLevel;
-    public const ulong PpnMask44 = (1UL << 44) - 1;
+    public const ulong DdtpPpn = Ddtp.PpnMask;
+    public const int DdtpPpnShift = Ddtp.PpnShift;
+
+    // Physical page numbers: bits 43:0 of iosatp/iohgatp/pdtp/msiptp (PPN shift 0), bits 53:10 of non-leaf DDT/PDT
+    // entries (and of an MSI PTE, which shares the PTE layout).
+    public const ulong AtpPpn = Iosatp.PpnMask;
+    public const ulong NonLeafPpn = NonLeafEntry.PpnMask;
+    public const int NonLeafPpnShift = NonLeafEntry.PpnShift;
 
     // DC.tc
     public const ulong TcV = DeviceContextTc.V, TcEnAts = DeviceContextTc.EnAtsMask, TcEnPri = DeviceContextTc.EnPriMask;

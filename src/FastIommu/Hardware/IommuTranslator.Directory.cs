@@ -24,7 +24,7 @@ internal sealed partial class TranslatorEngine<TMemory>
         int ddi0Bits = extended ? 6 : 7;
 
         // Step 1: a = ddtp.PPN x 2^12, i = LEVELS - 1 (1LVL: 1, 2LVL: 2, 3LVL: 3).
-        ulong a = ((ddtp >> 10) & PpnMask44) << 12;
+        ulong a = ((ddtp & DdtpPpn) >> DdtpPpnShift) << 12;
         int levels = (int)iommuMode - 1;
 
         // Step 2: while i != 0.
@@ -54,7 +54,7 @@ internal sealed partial class TranslatorEngine<TMemory>
             }
 
             // Step 7: a = ddte.PPN x 2^12.
-            a = ((ddte >> 10) & PpnMask44) << 12;
+            a = ((ddte & NonLeafPpn) >> NonLeafPpnShift) << 12;
         }
 
         // Step 8: DC = DC_SIZE bytes at a + DDI[0] x DC_SIZE (64 bytes extended, 32 base).
@@ -242,7 +242,7 @@ internal sealed partial class TranslatorEngine<TMemory>
         long invalSeq = Dir.InvalidationSequence;
 
         // Step 1: a = pdtp.PPN x 2^12, i = LEVELS - 1 (PD20: 3, PD17: 2, PD8: 1).
-        ulong a = (dc.Fsc & PpnMask44) << 12;
+        ulong a = (dc.Fsc & AtpPpn) << 12;
         int i = (int)(dc.Fsc >> AtpModeShift) - 1;
         ulong spa;
         while (true)
@@ -281,7 +281,7 @@ internal sealed partial class TranslatorEngine<TMemory>
 
             // Step 8: next level.
             i--;
-            a = ((pdte >> 10) & PpnMask44) << 12;
+            a = ((pdte & NonLeafPpn) >> NonLeafPpnShift) << 12;
         }
 
         // Step 9: PC = 16 bytes at a + PDI[0] x 16, PDI[0] = process_id[7:0].

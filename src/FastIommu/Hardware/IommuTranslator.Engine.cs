@@ -218,7 +218,7 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
         w.Gade = (dc.Tc & TcGade) != 0;
         w.Ats = ats;
         w.Svpbmt = Has(Caps, CapSvpbmt);
-        w.GsRoot = (dc.Iohgatp & PpnMask44) << 12;
+        w.GsRoot = (dc.Iohgatp & AtpPpn) << 12;
 
         uint fsMode;
         int slot;
@@ -238,7 +238,7 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
         {
             // Step 10: first-stage controls from DC.fsc (iosatp) and DC.ta.PSCID.
             fsMode = pdtpMode;
-            w.FsRoot = (dc.Fsc & PpnMask44) << 12;
+            w.FsRoot = (dc.Fsc & AtpPpn) << 12;
             bool fsActive = fsMode != 0;
             slot = fsActive ? dc.FsSlot : dc.GSlot;
             identity = fsActive ? dc.FsIdentity : dc.GIdentity;
@@ -282,7 +282,7 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
                 // Step 16: first-stage controls from PC.fsc and PC.ta.PSCID.
                 w.Sum = (pc.Ta & PcSum) != 0;
                 fsMode = (uint)(pc.Fsc >> AtpModeShift);
-                w.FsRoot = (pc.Fsc & PpnMask44) << 12;
+                w.FsRoot = (pc.Fsc & AtpPpn) << 12;
                 bool fsActive = fsMode != 0;
                 slot = fsActive ? pc.Slot : dc.GSlot;
                 identity = fsActive ? pc.Identity : dc.GIdentity;
@@ -572,7 +572,7 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
         }
 
         // Steps 6, 7: msipte = 16 bytes at (msiptp.PPN x 2^12) | (I x 16); an access fault is cause 261.
-        ulong ptePa = ((w.Msiptp & PpnMask44) << 12) | (file << 4);
+        ulong ptePa = ((w.Msiptp & AtpPpn) << 12) | (file << 4);
         if (!_memory.TryRead64(ptePa, out ulong pte0) || !_memory.TryRead64(ptePa + 8, out ulong pte1))
         {
             return MsiFault(ref w, FaultCause.MsiPteLoadAccessFault);
@@ -600,7 +600,7 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
         }
 
         // Step 13.2: the translated address msipte.PPN << 12 | A[11:0].
-        w.Pa = (((pte0 >> 10) & PpnMask44) << 12) | (gpa & 0xFFF);
+        w.Pa = (((pte0 & NonLeafPpn) >> NonLeafPpnShift) << 12) | (gpa & 0xFFF);
         w.GsShift = 12;
         w.GsPerms = Iotlb.R | Iotlb.W;
         w.GsDirty = true;
