@@ -94,16 +94,12 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private bool TryCachedTranslation(in TranslationRequest request, out ulong pa, out uint flags)
     {
-        ulong ddtp = Volatile.Read(ref DdtpValue);
-        uint iommuMode = (uint)ddtp & 0xF;
         uint deviceId = request.DeviceId;
-        int ddi0Bits = Has(Caps, CapMsiFlat) ? 6 : 7;
         Iotlb? tlb = Tlb;
-        // Steps 1, 2, 5: only 1LVL/2LVL/3LVL with a device_id the mode accepts. Steps 6, 7, 10 from the DC
-        // cache's precomputed hit slot (PDTV = 0 and a stage active; no slot means the full process).
-        if (tlb is null || iommuMode - Ddtp1Lvl > Ddtp3Lvl - Ddtp1Lvl || deviceId > 0xFF_FFFF
-            || (iommuMode == Ddtp2Lvl && deviceId >> (ddi0Bits + 9) != 0)
-            || (iommuMode == Ddtp1Lvl && deviceId >> ddi0Bits != 0)
+        // Steps 1, 2, 5: only 1LVL/2LVL/3LVL with a device_id the mode accepts (HitDeviceLimit is 0 for Off and
+        // Bare). Steps 6, 7, 10 from the DC cache's precomputed hit slot (PDTV = 0 and a stage active; no slot
+        // means the full process).
+        if (tlb is null || deviceId >= Volatile.Read(ref HitDeviceLimit)
             || !Dir.TryGetDcHitSpace(deviceId, out int slot, out uint identity)
             || slot < 0)
         {
@@ -112,14 +108,12 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
             return false;
         }
 
-        AddressSpaceTable spaces = Spaces;
-        ref AddressSpaceTable.Slot space = ref spaces.SlotAtUnchecked(slot);
+        ref AddressSpaceTable.Slot space = ref Spaces.SlotAtUnchecked(slot);
         SpaceStamp stamp;
         stamp.Gen = Volatile.Read(ref space.Gen);
         stamp.AllGen = Volatile.Read(ref space.AllGen);
-        stamp.GscGen = Volatile.Read(ref spaces.GscGenUnchecked(Volatile.Read(ref space.GscIndex)));
         if (Volatile.Read(ref space.Identity) != identity
-            || !tlb.TryLookup(slot, in stamp, request.Iova, out pa, out flags))
+            || !tlb.TryLookup(slot, stamp, request.Iova, out pa, out flags))
         {
             pa = 0;
             flags = 0;
@@ -305,7 +299,7 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
         {
             slot = ReadStamp(slot, identity, spaceKey, out stamp);
             invalSeq = Tlb!.InvalidationSequence;
-            if (Tlb.TryLookup(slot, in stamp, request.Iova, out ulong pa, out uint flags) && Permits(flags, ref w))
+            if (Tlb.TryLookup(slot, stamp, request.Iova, out ulong pa, out uint flags) && Permits(flags, ref w))
             {
                 res.Success = true;
                 res.PhysicalAddress = pa;
@@ -350,7 +344,7 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
                 | (fsMode == 0 ? Iotlb.NoFirstStage : 0)
                 | ((uint)shift << Iotlb.PageShiftShift);
             ulong paBase = w.Pa & ~((1UL << (12 + 9 * level)) - 1);
-            Tlb!.Insert(slot, in stamp, invalSeq, request.Iova, level, paBase, flags);
+            Tlb!.Insert(slot, stamp, invalSeq, request.Iova, level, paBase, flags);
         }
 
         return res;
@@ -430,7 +424,6 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
             {
                 stamp.Gen = Volatile.Read(ref s.Gen);
                 stamp.AllGen = Volatile.Read(ref s.AllGen);
-                stamp.GscGen = Volatile.Read(ref Spaces.GscGen(Volatile.Read(ref s.GscIndex)));
                 if (Volatile.Read(ref s.Identity) == identity)
                 {
                     return slot;
@@ -450,7 +443,6 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
             ref AddressSpaceTable.Slot s = ref Spaces.SlotAt(slot);
             stamp.Gen = Volatile.Read(ref s.Gen);
             stamp.AllGen = Volatile.Read(ref s.AllGen);
-            stamp.GscGen = Volatile.Read(ref Spaces.GscGen(Volatile.Read(ref s.GscIndex)));
             if (Volatile.Read(ref s.Identity) == identity)
             {
                 return slot;

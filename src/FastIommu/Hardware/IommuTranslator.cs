@@ -59,7 +59,7 @@ public sealed class IommuTranslator
     public Ddtp Ddtp
     {
         get => new(Volatile.Read(ref _engine.DdtpValue));
-        set => Volatile.Write(ref _engine.DdtpValue, value.Value);
+        set => _engine.SetDdtp(value.Value);
     }
 
     /// <summary>The fctl register (BE, WSI, GXL) as the device holds it.</summary>
@@ -99,6 +99,11 @@ public sealed class IommuTranslator
 internal abstract class TranslatorEngine
 {
     public ulong DdtpValue;
+
+    /// <summary>The IOTLB-hit path serves device_ids below this: 2^7 (2^6 with MSI_FLAT), 2^16 (2^15), 2^24 for
+    /// 1LVL, 2LVL, 3LVL (step 5 of the translation process); 0 when ddtp is Off or Bare. Set with ddtp.</summary>
+    public uint HitDeviceLimit;
+
     public uint FctlValue;
     public readonly ulong Caps;
     public readonly Iotlb? Tlb;
@@ -116,6 +121,23 @@ internal abstract class TranslatorEngine
     }
 
     public abstract TranslationResult Translate(in TranslationRequest request);
+
+    /// <summary>ddtp as the device writes it, and the device_id limit of the IOTLB-hit path that follows from it.
+    /// A translation racing the write may use either value, as one that began before the write.</summary>
+    public void SetDdtp(ulong value)
+    {
+        Volatile.Write(ref DdtpValue, value);
+        // Steps 3 to 5: DDI[0] is device_id[5:0] with the extended DC format (MSI_FLAT), [6:0] with the base one.
+        int ddi0Bits = (Caps & (1UL << SpecBits.CapMsiFlat)) != 0 ? 6 : 7;
+        uint limit = (uint)(value & Ddtp.IommuModeMask) switch
+        {
+            SpecBits.Ddtp1Lvl => 1u << ddi0Bits,
+            SpecBits.Ddtp2Lvl => 1u << (ddi0Bits + 9),
+            SpecBits.Ddtp3Lvl => 1u << 24,
+            _ => 0,
+        };
+        Volatile.Write(ref HitDeviceLimit, limit);
+    }
 
     private struct AddressInvalidation
     {
@@ -194,7 +216,6 @@ internal abstract class TranslatorEngine
     public void InvalidateAll()
     {
         Dir.InvalidateAllDevices();
-        Spaces.BumpAllGuests();
-        Spaces.BumpGsc(AddressSpaceTable.HostGscIndex);
+        Spaces.BumpAllGuests(includeHost: true);
     }
 }

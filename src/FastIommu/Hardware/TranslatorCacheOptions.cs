@@ -4,7 +4,7 @@ namespace FastIommu.Hardware;
 /// associativity); 0 disables that cache, which makes the translator walk memory on every request.</summary>
 public sealed class TranslatorCacheOptions
 {
-    /// <summary>IOTLB entries (4-way set associative). Default 4096.</summary>
+    /// <summary>IOTLB entries (4-way set associative, 32 bytes each), at most 2^24. Default 4096.</summary>
     public int IotlbEntries { get; init; } = 4096;
 
     /// <summary>Device-context cache entries (direct mapped by device_id). Default 256.</summary>
@@ -31,6 +31,11 @@ public sealed class TranslatorCacheOptions
     internal void Validate()
     {
         CheckPow2(IotlbEntries, nameof(IotlbEntries), 4);
+        if (IotlbEntries > 1 << 24)
+        {
+            throw new ArgumentOutOfRangeException(nameof(IotlbEntries), IotlbEntries, "IotlbEntries must be at most 2^24 (512 MiB of entries).");
+        }
+
         CheckPow2(DeviceContextEntries, nameof(DeviceContextEntries), 1);
         CheckPow2(ProcessContextEntries, nameof(ProcessContextEntries), 1);
         if (AddressSpaces < 1 || AddressSpaces > 1 << 20)

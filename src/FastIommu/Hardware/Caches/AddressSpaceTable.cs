@@ -6,15 +6,17 @@ namespace FastIommu.Hardware.Caches;
 
 /// <summary>
 /// The address spaces the IOTLB tags its entries with: one slot per (GV, GSCID, PSCV, PSCID) in use, each with
-/// generation counters so that invalidating a whole PSCID or GSCID is one increment, not a scan of the IOTLB.
+/// two epochs so that invalidating a whole PSCID is one increment and a whole GSCID one increment per space of that
+/// GSCID, never a scan of the IOTLB.
 /// </summary>
 /// <remarks>
-/// An IOTLB entry records its slot and the generations it was filled under; it is live only while they still
-/// match. <see cref="Slot.Gen"/> is bumped by IOTINVAL.VMA with PSCV=1, AV=0 (global entries survive it),
-/// <see cref="Slot.AllGen"/> when the slot is recycled, and the per-GSCID generation (index 65536 = host, i.e.
-/// second stage Bare) by the commands that flush every space of a GSCID. Slots of one GSCID are linked in a list
-/// so an address-selective flush for "all PSCIDs of this GSCID" visits only those spaces.
-/// Mutations take a lock (they happen on cache fills and invalidations, never on an IOTLB hit).
+/// An IOTLB entry records its slot and one epoch of it (<see cref="Slot.AllGen"/> for a global entry,
+/// <see cref="Slot.Gen"/> otherwise); it is live only while that epoch is unchanged. <see cref="Slot.Gen"/> alone is
+/// bumped by IOTINVAL.VMA with PSCV=1, AV=0 (global entries survive it); both are bumped when the slot is recycled
+/// and by the commands that flush every space of a GSCID (index 65536 = host, i.e. second stage Bare). Slots of one
+/// GSCID are linked in a list, so those commands, and an address-selective flush for "all PSCIDs of this GSCID",
+/// visit only that GSCID's spaces. Mutations take a lock (they happen on cache fills and invalidations, never on an
+/// IOTLB hit).
 /// </remarks>
 internal sealed class AddressSpaceTable
 {
@@ -24,7 +26,11 @@ internal sealed class AddressSpaceTable
     {
         /// <summary>Bumped each time the slot is given to another space; contexts caching the slot check it.</summary>
         public uint Identity;
+
+        /// <summary>Epoch of the non-global entries: bumped by every invalidation of this space.</summary>
         public uint Gen;
+
+        /// <summary>Epoch of the global entries: bumped by the invalidations that include global entries.</summary>
         public uint AllGen;
         public int GscIndex;
         public ulong Key;
@@ -33,7 +39,6 @@ internal sealed class AddressSpaceTable
     }
 
     private readonly Slot[] _slots;
-    private readonly uint[] _gscGen = new uint[HostGscIndex + 1];
     private readonly int[] _gscHead = new int[HostGscIndex + 1];
     private readonly Dictionary<ulong, int> _index;
     private readonly Lock _lock = new();
@@ -69,17 +74,6 @@ internal sealed class AddressSpaceTable
         return ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(_slots), index);
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public ref uint GscGen(int gscIndex) => ref _gscGen[gscIndex];
-
-    /// <summary>The generation of a GSCID index read from a slot (always 0..<see cref="HostGscIndex"/>), unchecked.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public ref uint GscGenUnchecked(int gscIndex)
-    {
-        Debug.Assert((uint)gscIndex <= HostGscIndex, "a GSCID index stored in a slot");
-        return ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(_gscGen), gscIndex);
-    }
-
     /// <summary>The slot of the space <paramref name="key"/>, creating it (and recycling another) if needed.</summary>
     public int Resolve(ulong key, out uint identity)
     {
@@ -108,7 +102,7 @@ internal sealed class AddressSpaceTable
             ref Slot slot = ref _slots[index];
             // Identity first: a reader that sees any of the new fields also sees the new identity (ProcessSpace rechecks).
             Volatile.Write(ref slot.Identity, slot.Identity + 1);
-            Volatile.Write(ref slot.AllGen, slot.AllGen + 1);
+            Bump(ref slot);
             slot.Key = key;
             slot.InUse = true;
             int gscIndex = (key >> 63) != 0 ? (int)((key >> 32) & 0xFFFF) : HostGscIndex;
@@ -150,15 +144,39 @@ internal sealed class AddressSpaceTable
     }
 
     /// <summary>Drops every entry (global ones too) of every space of one GSCID (or of the host).</summary>
-    public void BumpGsc(int gscIndex) => Interlocked.Increment(ref _gscGen[gscIndex]);
-
-    /// <summary>Drops every entry of every VM space (all GSCIDs, not the host).</summary>
-    public void BumpAllGuests()
+    public void BumpGsc(int gscIndex)
     {
-        for (int i = 0; i < HostGscIndex; i++)
+        lock (_lock)
         {
-            Interlocked.Increment(ref _gscGen[i]);
+            for (int index = _gscHead[gscIndex]; index != -1; index = _slots[index].Next)
+            {
+                Bump(ref _slots[index]);
+            }
         }
+    }
+
+    /// <summary>Drops every entry of every VM space (all GSCIDs, not the host), or of every space when
+    /// <paramref name="includeHost"/>.</summary>
+    public void BumpAllGuests(bool includeHost = false)
+    {
+        lock (_lock)
+        {
+            for (int index = 0; index < _used; index++)
+            {
+                ref Slot slot = ref _slots[index];
+                if (includeHost || slot.GscIndex != HostGscIndex)
+                {
+                    Bump(ref slot);
+                }
+            }
+        }
+    }
+
+    /// <summary>Kills every entry of a slot: the global epoch, then the non-global one.</summary>
+    private static void Bump(ref Slot slot)
+    {
+        Interlocked.Increment(ref slot.AllGen);
+        Interlocked.Increment(ref slot.Gen);
     }
 
     /// <summary>Calls <paramref name="action"/> for the slot of <paramref name="key"/>, if it exists, under the lock.</summary>

@@ -4,12 +4,15 @@ using System.Runtime.InteropServices;
 
 namespace FastIommu.Hardware.Caches;
 
-/// <summary>The generations of one address space, read once per translation before any walk.</summary>
+/// <summary>The epochs of one address space (<see cref="AddressSpaceTable.Slot"/>), read once per translation
+/// before any walk.</summary>
 internal struct SpaceStamp
 {
+    /// <summary>Epoch of the space's non-global entries.</summary>
     public uint Gen;
+
+    /// <summary>Epoch of the space's global entries.</summary>
     public uint AllGen;
-    public uint GscGen;
 }
 
 /// <summary>
@@ -18,6 +21,13 @@ internal struct SpaceStamp
 /// level; lookups probe only the levels that have ever been filled. Entries stay, stale or not, until an
 /// invalidation or a replacement removes them, exactly as hardware may keep them.
 /// </summary>
+/// <remarks>
+/// Layout, chosen for the hit path: an entry is 32 bytes (the sequence word, the space, the tag, the PA, one epoch
+/// and the flags), a set is 4 entries = 128 bytes, and the table starts on a 64-byte boundary, so a set is two whole
+/// cache lines and an entry never straddles one. An entry records the one epoch of its space that can kill it:
+/// <see cref="SpaceStamp.AllGen"/> for a global entry, <see cref="SpaceStamp.Gen"/> for the others; a hit compares
+/// that one word.
+/// </remarks>
 internal sealed class Iotlb
 {
     // Flags of an entry.
@@ -28,19 +38,24 @@ internal sealed class Iotlb
     public const uint NoFirstStage = 1 << 6;   // first stage Bare: no U/SUM rules
     public const int PageShiftShift = 8;       // bits 15:8: log2 of the size reported (12, 16, 21, ...)
 
+    private const int EntryBytes = 32;
+    private const int LineBytes = 64;
+
+    [StructLayout(LayoutKind.Sequential, Size = EntryBytes)]
     private struct Entry
     {
         public int Seq;
         public int Space;     // slot + 1; 0 = empty
         public ulong Tag;     // (IOVA >> level shift) << 3 | level
         public ulong PaBase;  // PA of the entry's first byte, aligned to its level
-        public uint Gen;
-        public uint AllGen;
-        public uint GscGen;
+        public uint Epoch;    // SpaceStamp.AllGen if GlobalPage, else SpaceStamp.Gen, when filled
         public uint Flags;
     }
 
-    private readonly Entry[] _entries;
+    // Pinned (never moves), so the 64-byte-aligned start computed once stays aligned.
+    private readonly byte[] _storage;
+    private readonly int _start;
+    private readonly int _entries;
     private readonly int _setShift;
     private readonly int _setMask;    // sets - 1 (sets is a power of two)
     private int _levelMask;
@@ -49,7 +64,14 @@ internal sealed class Iotlb
 
     public Iotlb(int entries)
     {
-        _entries = new Entry[entries];
+        _entries = entries;
+        _storage = GC.AllocateArray<byte>(entries * EntryBytes + LineBytes, pinned: true);
+        unsafe
+        {
+            nint address = (nint)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_storage));
+            _start = (int)((LineBytes - (address & (LineBytes - 1))) & (LineBytes - 1));
+        }
+
         int sets = entries / 4;
         _setShift = 64 - BitOperations.Log2((uint)sets);
         _setMask = sets - 1;
@@ -58,6 +80,12 @@ internal sealed class Iotlb
             _setShift = 63; // one set: index is always 0 after the mask below
         }
     }
+
+    /// <summary>The first way of set <paramref name="set"/>; <paramref name="set"/> is masked by <see cref="SetOf"/>,
+    /// so the set's 4 entries are inside the storage: no bounds check.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private ref Entry SetAt(int set) =>
+        ref Unsafe.As<byte, Entry>(ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(_storage), _start + (set << 7)));
 
     /// <summary>Read before a walk; a fill made with an older value after an address invalidation is dropped.</summary>
     public long InvalidationSequence => Volatile.Read(ref _invalSeq);
@@ -74,34 +102,31 @@ internal sealed class Iotlb
 
     /// <summary>Finds a live entry for <paramref name="iova"/> in space <paramref name="slot"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public bool TryLookup(int slot, in SpaceStamp stamp, ulong iova, out ulong pa, out uint flags)
+    public bool TryLookup(int slot, SpaceStamp stamp, ulong iova, out ulong pa, out uint flags)
     {
         int mask = Volatile.Read(ref _levelMask);
         int space = slot + 1;
-        // SetOf is masked to the set count, so set * 4 + 3 is always inside the array: no bounds checks.
-        ref Entry first = ref MemoryMarshal.GetArrayDataReference(_entries);
         while (mask != 0)
         {
             int level = BitOperations.TrailingZeroCount(mask);
             mask &= mask - 1;
             ulong tag = TagOf(iova, level);
-            ref Entry set = ref Unsafe.Add(ref first, SetOf(tag, space) << 2);
+            ref Entry set = ref SetAt(SetOf(tag, space));
             for (int way = 0; way < 4; way++)
             {
                 ref Entry e = ref Unsafe.Add(ref set, way);
+                // The sequence first (an acquire read), then the entry: the copy is consistent if the sequence
+                // is even and unchanged after it.
+                int seq = SeqLock.BeginRead(ref e.Seq);
                 if (e.Tag != tag || e.Space != space)
                 {
                     continue;
                 }
 
-                // Copy only what a hit returns or checks, then re-check the tag under the sequence.
-                int seq = SeqLock.BeginRead(ref e.Seq);
-                ulong copyTag = e.Tag;
-                int copySpace = e.Space;
                 ulong paBase = e.PaBase;
-                uint gen = e.Gen, allGen = e.AllGen, gscGen = e.GscGen, entryFlags = e.Flags;
-                if (!SeqLock.Validate(ref e.Seq, seq) || copyTag != tag || copySpace != space
-                    || allGen != stamp.AllGen || gscGen != stamp.GscGen || ((entryFlags & GlobalPage) == 0 && gen != stamp.Gen))
+                uint epoch = e.Epoch, entryFlags = e.Flags;
+                if (!SeqLock.Validate(ref e.Seq, seq)
+                    || epoch != ((entryFlags & GlobalPage) != 0 ? stamp.AllGen : stamp.Gen))
                 {
                     continue;
                 }
@@ -120,11 +145,11 @@ internal sealed class Iotlb
 
     /// <summary>Caches a translation made under <paramref name="stamp"/>, unless an address invalidation ran since
     /// <paramref name="invalSeq"/> was read (the walk may have seen the old tables).</summary>
-    public void Insert(int slot, in SpaceStamp stamp, long invalSeq, ulong iova, int level, ulong paBase, uint flags)
+    public void Insert(int slot, SpaceStamp stamp, long invalSeq, ulong iova, int level, ulong paBase, uint flags)
     {
         int space = slot + 1;
         ulong tag = TagOf(iova, level);
-        ref Entry set = ref _entries[SetOf(tag, space) << 2];
+        ref Entry set = ref SetAt(SetOf(tag, space));
         int way = -1;
         for (int i = 0; i < 4; i++)
         {
@@ -156,9 +181,7 @@ internal sealed class Iotlb
         target.Space = space;
         target.Tag = tag;
         target.PaBase = paBase;
-        target.Gen = stamp.Gen;
-        target.AllGen = stamp.AllGen;
-        target.GscGen = stamp.GscGen;
+        target.Epoch = (flags & GlobalPage) != 0 ? stamp.AllGen : stamp.Gen;
         target.Flags = flags;
         SeqLock.Exit(ref target.Seq, start);
         if ((Volatile.Read(ref _levelMask) & (1 << level)) == 0)
@@ -182,7 +205,7 @@ internal sealed class Iotlb
             int level = BitOperations.TrailingZeroCount(mask);
             mask &= mask - 1;
             ulong tag = TagOf(address, level);
-            ref Entry set = ref _entries[SetOf(tag, space) << 2];
+            ref Entry set = ref SetAt(SetOf(tag, space));
             for (int way = 0; way < 4; way++)
             {
                 ref Entry e = ref Unsafe.Add(ref set, way);
@@ -202,9 +225,10 @@ internal sealed class Iotlb
     public int CountOccupied()
     {
         int n = 0;
-        foreach (ref Entry e in _entries.AsSpan())
+        ref Entry first = ref SetAt(0);
+        for (int i = 0; i < _entries; i++)
         {
-            if (Volatile.Read(ref e.Space) != 0)
+            if (Volatile.Read(ref Unsafe.Add(ref first, i).Space) != 0)
             {
                 n++;
             }

@@ -71,6 +71,56 @@ public class TranslationCacheTests
         AssertPa(bed, 1, NewPa, "PSCV=0 AV=1 includes global mappings");
     }
 
+    // A global (G = 1) first-stage entry of the host survives only the PSCV = 1 forms; every command that covers
+    // all spaces of the host removes it, whether by address or not.
+    [TestCase("vma-all", Description = "GV=0 AV=0 PSCV=0: every host space, global entries included")]
+    [TestCase("vma-addr", Description = "GV=0 AV=1 PSCV=0: ADDR in every host space, global entries included")]
+    [TestCase("all", Description = "InvalidateAll")]
+    public void Global_host_entries_go_with_every_flush_that_includes_them(string form)
+    {
+        using var bed = Cached().SingleStage();
+        bed.Q(TranslationBed.L0Entry, TranslationBed.LeafRwu | 0x20);      // G
+        AssertPa(bed, 1, TranslationBed.ExpectedPa, "fill a global entry");
+        bed.Q(TranslationBed.L0Entry, NewLeaf | 0x20);
+        bed.Translator.InvalidateVma(false, 0, pscv: true, 5, av: false, 0);
+        bed.Translator.InvalidateGvma(gv: false, 0, av: false, 0);
+        AssertPa(bed, 1, TranslationBed.ExpectedPa, "PSCV=1 and GVMA (VM spaces only) keep it");
+        switch (form)
+        {
+            case "vma-all": bed.Translator.InvalidateVma(false, 0, pscv: false, 0, av: false, 0); break;
+            case "vma-addr": bed.Translator.InvalidateVma(false, 0, pscv: false, 0, av: true, 0x4020_3000); break;
+            default: bed.Translator.InvalidateAll(); break;
+        }
+
+        AssertPa(bed, 1, NewPa, $"{form} flushes global entries too");
+    }
+
+    // The same for a VM: a global first-stage entry of (GSCID 7, PSCID 5) survives VMA GV=1 PSCV=1 and every command
+    // for GSCID 8, and goes with the GSCID-wide VMA and both GVMA forms.
+    [TestCase("vma-gscid", Description = "GV=1 AV=0 PSCV=0: all spaces of GSCID 7")]
+    [TestCase("gvma-gscid", Description = "GVMA GV=1: GSCID 7")]
+    [TestCase("gvma-all", Description = "GVMA GV=0: every VM")]
+    public void Global_vm_entries_go_with_every_gscid_wide_flush(string form)
+    {
+        using var bed = Cached().TwoStage();
+        bed.Q(TranslationBed.L0Entry, 0x400_00F7);                         // leaf GPA 0x1000_0000, V R W U G A D
+        AssertPa(bed, 2, TranslationBed.ExpectedPa, "fill a global entry");
+        bed.Q(TranslationBed.L0Entry, 0x404_00F7);                         // first-stage leaf GPA 0x1010_0000, G
+        bed.Translator.InvalidateVma(gv: true, 7, pscv: true, 5, av: false, 0);
+        bed.Translator.InvalidateVma(gv: true, 8, pscv: false, 0, av: false, 0);
+        bed.Translator.InvalidateGvma(gv: true, 8, av: false, 0);
+        bed.Translator.InvalidateVma(gv: false, 0, pscv: false, 0, av: false, 0);
+        AssertPa(bed, 2, TranslationBed.ExpectedPa, "PSCV=1, GSCID 8 and the host's VMA keep it");
+        switch (form)
+        {
+            case "vma-gscid": bed.Translator.InvalidateVma(gv: true, 7, pscv: false, 0, av: false, 0); break;
+            case "gvma-gscid": bed.Translator.InvalidateGvma(gv: true, 7, av: false, 0); break;
+            default: bed.Translator.InvalidateGvma(gv: false, 0, av: false, 0); break;
+        }
+
+        AssertPa(bed, 2, 0x9010_0678, $"{form} flushes global entries too");
+    }
+
     [Test]
     public void Superpage_is_one_entry_and_any_address_inside_flushes_it()
     {
@@ -240,5 +290,21 @@ public class TranslationCacheTests
         bed.Q(0x8000_0078, (8UL << 60) | 0x80001);
         AssertPa(bed, 3, NewPa, "device 3 (PSCID 6)");
         AssertPa(bed, 1, NewPa, "PSCID 5 re-resolved to a fresh slot: new walk");
+    }
+
+    [Test]
+    public void Recycled_address_space_slots_drop_their_global_entries_too()
+    {
+        using var bed = new TranslationBed(TranslationBed.AllCaps, new TranslatorCacheOptions { AddressSpaces = 1 }).SingleStage();
+        bed.Q(TranslationBed.L0Entry, TranslationBed.LeafRwu | 0x20);      // G
+        AssertPa(bed, 1, TranslationBed.ExpectedPa, "fill a global entry of PSCID 5");
+        bed.Q(TranslationBed.L0Entry, NewLeaf | 0x20);
+        bed.Q(0x8000_0060, 0x1);                                           // device 3: PSCID 6 takes the only slot
+        bed.Q(0x8000_0070, 6UL << 12);
+        bed.Q(0x8000_0078, (8UL << 60) | 0x80001);
+        AssertPa(bed, 3, NewPa, "device 3 (PSCID 6) walks into the recycled slot");
+        bed.Q(TranslationBed.L0Entry, 0x2400_80F7);                         // PPN 0x90020, G
+        AssertPa(bed, 3, NewPa, "device 3's own global entry is cached");
+        AssertPa(bed, 1, 0x9002_0678, "PSCID 5 takes the slot back: neither its old entry nor PSCID 6's is live");
     }
 }
