@@ -72,17 +72,12 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
             && TryCachedTranslation(in request, out ulong pa, out uint flags))
         {
             // Built straight in the caller's return buffer: no zeroed local copied afterwards.
-            return new TranslationResult
-            {
-                Success = true,
-                PhysicalAddress = pa,
-                PageSize = 1UL << (int)((flags >> Iotlb.PageShiftShift) & 0xFF),
-                Readable = (flags & Iotlb.R) != 0,
-                Writable = (flags & Iotlb.W) != 0,
-                Executable = (flags & Iotlb.X) != 0,
-                Ttyp = TtypOf(request.Access, ats: false, translated: false),
-                Iotval = request.Iova,
-            };
+            return new TranslationResult(
+                pa,
+                1UL << (int)((flags >> Iotlb.PageShiftShift) & 0xFF),
+                request.Iova,
+                HitTtyp(request.Access),
+                (byte)((flags & (Iotlb.R | Iotlb.W | Iotlb.X)) | TranslationResult.SuccessBit));
         }
 
         return TranslateFully(in request);
@@ -120,12 +115,26 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
             return false;
         }
 
-        // Permissions of a user-mode request (no process_id, so no supervisor privilege).
-        AccessType access = request.Access;
-        return (flags & NeedBit(access)) != 0
-            && (access != AccessType.Write || (flags & Iotlb.DirtyOk) != 0)
-            && (flags & (Iotlb.NoFirstStage | Iotlb.UserPage)) != 0;
+        // Permissions of a user-mode request (no process_id, so no supervisor privilege): the access's R, W or X,
+        // D already set for a write, and a U page or no first stage.
+        uint need = HitNeed(request.Access);
+        return (flags & need) == need && (flags & (Iotlb.NoFirstStage | Iotlb.UserPage)) != 0;
     }
+
+    /// <summary>The IOTLB flags a hit needs: read R, write W and DirtyOk, execute X (any other value as execute).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static uint HitNeed(AccessType access) =>
+        (HitNeeds >> (8 * Math.Min((int)access, (int)AccessType.Execute))) & 0xFF;
+
+    private const uint HitNeeds = Iotlb.R | ((Iotlb.W | Iotlb.DirtyOk) << 8) | (Iotlb.X << 16);
+
+    /// <summary><see cref="TtypOf"/> of an untranslated request: read 2, write 3, execute (or any other value) 1.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static TransactionType HitTtyp(AccessType access) =>
+        (TransactionType)((HitTtyps >> (4 * Math.Min((int)access, (int)AccessType.Execute))) & 0xF);
+
+    private const uint HitTtyps = (uint)TransactionType.UntranslatedRead | ((uint)TransactionType.UntranslatedWrite << 4)
+        | ((uint)TransactionType.UntranslatedExecute << 8);
 
     private TranslationResult TranslateFully(in TranslationRequest request)
     {

@@ -17,6 +17,7 @@ namespace FastIommu.Hardware;
 /// <para><see cref="Translate"/> allocates nothing. Caches never observe memory writes by themselves: a PTE, DC or
 /// PC changed without the matching IOTINVAL / IODIR may keep translating the old way.</para>
 /// </remarks>
+[System.Runtime.CompilerServices.SkipLocalsInit]
 public sealed class IommuTranslator
 {
     private readonly TranslatorEngine _engine;

@@ -10,11 +10,14 @@ namespace FastIommu.Hardware;
 /// For a PCIe ATS translation request (TTYP 8) a page fault, guest-page fault or "PDT entry not valid" is a
 /// Success response with R = W = 0 (spec, "PCIe ATS translation request handling"): <see cref="Success"/> is true,
 /// <see cref="Readable"/> and <see cref="Writable"/> are false and <see cref="Cause"/> says why; nothing is logged.
-/// <para>The properties are declared with the 64-bit ones first so that the struct packs into 40 bytes (not 56):
-/// the hot path builds and returns one per translation.</para>
+/// <para>The hot path builds and returns one per translation, so the struct is 40 bytes: the four 64-bit values,
+/// CAUSE, TTYP and one byte holding the five flags (bit 0 R, 1 W, 2 X, 3 success, 4 report suppressed; R, W, X
+/// in the same bits as the IOTLB's flags).</para>
 /// </remarks>
 public struct TranslationResult
 {
+    internal const byte ReadableBit = 1, WritableBit = 2, ExecutableBit = 4, SuccessBit = 8, SuppressedBit = 16;
+
     /// <summary>The SPA (or for an ATS request with DC.tc.T2GPA = 1, the GPA).</summary>
     public ulong PhysicalAddress { get; set; }
 
@@ -34,18 +37,35 @@ public struct TranslationResult
     /// <summary>The spec's TTYP of the request.</summary>
     public TransactionType Ttyp { get; set; }
 
-    public bool Success { get; set; }
+    // Declared after the 64-bit values, CAUSE and TTYP: the struct stays 40 bytes.
+    private byte _flags;
 
-    public bool Readable { get; set; }
-    public bool Writable { get; set; }
-    public bool Executable { get; set; }
+    /// <summary>A successful translation: every field set, so the hot path writes the result in place.</summary>
+    internal TranslationResult(ulong physicalAddress, ulong pageSize, ulong iotval, TransactionType ttyp, byte flags)
+    {
+        PhysicalAddress = physicalAddress;
+        PageSize = pageSize;
+        Iotval = iotval;
+        Iotval2 = 0;
+        Cause = FaultCause.None;
+        Ttyp = ttyp;
+        _flags = flags;
+    }
+
+    public bool Success { readonly get => (_flags & SuccessBit) != 0; set => SetFlag(SuccessBit, value); }
+
+    public bool Readable { readonly get => (_flags & ReadableBit) != 0; set => SetFlag(ReadableBit, value); }
+    public bool Writable { readonly get => (_flags & WritableBit) != 0; set => SetFlag(WritableBit, value); }
+    public bool Executable { readonly get => (_flags & ExecutableBit) != 0; set => SetFlag(ExecutableBit, value); }
 
     /// <summary>DC.tc.DTF = 1 and the cause is one DTF suppresses: the IOMMU aborts the transaction but does
     /// not write a fault record.</summary>
-    public bool FaultReportSuppressed { get; set; }
+    public bool FaultReportSuppressed { readonly get => (_flags & SuppressedBit) != 0; set => SetFlag(SuppressedBit, value); }
 
     /// <summary>True when the request was faulted and a fault record should be written to the fault queue.</summary>
     public readonly bool ShouldReport => !Success && !FaultReportSuppressed;
+
+    private void SetFlag(byte bit, bool value) => _flags = value ? (byte)(_flags | bit) : (byte)(_flags & ~bit);
 
     public override readonly string ToString() => Success
         ? $"PA 0x{PhysicalAddress:x} size 0x{PageSize:x} {(Readable ? "R" : "-")}{(Writable ? "W" : "-")}{(Executable ? "X" : "-")}"
