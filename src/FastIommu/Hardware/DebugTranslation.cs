@@ -66,7 +66,8 @@ public sealed partial class RiscVIommu
     // Runs the request in tr_req_iova / tr_req_ctl as an Untranslated request (spec "Debug support"): faults go to
     // the fault queue as usual and tr_response.fault is set. NW=0 asks for read and write permission, NW=1 for read,
     // Exe for execute as well: the request is translated for write (or read) and, with Exe, again for execute.
-    // The translator may cache what it walks ("may or may not cache"). Its result carries no PBMT, so PBMT reads 0.
+    // The translator may cache what it walks ("may or may not cache"). PBMT is the translation's memory type, both
+    // stages resolved (TranslationResult.MemoryType).
     private void RunDebugRequest()
     {
         var control = new TrReqCtl(_debug.Control);
@@ -89,7 +90,7 @@ public sealed partial class RiscVIommu
         }
 
         _debug.Complete(result.Success
-            ? TrResponse.Success(result.PhysicalAddress, result.PageSize, PageBasedMemoryType.Pma).Value
+            ? TrResponse.Success(result.PhysicalAddress, result.PageSize, result.MemoryType).Value
             : TrResponse.Faulted.Value);
     }
 }

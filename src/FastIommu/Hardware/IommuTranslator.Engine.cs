@@ -55,6 +55,8 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
         public bool FsGlobal;
         public bool FsDirty;
         public bool GsDirty;
+        public uint FsPbmt;       // leaf PBMT of each stage (0 = PMA; a Bare stage gives 0)
+        public uint GsPbmt;
 
         public FaultCause Cause;
         public ulong Iotval2;
@@ -77,6 +79,7 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
                 1UL << (int)((flags >> Iotlb.PageShiftShift) & 0xFF),
                 request.Iova,
                 HitTtyp(request.Access),
+                (PageBasedMemoryType)((flags >> Iotlb.PbmtShift) & 3),
                 (byte)((flags & (Iotlb.R | Iotlb.W | Iotlb.X)) | TranslationResult.SuccessBit));
         }
 
@@ -312,6 +315,7 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
             {
                 res.Success = true;
                 res.PhysicalAddress = pa;
+                res.MemoryType = (PageBasedMemoryType)((flags >> Iotlb.PbmtShift) & 3);
                 res.PageSize = 1UL << (int)((flags >> Iotlb.PageShiftShift) & 0xFF);
                 res.Readable = (flags & Iotlb.R) != 0;
                 res.Writable = (flags & Iotlb.W) != 0;
@@ -336,8 +340,12 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
             perms &= ~Iotlb.X;
         }
 
+        // Svpbmt with two stages: a G-stage PBMT other than PMA overrides the PMA, and a first-stage PBMT other than
+        // PMA overrides that (privileged spec, Svpbmt; a Bare stage contributes PMA).
+        uint pbmt = w.FsPbmt != 0 ? w.FsPbmt : w.GsPbmt;
         res.Success = true;
         res.PhysicalAddress = ats && (dc.Tc & TcT2gpa) != 0 ? w.Gpa : w.Pa;
+        res.MemoryType = (PageBasedMemoryType)pbmt;
         res.PageSize = 1UL << shift;
         res.Readable = (perms & Iotlb.R) != 0;
         res.Writable = (perms & Iotlb.W) != 0;
@@ -351,7 +359,8 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
                 | (w.FsGlobal ? Iotlb.GlobalPage : 0)
                 | (w.FsDirty && w.GsDirty ? Iotlb.DirtyOk : 0)
                 | (fsMode == 0 ? Iotlb.NoFirstStage : 0)
-                | ((uint)shift << Iotlb.PageShiftShift);
+                | ((uint)shift << Iotlb.PageShiftShift)
+                | (pbmt << Iotlb.PbmtShift);
             ulong paBase = w.Pa & ~((1UL << (12 + 9 * level)) - 1);
             Tlb!.Insert(slot, stamp, invalSeq, request.Iova, level, paBase, flags);
         }
@@ -520,6 +529,7 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
             w.FsDirty = true;
             w.FsUser = false;
             w.FsGlobal = false;
+            w.FsPbmt = 0;
         }
 
         // Step 18: a GPA that names a virtual interrupt file goes through the MSI page table instead of the G-stage.
@@ -546,6 +556,7 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
             w.GsShift = 63;
             w.GsPerms = Iotlb.R | Iotlb.W | Iotlb.X;
             w.GsDirty = true;
+            w.GsPbmt = 0;
         }
 
         return true;
@@ -605,6 +616,7 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
         w.GsShift = 12;
         w.GsPerms = Iotlb.R | Iotlb.W;
         w.GsDirty = true;
+        w.GsPbmt = 0;
         return true;
     }
 
@@ -795,6 +807,7 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
             w.FsUser = user;
             w.FsGlobal = (raw & Pte.G) != 0;
             w.FsDirty = (raw & Pte.D) != 0;
+            w.FsPbmt = (uint)((raw & Pte.PbmtMask) >> Pte.PbmtShift);
             return true;
         }
 
@@ -895,6 +908,11 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
             spa = (TableAddress(raw) & ~pageMask) | (gpa & pageMask);
             perms = p;
             dirty = (raw & Pte.D) != 0;
+            if (kind == ExplicitAccess)
+            {
+                w.GsPbmt = (uint)((raw & Pte.PbmtMask) >> Pte.PbmtShift); // the translation's own G-stage leaf
+            }
+
             return true;
         }
 

@@ -11,7 +11,7 @@ namespace FastIommu.Hardware;
 /// Success response with R = W = 0 (spec, "PCIe ATS translation request handling"): <see cref="Success"/> is true,
 /// <see cref="Readable"/> and <see cref="Writable"/> are false and <see cref="Cause"/> says why; nothing is logged.
 /// <para>The hot path builds and returns one per translation, so the struct is 40 bytes: the four 64-bit values,
-/// CAUSE, TTYP and one byte holding the five flags (bit 0 R, 1 W, 2 X, 3 success, 4 report suppressed; R, W, X
+/// CAUSE, TTYP, the memory type and one byte holding the five flags (bit 0 R, 1 W, 2 X, 3 success, 4 report suppressed; R, W, X
 /// in the same bits as the IOTLB's flags).</para>
 /// </remarks>
 public struct TranslationResult
@@ -37,11 +37,16 @@ public struct TranslationResult
     /// <summary>The spec's TTYP of the request.</summary>
     public TransactionType Ttyp { get; set; }
 
-    // Declared after the 64-bit values, CAUSE and TTYP: the struct stays 40 bytes.
+    /// <summary>The page-based memory type of a successful translation (Svpbmt): the first-stage leaf's PBMT unless
+    /// it is PMA, else the G-stage leaf's (what tr_response.PBMT reports). PMA for Bare stages.</summary>
+    public PageBasedMemoryType MemoryType { get; set; }
+
+    // Declared after the 64-bit values, CAUSE, TTYP and the memory type: the struct stays 40 bytes.
     private byte _flags;
 
     /// <summary>A successful translation: every field set, so the hot path writes the result in place.</summary>
-    internal TranslationResult(ulong physicalAddress, ulong pageSize, ulong iotval, TransactionType ttyp, byte flags)
+    internal TranslationResult(ulong physicalAddress, ulong pageSize, ulong iotval, TransactionType ttyp,
+        PageBasedMemoryType memoryType, byte flags)
     {
         PhysicalAddress = physicalAddress;
         PageSize = pageSize;
@@ -49,6 +54,7 @@ public struct TranslationResult
         Iotval2 = 0;
         Cause = FaultCause.None;
         Ttyp = ttyp;
+        MemoryType = memoryType;
         _flags = flags;
     }
 

@@ -37,6 +37,7 @@ internal sealed class Iotlb
     public const uint DirtyOk = 1 << 5;        // D set in every stage: a write needs no A/D update
     public const uint NoFirstStage = 1 << 6;   // first stage Bare: no U/SUM rules
     public const int PageShiftShift = 8;       // bits 15:8: log2 of the size reported (12, 16, 21, ...)
+    public const int PbmtShift = 16;           // bits 17:16: the translation's PBMT (both stages resolved)
 
     private const int EntryBytes = 32;
     private const int LineBytes = 64;

@@ -191,6 +191,19 @@ public class DeviceEndToEndTests
         });
     }
 
+    [TestCase(1UL, 0x80UL, Description = "PBMT NC (1): tr_response bits 8:7 = 01")]
+    [TestCase(2UL, 0x100UL, Description = "PBMT IO (2): tr_response bits 8:7 = 10")]
+    public void Debug_interface_reports_the_leaf_pbmt(ulong pbmt, ulong responsePbmt)
+    {
+        using var h = new SystemHarness(capabilities: DeviceHarness.Capabilities | (1UL << 15)); // + Svpbmt
+        h.Memory.Qword(SystemHarness.L0 + 8) |= pbmt << 61;  // the leaf of 0x4000_1000
+        h.Device.Write64(0x258, 0x4000_1000);
+        h.Device.Write64(0x260, 0x0000_0500_0000_0009);     // DID 5, NW, Go
+        Assert.That(h.Device.Read64(0x268), Is.EqualTo(0x2001_0000UL | responsePbmt), "PPN 0x80040, S = 0, PBMT, no fault");
+        h.Device.Write64(0x260, 0x0000_0500_0000_0009);     // again: now from the IOTLB
+        Assert.That(h.Device.Read64(0x268), Is.EqualTo(0x2001_0000UL | responsePbmt), "a cached translation keeps its PBMT");
+    }
+
     [Test]
     public void Debug_request_written_as_rv32_halves_runs_on_the_low_half_with_go()
     {

@@ -36,10 +36,10 @@ internal sealed class SystemHarness : IDisposable
     public const ulong LeafRw = 0x1 | 0x2 | 0x4 | 0x10 | 0x40 | 0x80;
     public const ulong LeafR = 0x1 | 0x2 | 0x10 | 0x40;
 
-    public SystemHarness(TranslatorCacheOptions? cacheOptions = null)
+    public SystemHarness(TranslatorCacheOptions? cacheOptions = null, ulong capabilities = DeviceHarness.Capabilities)
     {
         Memory = PhysicalMemory.Allocate(0x10_0000, DeviceHarness.MemoryBase);
-        Device = new RiscVIommu(Memory, new Capabilities(DeviceHarness.Capabilities), cacheOptions: cacheOptions);
+        Device = new RiscVIommu(Memory, new Capabilities(capabilities), cacheOptions: cacheOptions);
 
         // Sv39: root[1] -> L1, L1[0] -> L0, L0[1] -> PageA.
         Memory.Qword(Root + (1 * 8)) = Pte(L1, Pointer);

@@ -98,4 +98,39 @@ public class TranslationHitPathTests
         int successes = Compare(bed, GLeaf2M, Leaves(0x90000), 3, Gpa);
         Assert.That(successes, Is.EqualTo(32), "successful G-stage-only translations were compared");
     }
+
+    // Svpbmt with two stages (privileged spec): a G-stage PBMT other than PMA overrides the PMA, a first-stage PBMT
+    // other than PMA overrides that. Expected = first-stage PBMT if not PMA, else the G-stage's; the same from a hit.
+    [TestCase(0UL, 0UL, PageBasedMemoryType.Pma)]
+    [TestCase(0UL, 1UL, PageBasedMemoryType.Nc)]
+    [TestCase(0UL, 2UL, PageBasedMemoryType.Io)]
+    [TestCase(1UL, 0UL, PageBasedMemoryType.Nc)]
+    [TestCase(1UL, 2UL, PageBasedMemoryType.Nc)]
+    [TestCase(2UL, 1UL, PageBasedMemoryType.Io)]
+    [TestCase(2UL, 2UL, PageBasedMemoryType.Io)]
+    public void Memory_type_is_the_first_stage_pbmt_unless_pma_then_the_g_stage_pbmt(ulong fsPbmt, ulong gsPbmt, PageBasedMemoryType expected)
+    {
+        using var bed = new TranslationBed().TwoStage();
+        bed.Q(TranslationBed.L0Entry, 0x400_00D7 | (fsPbmt << 61));
+        bed.Q(GLeaf2M, 0x2400_00DF | (gsPbmt << 61));
+        for (int pass = 0; pass < 3; pass++)
+        {
+            var r = bed.Translate(2, TranslationBed.Iova);
+            Assert.That((r.Success, r.PhysicalAddress, r.MemoryType), Is.EqualTo((true, TranslationBed.ExpectedPa, expected)),
+                $"pass {pass} (0 walks, 1 and 2 hit the IOTLB)");
+        }
+    }
+
+    [TestCase(0UL, PageBasedMemoryType.Pma)]
+    [TestCase(1UL, PageBasedMemoryType.Nc)]
+    [TestCase(2UL, PageBasedMemoryType.Io)]
+    public void Memory_type_of_a_single_stage_is_its_leaf_pbmt(ulong pbmt, PageBasedMemoryType expected)
+    {
+        using var bed = new TranslationBed().SingleStage();
+        bed.Q(TranslationBed.L0Entry, TranslationBed.LeafRwu | (pbmt << 61));
+        for (int pass = 0; pass < 3; pass++)
+        {
+            Assert.That(bed.Translate(1, TranslationBed.Iova).MemoryType, Is.EqualTo(expected), $"pass {pass}");
+        }
+    }
 }
