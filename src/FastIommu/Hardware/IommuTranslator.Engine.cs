@@ -313,13 +313,8 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
             invalSeq = Tlb!.InvalidationSequence;
             if (Tlb.TryLookup(slot, stamp, request.Iova, out ulong pa, out uint flags) && Permits(flags, ref w))
             {
-                res.Success = true;
-                res.PhysicalAddress = pa;
-                res.MemoryType = (PageBasedMemoryType)((flags >> Iotlb.PbmtShift) & 3);
-                res.PageSize = 1UL << (int)((flags >> Iotlb.PageShiftShift) & 0xFF);
-                res.Readable = (flags & Iotlb.R) != 0;
-                res.Writable = (flags & Iotlb.W) != 0;
-                res.Executable = (flags & Iotlb.X) != 0;
+                res.Succeed(pa, 1UL << (int)((flags >> Iotlb.PageShiftShift) & 0xFF), flags,
+                    (PageBasedMemoryType)((flags >> Iotlb.PbmtShift) & 3));
                 return res;
             }
         }
@@ -343,13 +338,7 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
         // Svpbmt with two stages: a G-stage PBMT other than PMA overrides the PMA, and a first-stage PBMT other than
         // PMA overrides that (privileged spec, Svpbmt; a Bare stage contributes PMA).
         uint pbmt = w.FsPbmt != 0 ? w.FsPbmt : w.GsPbmt;
-        res.Success = true;
-        res.PhysicalAddress = ats && (dc.Tc & TcT2gpa) != 0 ? w.Gpa : w.Pa;
-        res.MemoryType = (PageBasedMemoryType)pbmt;
-        res.PageSize = 1UL << shift;
-        res.Readable = (perms & Iotlb.R) != 0;
-        res.Writable = (perms & Iotlb.W) != 0;
-        res.Executable = (perms & Iotlb.X) != 0;
+        res.Succeed(ats && (dc.Tc & TcT2gpa) != 0 ? w.Gpa : w.Pa, 1UL << shift, perms, (PageBasedMemoryType)pbmt);
 
         if (cache && !w.NoCache)
         {
@@ -398,10 +387,7 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
     /// <summary>Bare paths: the address is the SPA; reported as a 4 KiB translation with every permission.</summary>
     private static TranslationResult Identity(ref TranslationResult res, ulong address)
     {
-        res.Success = true;
-        res.PhysicalAddress = address;
-        res.PageSize = 4096;
-        res.Readable = res.Writable = res.Executable = true;
+        res.Succeed(address, 4096, Iotlb.R | Iotlb.W | Iotlb.X, PageBasedMemoryType.Pma);
         return res;
     }
 

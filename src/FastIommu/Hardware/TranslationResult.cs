@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using FastIommu.Formats.RiscV;
 
 namespace FastIommu.Hardware;
@@ -71,6 +72,18 @@ public struct TranslationResult
     /// <summary>True when the request was faulted and a fault record should be written to the fault queue.</summary>
     public readonly bool ShouldReport => !Success && !FaultReportSuppressed;
 
+    /// <summary>Makes this a successful translation: R, W, X from bits 0..2 of <paramref name="rwx"/> (the IOTLB's
+    /// flag bits), every other field but CAUSE, TTYP and the IOVAs as given.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal void Succeed(ulong physicalAddress, ulong pageSize, uint rwx, PageBasedMemoryType memoryType)
+    {
+        PhysicalAddress = physicalAddress;
+        PageSize = pageSize;
+        MemoryType = memoryType;
+        _flags = (byte)(SuccessBit | (uint)(_flags & SuppressedBit) | (rwx & (ReadableBit | WritableBit | ExecutableBit)));
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void SetFlag(byte bit, bool value) => _flags = value ? (byte)(_flags | bit) : (byte)(_flags & ~bit);
 
     public override readonly string ToString() => Success
