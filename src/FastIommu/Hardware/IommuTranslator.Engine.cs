@@ -68,9 +68,9 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
 
     public override TranslationResult Translate(in TranslationRequest request)
     {
-        // The common case first, in a small frame: an untranslated request without process_id whose DC and
-        // IOTLB entry are cached. Anything else (or any miss) takes the full process below.
-        if (!request.ProcessIdValid && !request.AtsTranslationRequest && !request.Translated
+        // The common case first, in a small frame: an untranslated request whose DC (and PC) and IOTLB entry are
+        // cached. Anything else (or any miss) takes the full process below.
+        if (!request.AtsTranslationRequest && !request.Translated
             && TryCachedTranslation(in request, out ulong pa, out uint flags))
         {
             // Built straight in the caller's return buffer: no zeroed local copied afterwards.
@@ -86,20 +86,54 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
         return TranslateFully(in request);
     }
 
-    /// <summary>Steps 1 to 10 and 17 to 20 when the DC is cached with PDTV = 0 and the IOTLB holds a live entry
-    /// that permits the access: the PA and IOTLB flags of exactly what <see cref="TranslateFully"/> returns for
-    /// such a request.</summary>
+    /// <summary>The translation process for an untranslated request when its DC (and, with a process_id, its PC) is
+    /// cached and the IOTLB holds a live entry that permits the access: the PA and IOTLB flags of exactly what
+    /// <see cref="TranslateFully"/> returns for such a request. False sends the request to the full process,
+    /// which decides (and faults) on its own.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private bool TryCachedTranslation(in TranslationRequest request, out ulong pa, out uint flags)
     {
         uint deviceId = request.DeviceId;
         Iotlb? tlb = Tlb;
         // Steps 1, 2, 5: only 1LVL/2LVL/3LVL with a device_id the mode accepts (HitDeviceLimit is 0 for Off and
-        // Bare). Steps 6, 7, 10 from the DC cache's precomputed hit slot (PDTV = 0 and a stage active; no slot
-        // means the full process).
-        if (tlb is null || deviceId >= Volatile.Read(ref HitDeviceLimit)
-            || !Dir.TryGetDcHitSpace(deviceId, out int slot, out uint identity)
-            || slot < 0)
+        // Bare). Step 6 from the DC cache.
+        if (tlb is null || deviceId >= Volatile.Read(ref HitDeviceLimit) || !Dir.TryGetDcHit(deviceId, out DcHit dc))
+        {
+            pa = 0;
+            flags = 0;
+            return false;
+        }
+
+        int slot;
+        uint identity;
+        bool supervisor = false;
+        bool sum = false;
+        if (!request.ProcessIdValid)
+        {
+            // Steps 7, 10: PDTV = 0 and a stage active (else no slot: DPE, Bare, or PDTV = 1 faults).
+            slot = dc.Slot;
+            identity = dc.Identity;
+        }
+        else if (request.ProcessId < dc.PidLimit
+            && Dir.TryGetPcHit(deviceId, request.ProcessId, dc.Stamp, out slot, out identity, out uint ta))
+        {
+            // Steps 7.2 and 7.3: PDTV = 1 and a process_id the PDT's mode accepts (PidLimit is 0 when PDTV = 0).
+            // Step 14 from the PDT cache; step 15: supervisor privilege needs PC.ta.ENS; step 16: SUM, and the
+            // first stage's slot (none when PC.fsc is Bare).
+            supervisor = request.Privileged;
+            sum = (ta & PcSum) != 0;
+            if (supervisor && (ta & PcEns) == 0)
+            {
+                slot = -1;
+            }
+        }
+        else
+        {
+            slot = -1;
+            identity = 0;
+        }
+
+        if (slot < 0)
         {
             pa = 0;
             flags = 0;
@@ -118,10 +152,22 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
             return false;
         }
 
-        // Permissions of a user-mode request (no process_id, so no supervisor privilege): the access's R, W or X,
-        // D already set for a write, and a U page or no first stage.
-        uint need = HitNeed(request.Access);
-        return (flags & need) == need && (flags & (Iotlb.NoFirstStage | Iotlb.UserPage)) != 0;
+        // Permissions: the access's R, W or X, and D already set for a write; then the U rules of the first stage
+        // (no first stage: none): user mode needs U = 1, supervisor U = 0, or SUM and no execute.
+        AccessType access = request.Access;
+        uint need = HitNeed(access);
+        if ((flags & need) != need)
+        {
+            return false;
+        }
+
+        if ((flags & Iotlb.NoFirstStage) != 0)
+        {
+            return true;
+        }
+
+        bool user = (flags & Iotlb.UserPage) != 0;
+        return supervisor ? !user || (sum && access != AccessType.Execute) : user;
     }
 
     /// <summary>The IOTLB flags a hit needs: read R, write W and DirtyOk, execute X (any other value as execute).</summary>

@@ -26,6 +26,21 @@ internal struct DeviceContextInfo
     public ulong Stamp;
 }
 
+/// <summary>What the IOTLB-hit path needs of a cached DC, precomputed when it was cached.</summary>
+internal struct DcHit
+{
+    /// <summary>The space slot of a request without process_id when DC.tc.PDTV = 0 and a stage is active (first
+    /// stage: (GSCID, DC.ta.PSCID); else the G-stage-only space); -1 otherwise.</summary>
+    public int Slot;
+    public uint Identity;
+
+    /// <summary>When PDTV = 1: process_ids below this are not too wide for pdtp.MODE (PD8/PD17/PD20); else 0.</summary>
+    public uint PidLimit;
+
+    /// <summary>The fill's <see cref="DeviceContextInfo.Stamp"/>: a cached PC is this device's only if it carries it.</summary>
+    public ulong Stamp;
+}
+
 /// <summary>A located process context: PC.ta, PC.fsc and the slot of (GSCID, PC.ta.PSCID).</summary>
 internal struct ProcessContextInfo
 {
@@ -47,10 +62,13 @@ internal sealed class DirectoryCaches
         public int Seq;
         public uint Key;      // device_id | 1 << 31; 0 = empty
         public uint DdtGen;
-        // The IOTLB-hit path reads only these five words (the first 20 bytes of the entry, one cache line):
-        // the space slot of a request without process_id when DC.tc.PDTV = 0 and a stage is active, else -1.
+        // The IOTLB-hit path reads only the entry's first 32 bytes (one cache line): these and the words above.
+        // The space slot of a request without process_id when DC.tc.PDTV = 0 and a stage is active, else -1.
         public int HitSlot;
         public uint HitIdentity;
+        // Process_ids below this may take the hit path: 2^8, 2^17, 2^20 for PD8, PD17, PD20 when PDTV = 1; else 0.
+        public uint HitPidLimit;
+        public ulong Stamp;   // Info.Stamp, up front: the PC entries of this fill carry it
         public DeviceContextInfo Info;
     }
 
@@ -60,6 +78,11 @@ internal sealed class DirectoryCaches
         public uint Key;      // device_id | 1 << 31; 0 = empty
         public uint ProcessId;
         public ulong DcStamp;
+        // The hit path reads only the entry's first 32 bytes: these and the words above. The slot of the first
+        // stage when PC.fsc is not Bare, else -1; PC.ta's ENS and SUM bits.
+        public int HitSlot;
+        public uint HitIdentity;
+        public uint HitTa;
         public ProcessContextInfo Info;
     }
 
@@ -94,8 +117,13 @@ internal sealed class DirectoryCaches
     private static int DcIndex(uint deviceId, int length) => (int)((deviceId * 0x9E37_79B1u) >> 8) & (length - 1);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private int PcIndex(uint deviceId, uint processId) =>
-        (int)(((deviceId * 0x9E37_79B1u) ^ (processId * 0x85EB_CA77u)) >> 8) & (_pc.Length - 1);
+    private int PcIndex(uint deviceId, uint processId) => PcIndex(deviceId, processId, _pc.Length);
+
+    /// <summary>The entry of (<paramref name="deviceId"/>, <paramref name="processId"/>); in range for any
+    /// power-of-two <paramref name="length"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static int PcIndex(uint deviceId, uint processId, int length) =>
+        (int)(((deviceId * 0x9E37_79B1u) ^ (processId * 0x85EB_CA77u)) >> 8) & (length - 1);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public bool TryGetDc(uint deviceId, out DeviceContextInfo info)
@@ -120,11 +148,10 @@ internal sealed class DirectoryCaches
         return false;
     }
 
-    /// <summary>The hot subset of a cached DC for the IOTLB-hit path, precomputed when the DC was cached: the slot of
-    /// the space a request without process_id translates in when DC.tc.PDTV = 0 (first stage active: (GSCID,
-    /// PSCID); else the G-stage-only space), -1 when PDTV = 1 or both stages are Bare.</summary>
+    /// <summary>The hot subset of a cached DC for the IOTLB-hit path, precomputed when the DC was cached (see
+    /// <see cref="DcHit"/>).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public bool TryGetDcHitSpace(uint deviceId, out int slot, out uint identity)
+    public bool TryGetDcHit(uint deviceId, out DcHit hit)
     {
         DcEntry[] dc = _dc;
         if (dc.Length != 0)
@@ -133,9 +160,38 @@ internal sealed class DirectoryCaches
             int seq = SeqLock.BeginRead(ref e.Seq);
             uint key = e.Key;
             uint gen = e.DdtGen;
+            hit.Slot = e.HitSlot;
+            hit.Identity = e.HitIdentity;
+            hit.PidLimit = e.HitPidLimit;
+            hit.Stamp = e.Stamp;
+            if (SeqLock.Validate(ref e.Seq, seq) && key == (deviceId | ValidKey) && gen == Volatile.Read(ref _ddtGen))
+            {
+                return true;
+            }
+        }
+
+        hit = default;
+        return false;
+    }
+
+    /// <summary>The hot subset of a cached PC for the IOTLB-hit path: the first stage's space slot (-1 when PC.fsc
+    /// is Bare) and identity, and PC.ta (ENS, SUM), if the PC of (<paramref name="deviceId"/>,
+    /// <paramref name="processId"/>) was cached under the device's current DC fill <paramref name="dcStamp"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public bool TryGetPcHit(uint deviceId, uint processId, ulong dcStamp, out int slot, out uint identity, out uint ta)
+    {
+        PcEntry[] pc = _pc;
+        if (pc.Length != 0)
+        {
+            ref PcEntry e = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(pc), PcIndex(deviceId, processId, pc.Length));
+            int seq = SeqLock.BeginRead(ref e.Seq);
+            uint key = e.Key;
+            uint pid = e.ProcessId;
+            ulong stamp = e.DcStamp;
             slot = e.HitSlot;
             identity = e.HitIdentity;
-            if (SeqLock.Validate(ref e.Seq, seq) && key == (deviceId | ValidKey) && gen == Volatile.Read(ref _ddtGen))
+            ta = e.HitTa;
+            if (SeqLock.Validate(ref e.Seq, seq) && key == (deviceId | ValidKey) && pid == processId && stamp == dcStamp)
             {
                 return true;
             }
@@ -143,6 +199,7 @@ internal sealed class DirectoryCaches
 
         slot = -1;
         identity = 0;
+        ta = 0;
         return false;
     }
 
@@ -166,6 +223,15 @@ internal sealed class DirectoryCaches
             bool fsActive = (info.Fsc >> 60) != 0;
             e.HitSlot = (info.Tc & DeviceContextTc.PdtvMask) != 0 ? -1 : fsActive ? info.FsSlot : info.GSlot;
             e.HitIdentity = fsActive ? info.FsIdentity : info.GIdentity;
+            // Step 7.3's process_id widths for pdtp.MODE PD8, PD17, PD20 (DC.fsc holds pdtp when PDTV = 1).
+            e.HitPidLimit = (info.Tc & DeviceContextTc.PdtvMask) == 0 ? 0 : (info.Fsc >> 60) switch
+            {
+                1 => 1u << 8,
+                2 => 1u << 17,
+                3 => 1u << 20,
+                _ => 0,
+            };
+            e.Stamp = info.Stamp;
             e.Info = info;
         }
 
@@ -214,6 +280,9 @@ internal sealed class DirectoryCaches
             e.Key = deviceId | ValidKey;
             e.ProcessId = processId;
             e.DcStamp = dcStamp;
+            e.HitSlot = (info.Fsc >> 60) != 0 ? info.Slot : -1;
+            e.HitIdentity = info.Identity;
+            e.HitTa = (uint)(info.Ta & (ProcessContextTa.EnsMask | ProcessContextTa.SumMask));
             e.Info = info;
         }
 

@@ -15,6 +15,10 @@ public class TranslationHitPathTests
     private const ulong DcAddr3 = 0x8000_0060;         // device 3: G-stage only (fsc Bare), GSCID 7
     private const ulong Gpa = 0x1000_0678;             // device 3's IOVA: a GPA inside the 2 MiB G-stage leaf
 
+    private const ulong DcAddr4 = 0x8000_0080;         // device 4: PDTV = 1, PD8 PDT at 0x8000_6000, first stage in the PC
+    private const ulong Pdt = 0x8000_6000;
+    private const uint ProcessId = 3;                  // PC at 0x8000_6030
+
     private static readonly AccessType[] Accesses = [AccessType.Read, AccessType.Write, AccessType.Execute];
 
     /// <summary>Every leaf bit pattern with V = 1 over PPN <paramref name="ppn"/>: R W X U G A D in bits 1..7.</summary>
@@ -28,7 +32,12 @@ public class TranslationHitPathTests
 
     /// <summary>Writes each leaf at <paramref name="leafPa"/> and checks the cached translator (a fill, then two hits)
     /// against an uncached one for every access. Returns how many results were successful translations.</summary>
-    private static int Compare(TranslationBed bed, ulong leafPa, IEnumerable<ulong> leaves, uint deviceId, ulong iova)
+    private static int Compare(TranslationBed bed, ulong leafPa, IEnumerable<ulong> leaves, uint deviceId, ulong iova) =>
+        Compare(bed, leafPa, leaves, [.. Accesses.Select(access => new TranslationRequest(deviceId, iova, access))]);
+
+    /// <summary>For each leaf: flush, then every request in order (so a later request may hit an entry an earlier
+    /// one filled), each against the uncached translator and then three times against the cached one.</summary>
+    private static int Compare(TranslationBed bed, ulong leafPa, IEnumerable<ulong> leaves, TranslationRequest[] requests)
     {
         var uncached = new IommuTranslator(bed.Memory, new Capabilities(TranslationBed.AllCaps), TranslatorCacheOptions.Uncached)
         {
@@ -39,15 +48,14 @@ public class TranslationHitPathTests
         {
             bed.Q(leafPa, leaf);
             bed.Translator.InvalidateAll();
-            foreach (AccessType access in Accesses)
+            foreach (TranslationRequest request in requests)
             {
-                var request = new TranslationRequest(deviceId, iova, access);
                 TranslationResult expected = uncached.Translate(in request);
                 for (int pass = 0; pass < 3; pass++)
                 {
                     TranslationResult actual = bed.Translator.Translate(in request);
                     Assert.That(actual, Is.EqualTo(expected),
-                        $"leaf 0x{leaf:x}, {access}, pass {pass}: cached {actual}, uncached {expected}");
+                        $"leaf 0x{leaf:x}, {request.Access}{(request.Privileged ? " supervisor" : "")}, pass {pass}: cached {actual}, uncached {expected}");
                 }
 
                 Assert.That(bed.Read(leafPa), Is.EqualTo(leaf), "no SADE/GADE: the leaf is never written");
@@ -132,5 +140,52 @@ public class TranslationHitPathTests
         {
             Assert.That(bed.Translate(1, TranslationBed.Iova).MemoryType, Is.EqualTo(expected), $"pass {pass}");
         }
+    }
+
+    // Requests with a process_id: the PC (PD8) gives the first stage. Every leaf pattern x access in user mode and
+    // in supervisor mode, one mode after the other in both orders (so each finds entries the other filled), with
+    // PC.ta.SUM and ENS on and off: user mode needs U = 1, supervisor U = 0 (or SUM, not for execute), and a
+    // supervisor request without ENS is "transaction type disallowed", from a hit as from a walk.
+    [TestCase(false, true, 32 + 32, Description = "no SUM: user mode U = 1 pages, supervisor U = 0 pages")]
+    [TestCase(true, true, 32 + 52, Description = "SUM: supervisor also reads and writes U = 1 pages")]
+    [TestCase(false, false, 32, Description = "no ENS: only user mode succeeds; supervisor is cause 260")]
+    [TestCase(true, false, 32, Description = "no ENS, SUM: still cause 260, also on U = 1 pages user mode cached")]
+    public void Process_id_requests_give_the_same_result_from_a_hit_as_from_a_walk(bool sum, bool ens, int successCount)
+    {
+        using var bed = new TranslationBed().SingleStage();
+        bed.Q(DcAddr4 + 0, 0x1 | (1UL << 5));                            // tc: V, PDTV
+        bed.Q(DcAddr4 + 8, 0);                                           // iohgatp: Bare
+        bed.Q(DcAddr4 + 16, 0);
+        bed.Q(DcAddr4 + 24, (1UL << 60) | (Pdt >> 12));                  // fsc = pdtp: MODE PD8
+        bed.Q(Pdt + ProcessId * 16, 0x1 | (ens ? 2UL : 0) | (sum ? 4UL : 0) | (5UL << 12)); // PC.ta: V ENS SUM, PSCID 5
+        bed.Q(Pdt + ProcessId * 16 + 8, (8UL << 60) | 0x80001);          // PC.fsc: Sv39, the single-stage root
+        TranslationRequest[] Requests(bool supervisorFirst) =>
+        [
+            .. from privileged in new[] { supervisorFirst, !supervisorFirst }
+               from access in Accesses
+               select new TranslationRequest(4, ProcessId, TranslationBed.Iova, access, privileged),
+        ];
+        int userFirst = Compare(bed, TranslationBed.L0Entry, Leaves(0x90000), Requests(supervisorFirst: false));
+        int supervisorFirst = Compare(bed, TranslationBed.L0Entry, Leaves(0x90000), Requests(supervisorFirst: true));
+        Assert.That((userFirst, supervisorFirst), Is.EqualTo((successCount, successCount)), "successful translations among those compared");
+    }
+
+    [Test]
+    public void Process_id_wider_than_the_pdt_mode_faults_from_a_warm_cache_too()
+    {
+        using var bed = new TranslationBed().SingleStage();
+        bed.Q(DcAddr4 + 0, 0x1 | (1UL << 5));                            // tc: V, PDTV
+        bed.Q(DcAddr4 + 24, (1UL << 60) | (Pdt >> 12));                  // PD8: process_id < 256
+        bed.Q(Pdt + ProcessId * 16, 0x1 | (5UL << 12));
+        bed.Q(Pdt + ProcessId * 16 + 8, (8UL << 60) | 0x80001);
+        var good = new TranslationRequest(4, ProcessId, TranslationBed.Iova, AccessType.Read);
+        Assert.That(bed.Translate(in good).PhysicalAddress, Is.EqualTo(TranslationBed.ExpectedPa), "fill DC, PC and IOTLB");
+        Assert.That(bed.Translate(in good).PhysicalAddress, Is.EqualTo(TranslationBed.ExpectedPa), "hit");
+        var wide = new TranslationRequest(4, ProcessId | 0x100, TranslationBed.Iova, AccessType.Read);
+        Assert.That((ushort)bed.Translate(in wide).Cause, Is.EqualTo(260), "process_id 0x103 is too wide for PD8");
+        var none = new TranslationRequest(4, TranslationBed.Iova, AccessType.Read);
+        var r = bed.Translate(in none);
+        Assert.That((r.Success, r.PhysicalAddress), Is.EqualTo((true, TranslationBed.Iova)),
+            "step 12: PDTV = 1, DPE = 0 and no process_id: first stage Bare (and the G-stage Bare: the IOVA is the SPA)");
     }
 }
