@@ -95,29 +95,37 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
     {
         uint deviceId = request.DeviceId;
         Iotlb? tlb = Tlb;
-        // Steps 1, 2, 5: only 1LVL/2LVL/3LVL with a device_id the mode accepts (HitDeviceLimit is 0 for Off and
-        // Bare). Step 6 from the DC cache.
-        if (tlb is null || deviceId >= Volatile.Read(ref HitDeviceLimit) || !Dir.TryGetDcHit(deviceId, out DcHit dc))
+        int slot;
+        uint identity;
+        bool supervisor = false;
+        bool sum = false;
+        if (tlb is null)
         {
             pa = 0;
             flags = 0;
             return false;
         }
 
-        int slot;
-        uint identity;
-        bool supervisor = false;
-        bool sum = false;
-        if (!request.ProcessIdValid)
+        // Steps 1, 2, 5: only 1LVL/2LVL/3LVL with a device_id the mode accepts (HitDeviceLimit is 0 for Off and
+        // Bare).
+        if (deviceId >= Volatile.Read(ref HitDeviceLimit))
         {
-            // Steps 7, 10: PDTV = 0 and a stage active (else no slot: DPE, Bare, or PDTV = 1 faults).
-            slot = dc.Slot;
-            identity = dc.Identity;
+            slot = -1;
+            identity = 0;
         }
-        else if (request.ProcessId < dc.PidLimit
-            && Dir.TryGetPcHit(deviceId, request.ProcessId, dc.Stamp, out slot, out identity, out uint ta))
+        else if (!request.ProcessIdValid)
         {
-            // Steps 7.2 and 7.3: PDTV = 1 and a process_id the PDT's mode accepts (PidLimit is 0 when PDTV = 0).
+            // Steps 6, 7, 10: the DC's precomputed slot (PDTV = 0 and a stage active; else none: the full process
+            // handles DPE, Bare stages, and faults).
+            if (!Dir.TryGetDcHitSpace(deviceId, out slot, out identity))
+            {
+                slot = -1;
+            }
+        }
+        else if (Dir.TryGetDcPidHit(deviceId, out uint pidLimit, out ulong dcStamp) && request.ProcessId < pidLimit
+            && Dir.TryGetPcHit(deviceId, request.ProcessId, dcStamp, out slot, out identity, out uint ta))
+        {
+            // Steps 6, 7.2, 7.3: PDTV = 1 and a process_id the PDT's mode accepts (the limit is 0 when PDTV = 0).
             // Step 14 from the PDT cache; step 15: supervisor privilege needs PC.ta.ENS; step 16: SUM, and the
             // first stage's slot (none when PC.fsc is Bare).
             supervisor = request.Privileged;
@@ -161,13 +169,9 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
             return false;
         }
 
-        if ((flags & Iotlb.NoFirstStage) != 0)
-        {
-            return true;
-        }
-
-        bool user = (flags & Iotlb.UserPage) != 0;
-        return supervisor ? !user || (sum && access != AccessType.Execute) : user;
+        return supervisor
+            ? (flags & (Iotlb.NoFirstStage | Iotlb.UserPage)) != Iotlb.UserPage || (sum && access != AccessType.Execute)
+            : (flags & (Iotlb.NoFirstStage | Iotlb.UserPage)) != 0;
     }
 
     /// <summary>The IOTLB flags a hit needs: read R, write W and DirtyOk, execute X (any other value as execute).</summary>

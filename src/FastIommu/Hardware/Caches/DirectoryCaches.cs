@@ -26,21 +26,6 @@ internal struct DeviceContextInfo
     public ulong Stamp;
 }
 
-/// <summary>What the IOTLB-hit path needs of a cached DC, precomputed when it was cached.</summary>
-internal struct DcHit
-{
-    /// <summary>The space slot of a request without process_id when DC.tc.PDTV = 0 and a stage is active (first
-    /// stage: (GSCID, DC.ta.PSCID); else the G-stage-only space); -1 otherwise.</summary>
-    public int Slot;
-    public uint Identity;
-
-    /// <summary>When PDTV = 1: process_ids below this are not too wide for pdtp.MODE (PD8/PD17/PD20); else 0.</summary>
-    public uint PidLimit;
-
-    /// <summary>The fill's <see cref="DeviceContextInfo.Stamp"/>: a cached PC is this device's only if it carries it.</summary>
-    public ulong Stamp;
-}
-
 /// <summary>A located process context: PC.ta, PC.fsc and the slot of (GSCID, PC.ta.PSCID).</summary>
 internal struct ProcessContextInfo
 {
@@ -148,10 +133,10 @@ internal sealed class DirectoryCaches
         return false;
     }
 
-    /// <summary>The hot subset of a cached DC for the IOTLB-hit path, precomputed when the DC was cached (see
-    /// <see cref="DcHit"/>).</summary>
+    /// <summary>For the IOTLB-hit path of a request without process_id: the space slot precomputed when the DC was
+    /// cached (-1 when PDTV = 1 or both stages are Bare) and its identity.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public bool TryGetDcHit(uint deviceId, out DcHit hit)
+    public bool TryGetDcHitSpace(uint deviceId, out int slot, out uint identity)
     {
         DcEntry[] dc = _dc;
         if (dc.Length != 0)
@@ -160,17 +145,41 @@ internal sealed class DirectoryCaches
             int seq = SeqLock.BeginRead(ref e.Seq);
             uint key = e.Key;
             uint gen = e.DdtGen;
-            hit.Slot = e.HitSlot;
-            hit.Identity = e.HitIdentity;
-            hit.PidLimit = e.HitPidLimit;
-            hit.Stamp = e.Stamp;
+            slot = e.HitSlot;
+            identity = e.HitIdentity;
             if (SeqLock.Validate(ref e.Seq, seq) && key == (deviceId | ValidKey) && gen == Volatile.Read(ref _ddtGen))
             {
                 return true;
             }
         }
 
-        hit = default;
+        slot = -1;
+        identity = 0;
+        return false;
+    }
+
+    /// <summary>For the IOTLB-hit path of a request with a process_id: the PDT mode's process_id limit
+    /// (0 when PDTV = 0 or pdtp is Bare) and the fill's stamp of the cached DC.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public bool TryGetDcPidHit(uint deviceId, out uint pidLimit, out ulong stamp)
+    {
+        DcEntry[] dc = _dc;
+        if (dc.Length != 0)
+        {
+            ref DcEntry e = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(dc), DcIndex(deviceId, dc.Length));
+            int seq = SeqLock.BeginRead(ref e.Seq);
+            uint key = e.Key;
+            uint gen = e.DdtGen;
+            pidLimit = e.HitPidLimit;
+            stamp = e.Stamp;
+            if (SeqLock.Validate(ref e.Seq, seq) && key == (deviceId | ValidKey) && gen == Volatile.Read(ref _ddtGen))
+            {
+                return true;
+            }
+        }
+
+        pidLimit = 0;
+        stamp = 0;
         return false;
     }
 
