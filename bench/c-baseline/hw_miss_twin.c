@@ -203,13 +203,12 @@ static inline bool process_id_too_wide(uint32_t process_id, uint32_t pdtp_mode)
     }
 }
 
-static inline cb_hw_miss_result identity(cb_hw_miss_result res, uint64_t address)
+static inline void identity(cb_hw_miss_result *res, uint64_t address)
 {
-    res.success = 1;
-    res.pa = address;
-    res.page_size = 4096;
-    res.r = res.w = res.x = 1;
-    return res;
+    res->success = 1;
+    res->pa = address;
+    res->page_size = 4096;
+    res->r = res->w = res->x = 1;
 }
 
 static inline bool reported_despite_dtf(uint16_t cause)
@@ -217,31 +216,29 @@ static inline bool reported_despite_dtf(uint16_t cause)
     return (cause >= 256 && cause <= 259) || cause == 268 || cause == 272 || cause == 273;
 }
 
-static inline cb_hw_miss_result fault(cb_hw_miss_result res, uint16_t cause, bool dtf)
+static inline void fault(cb_hw_miss_result *res, uint16_t cause, bool dtf)
 {
-    res.success = 0;
-    res.cause = cause;
-    res.fault_report_suppressed = dtf && !reported_despite_dtf(cause);
-    return res;
+    res->success = 0;
+    res->cause = cause;
+    res->fault_report_suppressed = dtf && !reported_despite_dtf(cause);
 }
 
-static inline cb_hw_miss_result not_modelled(cb_hw_miss_result res)
+static inline void not_modelled(cb_hw_miss_result *res)
 {
-    res.success = 0;
-    res.cause = CB_HW_MISS_NOT_MODELLED;
-    return res;
+    res->success = 0;
+    res->cause = CB_HW_MISS_NOT_MODELLED;
 }
 
-static inline cb_hw_miss_result walk_fault(cb_hw_miss_result res, const walk *w, bool dtf)
+static inline void walk_fault(cb_hw_miss_result *res, const walk *w, bool dtf)
 {
     uint16_t c = w->cause;
     if (w->ats && (c == 12 || c == 13 || c == 15 || c == 20 || c == 21 || c == 23 || c == 262 || c == 266)) {
-        res.success = 1;
-        res.cause = c;
-        return res;
+        res->success = 1;
+        res->cause = c;
+        return;
     }
-    res.iotval2 = w->iotval2;
-    return fault(res, c, dtf);
+    res->iotval2 = w->iotval2;
+    fault(res, c, dtf);
 }
 
 /* ---- First-stage walk (WalkFirstStage<Sv39, BareStage>) ---- */
@@ -369,25 +366,32 @@ static inline bool is_msi_address(const walk *w, uint64_t gpa)
 
 /* ---- TranslateFully ---- */
 
-static cb_hw_miss_result translate_fully(const engine *e, const cb_hw_miss_request *req)
+/* Writes straight into the caller's result (as the C# return buffer), zeroed first as `res = default`. */
+static void translate_fully(const engine *e, const cb_hw_miss_request *req, cb_hw_miss_result *res)
 {
-    cb_hw_miss_result res;
-    memset(&res, 0, sizeof res);
-    res.iotval = req->iova;
+    memset(res, 0, sizeof *res);
+    res->iotval = req->iova;
     bool ats = req->ats_translation_request != 0;
     bool translated = req->translated != 0 && !ats;
-    res.ttyp = ttyp_of(req->access, ats, translated);
+    res->ttyp = ttyp_of(req->access, ats, translated);
 
     uint64_t ddtp = ACQUIRE(e->ddtp);
     uint32_t iommu_mode = (uint32_t)ddtp & 0xF;
 
     /* Step 1: Off (and reserved modes). */
-    if (iommu_mode == DDTP_OFF || iommu_mode > DDTP_3LVL)
-        return fault(res, ALL_INBOUND_DISALLOWED, false);
+    if (iommu_mode == DDTP_OFF || iommu_mode > DDTP_3LVL) {
+        fault(res, ALL_INBOUND_DISALLOWED, false);
+        return;
+    }
 
     /* Step 2: Bare. */
-    if (iommu_mode == DDTP_BARE)
-        return translated || ats ? fault(res, TRANSACTION_TYPE_DISALLOWED, false) : identity(res, req->iova);
+    if (iommu_mode == DDTP_BARE) {
+        if (translated || ats)
+            fault(res, TRANSACTION_TYPE_DISALLOWED, false);
+        else
+            identity(res, req->iova);
+        return;
+    }
 
     /* Steps 3, 4: DDI[0] width. */
     bool extended = has(e->caps, CAP_MSI_FLAT);
@@ -397,13 +401,17 @@ static cb_hw_miss_result translate_fully(const engine *e, const cb_hw_miss_reque
     /* Step 5: device_id too wide. */
     uint32_t ddi1 = (device_id >> ddi0_bits) & 0x1FF;
     uint32_t ddi2 = device_id >> (ddi0_bits + 9);
-    if (device_id > 0xFFFFFF || (iommu_mode == DDTP_2LVL && ddi2 != 0) || (iommu_mode == DDTP_1LVL && (ddi1 | ddi2) != 0))
-        return fault(res, TRANSACTION_TYPE_DISALLOWED, false);
+    if (device_id > 0xFFFFFF || (iommu_mode == DDTP_2LVL && ddi2 != 0) || (iommu_mode == DDTP_1LVL && (ddi1 | ddi2) != 0)) {
+        fault(res, TRANSACTION_TYPE_DISALLOWED, false);
+        return;
+    }
 
     /* Step 6: the DC from the DDT cache (the DDT walk, LocateDeviceContext, is not modelled). */
     dc_info dc;
-    if (!try_get_dc(e, device_id, &dc))
-        return not_modelled(res);
+    if (!try_get_dc(e, device_id, &dc)) {
+        not_modelled(res);
+        return;
+    }
 
     bool dtf = (dc.tc & TC_DTF) != 0;
     bool pdtv = (dc.tc & TC_PDTV) != 0;
@@ -411,12 +419,16 @@ static cb_hw_miss_result translate_fully(const engine *e, const cb_hw_miss_reque
 
     /* Step 7: transaction type disallowed. */
     if (((translated || ats) && (dc.tc & TC_EN_ATS) == 0) || (req->process_id_valid && !pdtv)
-        || (req->process_id_valid && pdtv && process_id_too_wide(req->process_id, pdtp_mode)))
-        return fault(res, TRANSACTION_TYPE_DISALLOWED, dtf);
+        || (req->process_id_valid && pdtv && process_id_too_wide(req->process_id, pdtp_mode))) {
+        fault(res, TRANSACTION_TYPE_DISALLOWED, dtf);
+        return;
+    }
 
     /* Step 8: translated, T2GPA = 0: already an SPA. */
-    if (translated && (dc.tc & TC_T2GPA) == 0)
-        return identity(res, req->iova);
+    if (translated && (dc.tc & TC_T2GPA) == 0) {
+        identity(res, req->iova);
+        return;
+    }
 
     uint32_t g_mode = (uint32_t)(dc.iohgatp >> ATP_MODE_SHIFT);
     walk w;
@@ -461,8 +473,10 @@ static cb_hw_miss_result translate_fully(const engine *e, const cb_hw_miss_reque
     } else {
         /* Steps 11 to 13; step 14 (a process context) is not modelled. */
         bool has_process_id = req->process_id_valid || (dc.tc & TC_DPE) != 0;
-        if (has_process_id && pdtp_mode != 0)
-            return not_modelled(res);
+        if (has_process_id && pdtp_mode != 0) {
+            not_modelled(res);
+            return;
+        }
         fs_mode = 0;
         slot = dc.g_slot;
         ident = dc.g_identity;
@@ -474,25 +488,35 @@ static cb_hw_miss_result translate_fully(const engine *e, const cb_hw_miss_reque
 
     /* Both stages Bare and no MSI page table: the IOVA is the SPA. */
     bool both_bare = fs_mode == 0 && g_mode == 0;
-    if (both_bare && (dc.msiptp >> ATP_MODE_SHIFT) != 1)
-        return identity(res, req->iova);
+    if (both_bare && (dc.msiptp >> ATP_MODE_SHIFT) != 1) {
+        identity(res, req->iova);
+        return;
+    }
 
     /* Steps 17 to 20 from the IOTLB: there is none. */
     bool cache = e->tlb != NULL && !ats && !both_bare;
-    if (cache)
-        return not_modelled(res);
+    if (cache) {
+        not_modelled(res);
+        return;
+    }
 
     /* Dispatch(fsMode, gMode): Sv39 over a Bare G-stage only. */
-    if (fs_mode != 8 || g_mode != 0)
-        return not_modelled(res);
+    if (fs_mode != 8 || g_mode != 0) {
+        not_modelled(res);
+        return;
+    }
 
     /* Step 17: the first stage. */
-    if (!walk_sv39(e, &w))
-        return walk_fault(res, &w, dtf);
+    if (!walk_sv39(e, &w)) {
+        walk_fault(res, &w, dtf);
+        return;
+    }
 
     /* Step 18: a GPA in the MSI window would go through the MSI page table (not modelled). */
-    if ((w.msiptp >> ATP_MODE_SHIFT) == 1 && is_msi_address(&w, w.gpa))
-        return not_modelled(res);
+    if ((w.msiptp >> ATP_MODE_SHIFT) == 1 && is_msi_address(&w, w.gpa)) {
+        not_modelled(res);
+        return;
+    }
 
     /* Step 19: G-stage Bare. */
     w.pa = w.gpa;
@@ -506,13 +530,12 @@ static cb_hw_miss_result translate_fully(const engine *e, const cb_hw_miss_reque
     if (ats && ((perms & P_R) == 0 || req->access != EXECUTE))
         perms &= ~P_X;
 
-    res.success = 1;
-    res.pa = ats && (dc.tc & TC_T2GPA) != 0 ? w.gpa : w.pa;
-    res.page_size = 1ull << shift;
-    res.r = (perms & P_R) != 0;
-    res.w = (perms & P_W) != 0;
-    res.x = (perms & P_X) != 0;
-    return res;
+    res->success = 1;
+    res->pa = ats && (dc.tc & TC_T2GPA) != 0 ? w.gpa : w.pa;
+    res->page_size = 1ull << shift;
+    res->r = (perms & P_R) != 0;
+    res->w = (perms & P_W) != 0;
+    res->x = (perms & P_X) != 0;
 }
 
 /* ---- Translate: the IOTLB-hit prologue, then the full process ---- */
@@ -531,14 +554,14 @@ static inline bool try_cached_translation(const engine *e, const cb_hw_miss_requ
     return true; /* the DC hit slot and IOTLB probe would follow: not modelled (the twin never has an IOTLB) */
 }
 
-__attribute__((noinline)) static cb_hw_miss_result translate(const engine *e, const cb_hw_miss_request *req)
+__attribute__((noinline)) static void translate(const engine *e, const cb_hw_miss_request *req, cb_hw_miss_result *res)
 {
     if (!req->process_id_valid && !req->ats_translation_request && !req->translated && try_cached_translation(e, req)) {
-        cb_hw_miss_result res;
-        memset(&res, 0, sizeof res);
-        return not_modelled(res);
+        memset(res, 0, sizeof *res);
+        not_modelled(res);
+        return;
     }
-    return translate_fully(e, req);
+    translate_fully(e, req, res);
 }
 
 /* ---- API ---- */
@@ -598,7 +621,7 @@ int cb_hw_miss_put_dc(cb_hw_miss *h, uint32_t device_id, uint64_t tc, uint64_t i
 
 void cb_hw_miss_translate(const cb_hw_miss *h, const cb_hw_miss_request *request, cb_hw_miss_result *result)
 {
-    *result = translate(&h->e, request);
+    translate(&h->e, request, result);
 }
 
 int cb_hw_miss_set_requests(cb_hw_miss *h, const void *requests, uint64_t count)
@@ -627,8 +650,11 @@ uint64_t cb_hw_miss_layout(int what)
 uint64_t cb_bench_hw_miss(const cb_hw_miss *h, uint64_t iterations)
 {
     uint64_t sum = 0;
+    cb_hw_miss_result r;
     for (uint64_t it = 0; it < iterations; it++)
-        for (uint64_t i = 0; i < h->count; i++)
-            sum += translate(&h->e, &h->reqs[i]).pa;
+        for (uint64_t i = 0; i < h->count; i++) {
+            translate(&h->e, &h->reqs[i], &r);
+            sum += r.pa;
+        }
     return sum;
 }
