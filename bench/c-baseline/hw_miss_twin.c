@@ -18,7 +18,15 @@
  * pair. Paths it does not model (DC not in the cache, a process context, other modes, MSI translation, an IOTLB)
  * end in a result with cause CB_HW_MISS_NOT_MODELLED, never a silent wrong answer.
  * x86-64 (TSO): acquire loads and the seqlock's read barrier compile to plain loads and compiler barriers, as
- * .NET's Volatile.Read and Volatile.ReadBarrier do. */
+ * .NET's Volatile.Read and Volatile.ReadBarrier do.
+ *
+ * Where it is leaner than the C#, as plain C is, with the same work: one bounds-and-alignment check per PTE read
+ * (PhysicalMemoryAccess.TryRead64 checks Contains, then PhysicalMemory.Qword checks the range again and reads the
+ * memory pointer for a disposed check); one flat engine struct (C#: engine -> DirectoryCaches -> array, and
+ * PhysicalMemoryAccess -> PhysicalMemory) with no array bounds checks; one function for the whole translation
+ * (C#: Translate -> TranslateFully -> Dispatch -> DispatchG -> TranslateStages -> WalkFirstStage, as far as RyuJIT
+ * does not inline them); the DC copy may be trimmed by the compiler to the fields used. The DDT-cache entry is the
+ * twin's own (same layout, filled with the qwords of the DC in memory), the requests a byte copy of the C# array. */
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -536,6 +544,7 @@ static void translate_fully(const engine *e, const cb_hw_miss_request *req, cb_h
     res->r = (perms & P_R) != 0;
     res->w = (perms & P_W) != 0;
     res->x = (perms & P_X) != 0;
+    /* No IOTLB insert: `cache` is false (no IOTLB), as for the C# translator without one. */
 }
 
 /* ---- Translate: the IOTLB-hit prologue, then the full process ---- */
