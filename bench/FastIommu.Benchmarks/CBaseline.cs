@@ -67,6 +67,30 @@ internal static class CBaseline
     [DllImport(Library, EntryPoint = "cb_bench_iotlb_hit")]
     public static extern ulong BenchIotlbHit(nint hw, ulong iterations);
 
+    /// <summary>C twin of the hardware model's IOTLB miss (hw_miss_twin.c) over the model's own physical memory
+    /// (<paramref name="memory"/>: the host address of <paramref name="memoryPa"/>); null on bad arguments.</summary>
+    [DllImport(Library, EntryPoint = "cb_hw_miss_create")]
+    public static extern nint HwMissCreate(nint memory, ulong memoryPa, ulong memorySize, ulong ddtp, ulong caps, uint dcEntries);
+
+    [DllImport(Library, EntryPoint = "cb_hw_miss_destroy")]
+    public static extern void HwMissDestroy(nint twin);
+
+    /// <summary>Puts a base-format device context in the twin's DDT cache; 0 ok.</summary>
+    [DllImport(Library, EntryPoint = "cb_hw_miss_put_dc")]
+    public static extern int HwMissPutDc(nint twin, uint deviceId, ulong tc, ulong iohgatp, ulong ta, ulong fsc);
+
+    /// <summary>Copies <paramref name="count"/> TranslationRequest images (their bytes) for the benchmark loop; 0 ok.</summary>
+    [DllImport(Library, EntryPoint = "cb_hw_miss_set_requests")]
+    public static extern int HwMissSetRequests(nint twin, byte[] requests, ulong count);
+
+    /// <summary>sizeof in the twin: 0 TranslationRequest, 1 TranslationResult, 2 DeviceContextInfo.</summary>
+    [DllImport(Library, EntryPoint = "cb_hw_miss_layout")]
+    public static extern ulong HwMissLayout(int what);
+
+    /// <summary>Translates the requests <paramref name="iterations"/> times; the sum of the PAs (0 for a fault).</summary>
+    [DllImport(Library, EntryPoint = "cb_bench_hw_miss")]
+    public static extern ulong BenchHwMiss(nint twin, ulong iterations);
+
     [DllImport(Library, EntryPoint = "cb_bench_populate_parallel")]
     public static extern ulong BenchPopulateParallel(nint ctx, ulong iova, ulong stride, ulong pa, ulong bytes, int ranges, int threads, ulong iterations);
 }

@@ -1,6 +1,9 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using BenchmarkDotNet.Attributes;
 using FastIommu.Formats.RiscV;
 using FastIommu.Hardware;
+using FastIommu.Hardware.Caches;
 using FastIommu.Memory;
 using FastIommu.PageTables;
 
@@ -43,6 +46,7 @@ public class HardwareBenchmarks
     private uint[] _indices = null!;
     private nint _cSv39;
     private nint _cHw;
+    private nint _cHwMiss;
 
     private void Q(ulong pa, ulong value) => _memory.Qword(pa) = value;
 
@@ -94,7 +98,8 @@ public class HardwareBenchmarks
         var caps = new Capabilities(Caps);
         var ddtp1 = new Ddtp((Ddt1 >> 12 << 10) | 2);
         _cached = new IommuTranslator(_memory, caps) { Ddtp = ddtp1 };
-        _noIotlb = new IommuTranslator(_memory, caps, new TranslatorCacheOptions { IotlbEntries = 0 }) { Ddtp = ddtp1 };
+        var noIotlbOptions = new TranslatorCacheOptions { IotlbEntries = 0 };
+        _noIotlb = new IommuTranslator(_memory, caps, noIotlbOptions) { Ddtp = ddtp1 };
         _uncached3Lvl = new IommuTranslator(_memory, caps, TranslatorCacheOptions.Uncached) { Ddtp = new Ddtp((Ddt3Root >> 12 << 10) | 4) };
         _big = new IommuTranslator(_memory, caps, new TranslatorCacheOptions { IotlbEntries = 1 << 18, AddressSpaces = 4096 }) { Ddtp = ddtp1 };
 
@@ -131,7 +136,8 @@ public class HardwareBenchmarks
             }
         }
 
-        // The C twins: the IOTLB-hit path over the same layouts, and a validated Sv39 walk of the same pages.
+        // The C twins: the IOTLB-hit path over the same layouts, a validated Sv39 walk of the same pages, and the
+        // IOTLB-miss path over this very memory.
         _cSv39 = CBaseline.Create(0, 1UL << 20, 0x1000_0000);
         for (int i = 0; i < Pages; i++)
         {
@@ -151,6 +157,25 @@ public class HardwareBenchmarks
         if (Sv39Walk_C() == CBaseline.Failed)
         {
             throw new InvalidOperationException("C Sv39 walk failed.");
+        }
+
+        // The twin of the IOTLB miss walks this memory's own tables, with device 1's DC (the qwords the model's DDT
+        // walk read) in its DDT cache and the very bytes of the C# requests.
+        if (CBaseline.HwMissLayout(0) != (ulong)Unsafe.SizeOf<TranslationRequest>()
+            || CBaseline.HwMissLayout(1) != (ulong)Unsafe.SizeOf<TranslationResult>()
+            || CBaseline.HwMissLayout(2) != (ulong)Unsafe.SizeOf<DeviceContextInfo>())
+        {
+            throw new InvalidOperationException("C twin of the IOTLB miss: request, result or DC layout differs from C#.");
+        }
+
+        ulong dc1 = Ddt1 + 1 * 32;
+        _cHwMiss = CBaseline.HwMissCreate(_memory.HostPointer, MemoryBase, MemorySize, ddtp1.Value, Caps, (uint)noIotlbOptions.DeviceContextEntries);
+        if (_cHwMiss == 0
+            || CBaseline.HwMissPutDc(_cHwMiss, 1, _memory.Qword(dc1), _memory.Qword(dc1 + 8), _memory.Qword(dc1 + 16), _memory.Qword(dc1 + 24)) != 0
+            || CBaseline.HwMissSetRequests(_cHwMiss, MemoryMarshal.AsBytes(_sv39Requests.AsSpan()).ToArray(), Pages) != 0
+            || Sv39WalkTwin_C() != Sv39Walk())
+        {
+            throw new InvalidOperationException("C twin of the IOTLB miss: a different sum of PAs.");
         }
 
         var target = new TranslationRequest(1, IovaBase, AccessType.Read);
@@ -176,6 +201,7 @@ public class HardwareBenchmarks
         _memory.Dispose();
         CBaseline.Destroy(_cSv39);
         CBaseline.HwDestroy(_cHw);
+        CBaseline.HwMissDestroy(_cHwMiss);
     }
 
     private static ulong Run(IommuTranslator translator, TranslationRequest[] requests)
@@ -199,8 +225,15 @@ public class HardwareBenchmarks
     [Benchmark(OperationsPerInvoke = Pages, Description = "IOTLB miss: 3-level Sv39 walk, DC cached"), BenchmarkCategory("Sv39 walk")]
     public ulong Sv39Walk() => Run(_noIotlb, _sv39Requests);
 
-    /// <summary>The C baseline's validated Sv39 walk of the same pages (no DC lookup, no request/result structs).</summary>
-    [Benchmark(Baseline = true, OperationsPerInvoke = Pages, Description = "C: validated Sv39 walk only"), BenchmarkCategory("Sv39 walk")]
+    /// <summary>C doing the same steps over the same memory, DC-cache entry, requests and results: the fast-path
+    /// prologue, steps 1 to 10 with the DC copied under its seqlock, and the Sv39 walk with every per-PTE check
+    /// (bench/c-baseline/hw_miss_twin.c).</summary>
+    [Benchmark(Baseline = true, OperationsPerInvoke = Pages, Description = "C twin: IOTLB miss (DC cached, full checks)"), BenchmarkCategory("Sv39 walk")]
+    public ulong Sv39WalkTwin_C() => CBaseline.BenchHwMiss(_cHwMiss, 1);
+
+    /// <summary>The C baseline's validated Sv39 walk of the same pages (its own copy of the tables; no DC lookup, no
+    /// request/result structs, none of the spec's per-PTE checks): a floor, not a like-for-like baseline.</summary>
+    [Benchmark(OperationsPerInvoke = Pages, Description = "C: validated Sv39 walk only (no DC, no checks)"), BenchmarkCategory("Sv39 walk")]
     public ulong Sv39Walk_C() => CBaseline.BenchTranslateIndexed(_cSv39, IovaBase, _indices, Pages, 1);
 
     [Benchmark(OperationsPerInvoke = Pages, Description = "all caches off: 3LVL DDT + Sv48 walk")]

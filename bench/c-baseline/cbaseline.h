@@ -123,6 +123,40 @@ typedef struct cb_hw cb_hw;
 CB_API cb_hw *cb_hw_create(uint64_t iova_base, uint64_t pa_base, const uint32_t *indices, uint64_t count);
 CB_API void cb_hw_destroy(cb_hw *h);
 CB_API uint64_t cb_bench_iotlb_hit(const cb_hw *h, uint64_t iterations);
+/* C twin of the hardware model's IOTLB miss (hw_miss_twin.c): TranslatorEngine.Translate with no IOTLB and the DC in
+ * the DDT cache, over the caller's physical memory (the C# PhysicalMemory's host pointer, base PA and size), with
+ * the same request / result / DDT-cache layouts and the same steps and per-PTE checks (Sv39 first stage, Bare
+ * G-stage). Paths it does not model (DC not cached, process contexts, other modes, MSI, IOTLB) give
+ * cause CB_HW_MISS_NOT_MODELLED. */
+typedef struct { /* FastIommu.Hardware.TranslationRequest, field for field (32 bytes) */
+    uint32_t device_id, process_id;
+    uint8_t process_id_valid;
+    uint64_t iova;
+    uint8_t access; /* 0 read, 1 write, 2 execute */
+    uint8_t privileged, ats_translation_request, translated;
+} cb_hw_miss_request;
+typedef struct { /* FastIommu.Hardware.TranslationResult, field for field (40 bytes) */
+    uint64_t pa, page_size, iotval, iotval2;
+    uint16_t cause; /* FaultCause */
+    uint8_t ttyp, success, r, w, x, fault_report_suppressed;
+} cb_hw_miss_result;
+#define CB_HW_MISS_NOT_MODELLED 0xFFFF
+typedef struct cb_hw_miss cb_hw_miss;
+/* ddtp and capabilities as the registers hold them; dc_entries: DDT-cache size (power of two, 0 = none). NULL on
+ * bad arguments or allocation failure. The memory must outlive the twin. */
+CB_API cb_hw_miss *cb_hw_miss_create(void *memory, uint64_t memory_pa, uint64_t memory_size, uint64_t ddtp,
+                                     uint64_t caps, uint32_t dc_entries);
+CB_API void cb_hw_miss_destroy(cb_hw_miss *h);
+/* Puts a device context (base format: tc, iohgatp, ta, fsc) in the DDT cache, as a DDT walk would have. */
+CB_API int cb_hw_miss_put_dc(cb_hw_miss *h, uint32_t device_id, uint64_t tc, uint64_t iohgatp, uint64_t ta, uint64_t fsc);
+CB_API void cb_hw_miss_translate(const cb_hw_miss *h, const cb_hw_miss_request *request, cb_hw_miss_result *result);
+/* Copies count requests (C# TranslationRequest bytes) for the benchmark loop. */
+CB_API int cb_hw_miss_set_requests(cb_hw_miss *h, const void *requests, uint64_t count);
+/* sizeof: 0 request, 1 result, 2 DeviceContextInfo (the bench checks them against the C# types). */
+CB_API uint64_t cb_hw_miss_layout(int what);
+/* iterations x sum of the PAs of the requests (0 for a fault, as the C# loop sums PhysicalAddress). */
+CB_API uint64_t cb_bench_hw_miss(const cb_hw_miss *h, uint64_t iterations);
+
 /* threads (1..8) threads, thread t maps [iova + t * stride, + bytes) 4 KiB at a time then unmaps it
  * (own gather, completed), iterations times; all start together. With threads == 1 one thread does the
  * work of `ranges` threads one range after the other. Returns the sum of bytes unmapped. */

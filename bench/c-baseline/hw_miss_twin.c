@@ -1,0 +1,669 @@
+/* C twin of the hardware model's IOTLB-miss path: TranslatorEngine<PhysicalMemoryAccess>.Translate with the IOTLB
+ * off (IotlbEntries = 0) and the device context found in the DDT cache, i.e. TranslateFully of
+ * src/FastIommu/Hardware/IommuTranslator.Engine.cs for an untranslated request without process_id.
+ *
+ * Same data layouts: the 32-byte TranslationRequest and 40-byte TranslationResult (field for field, so the C#
+ * request array is handed over as bytes), the DDT-cache entry (DirectoryCaches.DcEntry: sequence word, key,
+ * DDT generation, hit slot, then the 80-byte DeviceContextInfo) read under its seqlock as TryGetDc does, and the
+ * page tables themselves: the twin reads the PhysicalMemory of the C# model through its host pointer.
+ *
+ * Same steps, in the same order: the fast-path prologue (request kind, ddtp, capabilities, IOTLB present?), then
+ * steps 1 to 10 of "Process to translate an IOVA" (mode, device_id width, DC from the cache, request-type checks,
+ * first-stage controls from DC.fsc / DC.ta, both-Bare identity), the IOTLB-present test, then the first-stage walk
+ * with every check of WalkFirstStage (sign extension; per PTE: bounds/alignment of the PTE address, V, W without R,
+ * bits 60:54, PBMT without Svpbmt, non-leaf D/A/U/PBMT/N, leaf PBMT = 3 and NAPOT, U / SUM, misaligned superpage,
+ * A/D with the SADE compare-and-swap), the MSI-address test, the Bare G-stage, and step 20's result.
+ *
+ * Sv39 first stage over a Bare G-stage only: what the C# code does generically over modes, the twin does for this
+ * pair. Paths it does not model (DC not in the cache, a process context, other modes, MSI translation, an IOTLB)
+ * end in a result with cause CB_HW_MISS_NOT_MODELLED, never a silent wrong answer.
+ * x86-64 (TSO): acquire loads and the seqlock's read barrier compile to plain loads and compiler barriers, as
+ * .NET's Volatile.Read and Volatile.ReadBarrier do.
+ *
+ * Where it is leaner than the C#, as plain C is, with the same work: one bounds-and-alignment check per PTE read
+ * (PhysicalMemoryAccess.TryRead64 checks Contains, then PhysicalMemory.Qword checks the range again and reads the
+ * memory pointer for a disposed check); one flat engine struct (C#: engine -> DirectoryCaches -> array, and
+ * PhysicalMemoryAccess -> PhysicalMemory) with no array bounds checks; one function for the whole translation
+ * (C#: Translate -> TranslateFully -> Dispatch -> DispatchG -> TranslateStages -> WalkFirstStage, as far as RyuJIT
+ * does not inline them); the DC copy may be trimmed by the compiler to the fields used. The DDT-cache entry is the
+ * twin's own (same layout, filled with the qwords of the DC in memory), the requests a byte copy of the C# array. */
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cbaseline.h"
+
+#define ACQUIRE(x) __atomic_load_n(&(x), __ATOMIC_ACQUIRE)
+
+/* FastIommu.Hardware.Caches.DeviceContextInfo. */
+typedef struct {
+    uint64_t tc, iohgatp, ta, fsc;
+    uint64_t msiptp, msi_mask, msi_pattern; /* extended format only, else 0 */
+    int32_t fs_slot;
+    uint32_t fs_identity;
+    int32_t g_slot;
+    uint32_t g_identity;
+    uint64_t stamp;
+} dc_info;
+
+/* DirectoryCaches.DcEntry. */
+typedef struct {
+    int32_t seq;
+    uint32_t key; /* device_id | 1 << 31; 0 = empty */
+    uint32_t ddt_gen;
+    int32_t hit_slot;
+    uint32_t hit_identity;
+    dc_info info;
+} dc_entry;
+
+_Static_assert(sizeof(dc_info) == 80, "DeviceContextInfo is 80 bytes");
+_Static_assert(sizeof(dc_entry) == 104, "DcEntry is 104 bytes");
+_Static_assert(sizeof(cb_hw_miss_request) == 32, "TranslationRequest is 32 bytes");
+_Static_assert(sizeof(cb_hw_miss_result) == 40, "TranslationResult is 40 bytes");
+
+/* TranslatorEngine<PhysicalMemoryAccess>: registers, the IOTLB (none), the DDT cache, the memory. */
+typedef struct {
+    uint64_t ddtp;
+    uint32_t fctl;
+    uint64_t caps;
+    const void *tlb; /* the IOTLB: always NULL here (IotlbEntries = 0, the benchmark's translator) */
+    dc_entry *dc;    /* DirectoryCaches._dc */
+    int dc_len;
+    uint32_t ddt_gen; /* DirectoryCaches._ddtGen */
+    uint8_t *mem;     /* PhysicalMemory: host pointer, BaseAddress, Size */
+    uint64_t mem_base, mem_size;
+} engine;
+
+/* TranslatorEngine<TMemory>.Walk. */
+typedef struct {
+    uint64_t iova;
+    uint8_t access;
+    bool supervisor, sum, sade, gade, ats, svpbmt;
+    uint64_t fs_root, gs_root;
+    uint64_t msiptp, msi_mask, msi_pattern;
+    bool no_cache;
+    uint64_t gpa, pa;
+    int fs_shift, gs_shift;
+    uint32_t fs_perms, fs_effective, gs_perms;
+    bool fs_user, fs_global, fs_dirty, gs_dirty;
+    uint16_t cause;
+    uint64_t iotval2;
+} walk;
+
+enum { READ = 0, WRITE = 1, EXECUTE = 2 };
+
+/* Capabilities bits, ddtp modes, DC fields (SpecBits). */
+#define CAP_SVPBMT 15
+#define CAP_MSI_FLAT 22
+#define DDTP_OFF 0u
+#define DDTP_BARE 1u
+#define DDTP_1LVL 2u
+#define DDTP_2LVL 3u
+#define DDTP_3LVL 4u
+#define TC_EN_ATS (1ull << 1)
+#define TC_T2GPA (1ull << 3)
+#define TC_DTF (1ull << 4)
+#define TC_PDTV (1ull << 5)
+#define TC_DPE (1ull << 9)
+#define TC_SADE (1ull << 10)
+#define TC_GADE (1ull << 11)
+#define ATP_PPN ((1ull << 44) - 1)
+#define ATP_MODE_SHIFT 60
+#define GSCID_SHIFT 44
+#define PSCID_SHIFT 12
+#define VALID_KEY (1u << 31)
+
+/* Pte. */
+#define PTE_V (1ull << 0)
+#define PTE_R (1ull << 1)
+#define PTE_W (1ull << 2)
+#define PTE_X (1ull << 3)
+#define PTE_U (1ull << 4)
+#define PTE_G (1ull << 5)
+#define PTE_A (1ull << 6)
+#define PTE_D (1ull << 7)
+#define PTE_N (1ull << 63)
+#define PTE_RWX (PTE_R | PTE_W | PTE_X)
+#define PTE_PPN (((1ull << 44) - 1) << 10)
+#define PTE_RESERVED (0x7Full << 54)
+#define PTE_PBMT (3ull << 61)
+#define PTE_NONLEAF_RESERVED (PTE_D | PTE_A | PTE_U | PTE_PBMT | PTE_N)
+
+/* Iotlb permission bits. */
+#define P_R 1u
+#define P_W 2u
+#define P_X 4u
+
+/* FaultCause. */
+enum {
+    CAUSE_NONE = 0,
+    INSTRUCTION_ACCESS_FAULT = 1, READ_ACCESS_FAULT = 5, WRITE_ACCESS_FAULT = 7,
+    INSTRUCTION_PAGE_FAULT = 12, READ_PAGE_FAULT = 13, WRITE_PAGE_FAULT = 15,
+    ALL_INBOUND_DISALLOWED = 256, TRANSACTION_TYPE_DISALLOWED = 260,
+};
+
+static inline bool has(uint64_t caps, int bit) { return (caps & (1ull << bit)) != 0; }
+
+/* ---- PhysicalMemoryAccess ---- */
+
+static inline bool try_read64(const engine *e, uint64_t pa, uint64_t *value)
+{
+    uint64_t offset = pa - e->mem_base;
+    if ((pa & 7) != 0 || !(pa >= e->mem_base && 8 <= e->mem_size && offset <= e->mem_size - 8)) {
+        *value = 0;
+        return false;
+    }
+    *value = __atomic_load_n((const uint64_t *)(e->mem + offset), __ATOMIC_ACQUIRE);
+    return true;
+}
+
+static inline bool try_cas64(const engine *e, uint64_t pa, uint64_t expected, uint64_t desired, uint64_t *observed)
+{
+    uint64_t offset = pa - e->mem_base;
+    if ((pa & 7) != 0 || !(pa >= e->mem_base && 8 <= e->mem_size && offset <= e->mem_size - 8)) {
+        *observed = 0;
+        return false;
+    }
+    __atomic_compare_exchange_n((uint64_t *)(e->mem + offset), &expected, desired, false, __ATOMIC_SEQ_CST,
+                                __ATOMIC_SEQ_CST);
+    *observed = expected; /* the value found: equal to the one expected when the swap happened */
+    return true;
+}
+
+/* ---- DirectoryCaches ---- */
+
+static inline int dc_index(uint32_t device_id, int length) { return (int)((device_id * 0x9E3779B1u) >> 8) & (length - 1); }
+
+static inline bool try_get_dc(const engine *e, uint32_t device_id, dc_info *info)
+{
+    if (e->dc_len != 0) {
+        const dc_entry *d = &e->dc[dc_index(device_id, e->dc_len)];
+        if (d->key == (device_id | VALID_KEY)) {
+            int32_t seq = ACQUIRE(d->seq);                 /* SeqLock.BeginRead */
+            uint32_t key = d->key, gen = d->ddt_gen;
+            *info = d->info;
+            __atomic_thread_fence(__ATOMIC_ACQUIRE);      /* SeqLock.Validate: Volatile.ReadBarrier */
+            if ((seq & 1) == 0 && ACQUIRE(d->seq) == seq && key == (device_id | VALID_KEY) && gen == ACQUIRE(e->ddt_gen))
+                return true;
+        }
+    }
+    memset(info, 0, sizeof *info);
+    return false;
+}
+
+/* ---- Results ---- */
+
+static inline uint8_t ttyp_of(uint8_t access, bool ats, bool translated)
+{
+    if (ats)
+        return 8;
+    int code = access == EXECUTE ? 1 : access == READ ? 2 : 3;
+    return (uint8_t)(translated ? code + 4 : code);
+}
+
+static inline bool process_id_too_wide(uint32_t process_id, uint32_t pdtp_mode)
+{
+    switch (pdtp_mode) {
+    case 1: return process_id >> 8 != 0;
+    case 2: return process_id >> 17 != 0;
+    default: return process_id >> 20 != 0;
+    }
+}
+
+static inline void identity(cb_hw_miss_result *res, uint64_t address)
+{
+    res->success = 1;
+    res->pa = address;
+    res->page_size = 4096;
+    res->r = res->w = res->x = 1;
+}
+
+static inline bool reported_despite_dtf(uint16_t cause)
+{
+    return (cause >= 256 && cause <= 259) || cause == 268 || cause == 272 || cause == 273;
+}
+
+static inline void fault(cb_hw_miss_result *res, uint16_t cause, bool dtf)
+{
+    res->success = 0;
+    res->cause = cause;
+    res->fault_report_suppressed = dtf && !reported_despite_dtf(cause);
+}
+
+static inline void not_modelled(cb_hw_miss_result *res)
+{
+    res->success = 0;
+    res->cause = CB_HW_MISS_NOT_MODELLED;
+}
+
+static inline void walk_fault(cb_hw_miss_result *res, const walk *w, bool dtf)
+{
+    uint16_t c = w->cause;
+    if (w->ats && (c == 12 || c == 13 || c == 15 || c == 20 || c == 21 || c == 23 || c == 262 || c == 266)) {
+        res->success = 1;
+        res->cause = c;
+        return;
+    }
+    res->iotval2 = w->iotval2;
+    fault(res, c, dtf);
+}
+
+/* ---- First-stage walk (WalkFirstStage<Sv39, BareStage>) ---- */
+
+static inline uint32_t need_bit(uint8_t access) { return access == READ ? P_R : access == WRITE ? P_W : P_X; }
+
+static inline uint16_t of_access(uint8_t access, uint16_t execute, uint16_t read, uint16_t write)
+{
+    return access == EXECUTE ? execute : access == READ ? read : write;
+}
+
+static inline bool page_fault(walk *w)
+{
+    w->cause = of_access(w->access, INSTRUCTION_PAGE_FAULT, READ_PAGE_FAULT, WRITE_PAGE_FAULT);
+    w->iotval2 = 0;
+    return false;
+}
+
+static inline bool access_fault(walk *w)
+{
+    w->cause = of_access(w->access, INSTRUCTION_ACCESS_FAULT, READ_ACCESS_FAULT, WRITE_ACCESS_FAULT);
+    w->iotval2 = 0;
+    return false;
+}
+
+/* V = 0, W without R, bits 60:54, PBMT without Svpbmt. */
+static inline bool bad_pte(uint64_t raw, bool svpbmt)
+{
+    return (raw & PTE_V) == 0 || (raw & (PTE_R | PTE_W)) == PTE_W || (raw & PTE_RESERVED) != 0
+        || (!svpbmt && (raw & PTE_PBMT) != 0);
+}
+
+/* PBMT = 3; N outside level 0 or with PPN[3:0] != 1000b. */
+static inline bool bad_leaf(uint64_t raw, int level)
+{
+    return (raw & PTE_PBMT) == PTE_PBMT || ((raw & PTE_N) != 0 && (level != 0 || ((raw >> 10) & 0xF) != 8));
+}
+
+static inline bool misaligned_superpage(uint64_t raw, int level)
+{
+    return level > 0 && ((raw >> 10) & ((1ull << (9 * level)) - 1)) != 0;
+}
+
+static inline uint64_t table_address(uint64_t raw) { return (raw & PTE_PPN) << 2; }
+
+static inline bool walk_sv39(const engine *e, walk *w)
+{
+    uint64_t iova = w->iova;
+    int64_t high = (int64_t)iova >> 38; /* sign-extended from bit 38 */
+    if (high != 0 && high != -1)
+        return page_fault(w);
+
+restart:;
+    uint64_t table = w->fs_root;
+    for (int level = 2; level >= 0; level--) {
+        uint64_t pte_pa = table + (((iova >> (12 + 9 * level)) & 511) << 3);
+        uint64_t raw;
+        if (!try_read64(e, pte_pa, &raw))
+            return access_fault(w);
+
+        if (bad_pte(raw, w->svpbmt))
+            return page_fault(w);
+
+        if ((raw & PTE_RWX) == 0) {
+            if ((raw & PTE_NONLEAF_RESERVED) != 0 || level == 0)
+                return page_fault(w);
+            table = table_address(raw);
+            continue;
+        }
+
+        if (bad_leaf(raw, level))
+            return page_fault(w);
+
+        /* U-mode requests need U = 1; supervisor ones need U = 0, or SUM and no execute. */
+        uint32_t perms = (uint32_t)(raw >> 1) & 7;
+        bool user = (raw & PTE_U) != 0;
+        uint32_t effective = perms;
+        if (user) {
+            if (w->supervisor)
+                effective = w->sum ? perms & ~P_X : 0;
+        } else if (!w->supervisor) {
+            effective = 0;
+        }
+
+        if (!w->ats && (effective & need_bit(w->access)) == 0)
+            return page_fault(w);
+
+        if (misaligned_superpage(raw, level))
+            return page_fault(w);
+
+        /* A (and D for a write) must be set, or set atomically when DC.tc.SADE = 1 (G-stage Bare: no implicit
+         * G-stage write check). */
+        bool write = w->access == WRITE && (!w->ats || (effective & P_W) != 0);
+        uint64_t need_ad = PTE_A | (write ? PTE_D : 0);
+        if ((raw & need_ad) != need_ad && !(w->ats && effective == 0)) {
+            if (!w->sade)
+                return page_fault(w);
+            uint64_t observed;
+            if (!try_cas64(e, pte_pa, raw, raw | need_ad, &observed))
+                return access_fault(w);
+            if (observed != raw)
+                goto restart;
+            raw |= need_ad;
+        }
+
+        int shift = (raw & PTE_N) != 0 ? 16 : 12 + 9 * level;
+        uint64_t page_mask = (1ull << shift) - 1;
+        w->gpa = (table_address(raw) & ~page_mask) | (iova & page_mask);
+        w->fs_shift = shift;
+        w->fs_perms = perms;
+        w->fs_effective = effective;
+        w->fs_user = user;
+        w->fs_global = (raw & PTE_G) != 0;
+        w->fs_dirty = (raw & PTE_D) != 0;
+        return true;
+    }
+    return page_fault(w);
+}
+
+/* "MSI address mask and pattern". */
+static inline bool is_msi_address(const walk *w, uint64_t gpa)
+{
+    return ((gpa >> 12) & ~w->msi_mask) == (w->msi_pattern & ~w->msi_mask);
+}
+
+/* ---- TranslateFully ---- */
+
+/* Writes straight into the caller's result (as the C# return buffer), zeroed first as `res = default`. */
+static void translate_fully(const engine *e, const cb_hw_miss_request *req, cb_hw_miss_result *res)
+{
+    memset(res, 0, sizeof *res);
+    res->iotval = req->iova;
+    bool ats = req->ats_translation_request != 0;
+    bool translated = req->translated != 0 && !ats;
+    res->ttyp = ttyp_of(req->access, ats, translated);
+
+    uint64_t ddtp = ACQUIRE(e->ddtp);
+    uint32_t iommu_mode = (uint32_t)ddtp & 0xF;
+
+    /* Step 1: Off (and reserved modes). */
+    if (iommu_mode == DDTP_OFF || iommu_mode > DDTP_3LVL) {
+        fault(res, ALL_INBOUND_DISALLOWED, false);
+        return;
+    }
+
+    /* Step 2: Bare. */
+    if (iommu_mode == DDTP_BARE) {
+        if (translated || ats)
+            fault(res, TRANSACTION_TYPE_DISALLOWED, false);
+        else
+            identity(res, req->iova);
+        return;
+    }
+
+    /* Steps 3, 4: DDI[0] width. */
+    bool extended = has(e->caps, CAP_MSI_FLAT);
+    int ddi0_bits = extended ? 6 : 7;
+    uint32_t device_id = req->device_id;
+
+    /* Step 5: device_id too wide. */
+    uint32_t ddi1 = (device_id >> ddi0_bits) & 0x1FF;
+    uint32_t ddi2 = device_id >> (ddi0_bits + 9);
+    if (device_id > 0xFFFFFF || (iommu_mode == DDTP_2LVL && ddi2 != 0) || (iommu_mode == DDTP_1LVL && (ddi1 | ddi2) != 0)) {
+        fault(res, TRANSACTION_TYPE_DISALLOWED, false);
+        return;
+    }
+
+    /* Step 6: the DC from the DDT cache (the DDT walk, LocateDeviceContext, is not modelled). */
+    dc_info dc;
+    if (!try_get_dc(e, device_id, &dc)) {
+        not_modelled(res);
+        return;
+    }
+
+    bool dtf = (dc.tc & TC_DTF) != 0;
+    bool pdtv = (dc.tc & TC_PDTV) != 0;
+    uint32_t pdtp_mode = (uint32_t)(dc.fsc >> ATP_MODE_SHIFT);
+
+    /* Step 7: transaction type disallowed. */
+    if (((translated || ats) && (dc.tc & TC_EN_ATS) == 0) || (req->process_id_valid && !pdtv)
+        || (req->process_id_valid && pdtv && process_id_too_wide(req->process_id, pdtp_mode))) {
+        fault(res, TRANSACTION_TYPE_DISALLOWED, dtf);
+        return;
+    }
+
+    /* Step 8: translated, T2GPA = 0: already an SPA. */
+    if (translated && (dc.tc & TC_T2GPA) == 0) {
+        identity(res, req->iova);
+        return;
+    }
+
+    uint32_t g_mode = (uint32_t)(dc.iohgatp >> ATP_MODE_SHIFT);
+    walk w;
+    w.sum = false;
+    w.fs_root = 0;
+    w.msiptp = dc.msiptp;
+    w.msi_mask = dc.msi_mask;
+    w.msi_pattern = dc.msi_pattern;
+    w.no_cache = false;
+    w.cause = CAUSE_NONE;
+    w.iotval2 = 0;
+    w.iova = req->iova;
+    w.access = req->access;
+    w.supervisor = req->privileged && req->process_id_valid;
+    w.sade = (dc.tc & TC_SADE) != 0;
+    w.gade = (dc.tc & TC_GADE) != 0;
+    w.ats = ats;
+    w.svpbmt = has(e->caps, CAP_SVPBMT);
+    w.gs_root = (dc.iohgatp & ATP_PPN) << 12;
+
+    uint32_t fs_mode;
+    int slot;
+    uint32_t ident;
+    uint64_t space_key;
+    bool gv = g_mode != 0;
+    uint32_t gscid = (uint32_t)(dc.iohgatp >> GSCID_SHIFT) & 0xFFFF;
+    if (translated) {
+        /* Step 9. */
+        fs_mode = 0;
+        slot = dc.g_slot;
+        ident = dc.g_identity;
+        space_key = (gv ? 1ull << 63 : 0) | ((uint64_t)gscid << 32);
+    } else if (!pdtv) {
+        /* Step 10: first-stage controls from DC.fsc and DC.ta.PSCID. */
+        fs_mode = pdtp_mode;
+        w.fs_root = (dc.fsc & ATP_PPN) << 12;
+        bool fs_active = fs_mode != 0;
+        slot = fs_active ? dc.fs_slot : dc.g_slot;
+        ident = fs_active ? dc.fs_identity : dc.g_identity;
+        space_key = (gv ? 1ull << 63 : 0) | ((uint64_t)gscid << 32) | (fs_active ? 1ull << 31 : 0)
+            | ((uint32_t)(dc.ta >> PSCID_SHIFT) & 0xFFFFF);
+    } else {
+        /* Steps 11 to 13; step 14 (a process context) is not modelled. */
+        bool has_process_id = req->process_id_valid || (dc.tc & TC_DPE) != 0;
+        if (has_process_id && pdtp_mode != 0) {
+            not_modelled(res);
+            return;
+        }
+        fs_mode = 0;
+        slot = dc.g_slot;
+        ident = dc.g_identity;
+        space_key = (gv ? 1ull << 63 : 0) | ((uint64_t)gscid << 32);
+    }
+    (void)slot;
+    (void)ident;
+    (void)space_key; /* IOTLB tags: unused without an IOTLB, as in the C# code */
+
+    /* Both stages Bare and no MSI page table: the IOVA is the SPA. */
+    bool both_bare = fs_mode == 0 && g_mode == 0;
+    if (both_bare && (dc.msiptp >> ATP_MODE_SHIFT) != 1) {
+        identity(res, req->iova);
+        return;
+    }
+
+    /* Steps 17 to 20 from the IOTLB: there is none. */
+    bool cache = e->tlb != NULL && !ats && !both_bare;
+    if (cache) {
+        not_modelled(res);
+        return;
+    }
+
+    /* Dispatch(fsMode, gMode): Sv39 over a Bare G-stage only. */
+    if (fs_mode != 8 || g_mode != 0) {
+        not_modelled(res);
+        return;
+    }
+
+    /* Step 17: the first stage. */
+    if (!walk_sv39(e, &w)) {
+        walk_fault(res, &w, dtf);
+        return;
+    }
+
+    /* Step 18: a GPA in the MSI window would go through the MSI page table (not modelled). */
+    if ((w.msiptp >> ATP_MODE_SHIFT) == 1 && is_msi_address(&w, w.gpa)) {
+        not_modelled(res);
+        return;
+    }
+
+    /* Step 19: G-stage Bare. */
+    w.pa = w.gpa;
+    w.gs_shift = 63;
+    w.gs_perms = P_R | P_W | P_X;
+    w.gs_dirty = true;
+
+    /* Step 20: translation complete. */
+    int shift = w.fs_shift < w.gs_shift ? w.fs_shift : w.gs_shift;
+    uint32_t perms = (ats ? w.fs_effective : w.fs_perms) & w.gs_perms;
+    if (ats && ((perms & P_R) == 0 || req->access != EXECUTE))
+        perms &= ~P_X;
+
+    res->success = 1;
+    res->pa = ats && (dc.tc & TC_T2GPA) != 0 ? w.gpa : w.pa;
+    res->page_size = 1ull << shift;
+    res->r = (perms & P_R) != 0;
+    res->w = (perms & P_W) != 0;
+    res->x = (perms & P_X) != 0;
+    /* No IOTLB insert: `cache` is false (no IOTLB), as for the C# translator without one. */
+}
+
+/* ---- Translate: the IOTLB-hit prologue, then the full process ---- */
+
+static inline bool try_cached_translation(const engine *e, const cb_hw_miss_request *req)
+{
+    uint64_t ddtp = ACQUIRE(e->ddtp);
+    uint32_t iommu_mode = (uint32_t)ddtp & 0xF;
+    uint32_t device_id = req->device_id;
+    int ddi0_bits = has(e->caps, CAP_MSI_FLAT) ? 6 : 7;
+    const void *tlb = e->tlb;
+    if (tlb == NULL || iommu_mode - DDTP_1LVL > DDTP_3LVL - DDTP_1LVL || device_id > 0xFFFFFF
+        || (iommu_mode == DDTP_2LVL && device_id >> (ddi0_bits + 9) != 0)
+        || (iommu_mode == DDTP_1LVL && device_id >> ddi0_bits != 0))
+        return false;
+    return true; /* the DC hit slot and IOTLB probe would follow: not modelled (the twin never has an IOTLB) */
+}
+
+__attribute__((noinline)) static void translate(const engine *e, const cb_hw_miss_request *req, cb_hw_miss_result *res)
+{
+    if (!req->process_id_valid && !req->ats_translation_request && !req->translated && try_cached_translation(e, req)) {
+        memset(res, 0, sizeof *res);
+        not_modelled(res);
+        return;
+    }
+    translate_fully(e, req, res);
+}
+
+/* ---- API ---- */
+
+typedef struct cb_hw_miss {
+    engine e;
+    cb_hw_miss_request *reqs;
+    uint64_t count;
+} cb_hw_miss;
+
+cb_hw_miss *cb_hw_miss_create(void *memory, uint64_t memory_pa, uint64_t memory_size, uint64_t ddtp, uint64_t caps,
+                              uint32_t dc_entries)
+{
+    if (memory == NULL || memory_size < 8 || memory_pa + memory_size < memory_pa
+        || (dc_entries & (dc_entries - 1)) != 0)
+        return NULL;
+    cb_hw_miss *h = calloc(1, sizeof *h);
+    if (!h)
+        return NULL;
+    h->e = (engine){ .ddtp = ddtp, .caps = caps, .tlb = NULL, .dc_len = (int)dc_entries, .mem = memory,
+                     .mem_base = memory_pa, .mem_size = memory_size };
+    if (dc_entries != 0 && !(h->e.dc = calloc(dc_entries, sizeof(dc_entry)))) {
+        free(h);
+        return NULL;
+    }
+    return h;
+}
+
+void cb_hw_miss_destroy(cb_hw_miss *h)
+{
+    if (!h)
+        return;
+    free(h->reqs);
+    free(h->e.dc);
+    free(h);
+}
+
+int cb_hw_miss_put_dc(cb_hw_miss *h, uint32_t device_id, uint64_t tc, uint64_t iohgatp, uint64_t ta, uint64_t fsc)
+{
+    engine *e = &h->e;
+    if (e->dc_len == 0 || device_id > 0xFFFFFF)
+        return CB_EINVAL;
+    dc_entry *d = &e->dc[dc_index(device_id, e->dc_len)];
+    /* DirectoryCaches.PutDc: take the entry (odd sequence), fill it, release it (sequence + 2). */
+    int32_t start = d->seq;
+    __atomic_store_n(&d->seq, start + 1, __ATOMIC_SEQ_CST);
+    dc_info info = { .tc = tc, .iohgatp = iohgatp, .ta = ta, .fsc = fsc, .fs_slot = -1, .g_slot = -1, .stamp = 1 };
+    bool fs_active = (fsc >> 60) != 0;
+    d->key = device_id | VALID_KEY;
+    d->ddt_gen = e->ddt_gen;
+    d->hit_slot = (tc & TC_PDTV) != 0 ? -1 : fs_active ? info.fs_slot : info.g_slot;
+    d->hit_identity = fs_active ? info.fs_identity : info.g_identity;
+    d->info = info;
+    __atomic_store_n(&d->seq, start + 2, __ATOMIC_RELEASE);
+    return CB_OK;
+}
+
+void cb_hw_miss_translate(const cb_hw_miss *h, const cb_hw_miss_request *request, cb_hw_miss_result *result)
+{
+    translate(&h->e, request, result);
+}
+
+int cb_hw_miss_set_requests(cb_hw_miss *h, const void *requests, uint64_t count)
+{
+    cb_hw_miss_request *copy = count ? malloc(count * sizeof *copy) : NULL;
+    if (count && !copy)
+        return CB_ENOMEM;
+    if (count)
+        memcpy(copy, requests, count * sizeof *copy);
+    free(h->reqs);
+    h->reqs = copy;
+    h->count = count;
+    return CB_OK;
+}
+
+uint64_t cb_hw_miss_layout(int what)
+{
+    switch (what) {
+    case 0: return sizeof(cb_hw_miss_request);
+    case 1: return sizeof(cb_hw_miss_result);
+    case 2: return sizeof(dc_info);
+    default: return 0;
+    }
+}
+
+uint64_t cb_bench_hw_miss(const cb_hw_miss *h, uint64_t iterations)
+{
+    uint64_t sum = 0;
+    cb_hw_miss_result r;
+    for (uint64_t it = 0; it < iterations; it++)
+        for (uint64_t i = 0; i < h->count; i++) {
+            translate(&h->e, &h->reqs[i], &r);
+            sum += r.pa;
+        }
+    return sum;
+}
