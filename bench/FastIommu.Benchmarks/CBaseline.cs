@@ -67,6 +67,10 @@ internal static class CBaseline
     [DllImport(Library, EntryPoint = "cb_bench_iotlb_hit")]
     public static extern ulong BenchIotlbHit(nint hw, ulong iterations);
 
+    /// <summary>The same twin, the same pages, through a device with a PDT and a request with a process_id.</summary>
+    [DllImport(Library, EntryPoint = "cb_bench_iotlb_hit_process_id")]
+    public static extern ulong BenchIotlbHitProcessId(nint hw, ulong iterations);
+
     /// <summary>C twin of the hardware model's IOTLB miss (hw_miss_twin.c) over the model's own physical memory
     /// (<paramref name="memory"/>: the host address of <paramref name="memoryPa"/>); null on bad arguments.</summary>
     [DllImport(Library, EntryPoint = "cb_hw_miss_create")]

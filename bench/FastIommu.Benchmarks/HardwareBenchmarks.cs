@@ -10,7 +10,8 @@ using FastIommu.PageTables;
 namespace FastIommu.Benchmarks;
 
 /// <summary>
-/// The hardware model's translation side, per translation (or per invalidation): an IOTLB hit; an IOTLB miss
+/// The hardware model's translation side, per translation (or per invalidation): an IOTLB hit, without and with a
+/// process_id (PDT PD8, PC cached); an IOTLB miss
 /// through a 3-level Sv39 walk (DC cached); a miss through a 3LVL DDT plus Sv48 with every cache off; two-stage
 /// Sv48 over Sv48x4 (IOTLB off, 4 KiB G-stage leaves, so every first-stage PTE read is a 4-level G-stage walk);
 /// IOTINVAL.VMA of one PSCID, whole or one address, with 100 000 entries of other PSCIDs cached.
@@ -29,6 +30,9 @@ public class HardwareBenchmarks
     private const ulong IovaBase = 0x4000_0000;
     private const int FillDevices = 100;                    // x 1000 pages = 100 000 IOTLB entries of other PSCIDs
     private const int FillPages = 1000;
+    private const uint PasidDevice = 120;                   // PDTV = 1, PD8 PDT at PdtPage; process 3 uses the Sv39 table
+    private const uint Pasid = 3;
+    private const ulong PdtPage = MemoryBase + 0x8000;
 
     private PhysicalMemory _memory = null!;
     private PageAllocator _allocator = null!;
@@ -41,6 +45,7 @@ public class HardwareBenchmarks
     private IommuTranslator _uncached3Lvl = null!;
     private IommuTranslator _big = null!;
     private TranslationRequest[] _sv39Requests = null!;
+    private TranslationRequest[] _pasidRequests = null!;
     private TranslationRequest[] _sv48Requests = null!;
     private TranslationRequest[] _twoStageRequests = null!;
     private uint[] _indices = null!;
@@ -90,6 +95,11 @@ public class HardwareBenchmarks
             Dc(Ddt1 + (ulong)(3 + d) * 32, 1, 0, 1000 + (ulong)d, (8UL << 60) | (_sv39.RootAddress >> 12));
         }
 
+        // The PASID device: tc V | PDTV, fsc = pdtp PD8; PC of process 3: ta V | PSCID 9, fsc Sv39.
+        Dc(Ddt1 + PasidDevice * 32, 1 | (1UL << 5), 0, 0, (1UL << 60) | (PdtPage >> 12));
+        Q(PdtPage + Pasid * 16, 1 | (9UL << 12));
+        Q(PdtPage + Pasid * 16 + 8, (8UL << 60) | (_sv39.RootAddress >> 12));
+
         // 3LVL: DDI[2] = 2 -> L1 page, DDI[1] = 3 -> L0 page, DDI[0] = 5 -> DC.
         Q(Ddt3Root + 2 * 8, ((Ddt3Root + 0x1000) >> 12 << 10) | 1);
         Q(Ddt3Root + 0x1000 + 3 * 8, ((Ddt3Root + 0x2000) >> 12 << 10) | 1);
@@ -104,6 +114,7 @@ public class HardwareBenchmarks
         _big = new IommuTranslator(_memory, caps, new TranslatorCacheOptions { IotlbEntries = 1 << 18, AddressSpaces = 4096 }) { Ddtp = ddtp1 };
 
         _sv39Requests = new TranslationRequest[Pages];
+        _pasidRequests = new TranslationRequest[Pages];
         _sv48Requests = new TranslationRequest[Pages];
         _twoStageRequests = new TranslationRequest[Pages];
         _indices = new uint[Pages];
@@ -113,6 +124,7 @@ public class HardwareBenchmarks
             _indices[i] = (uint)rng.Next(Pages);
             ulong iova = IovaBase + ((ulong)_indices[i] << 12) + 0x10;
             _sv39Requests[i] = new TranslationRequest(1, iova, AccessType.Read);
+            _pasidRequests[i] = new TranslationRequest(PasidDevice, Pasid, iova, AccessType.Read);
             _sv48Requests[i] = new TranslationRequest(Device3Lvl, iova, AccessType.Read);
             _twoStageRequests[i] = new TranslationRequest(2, iova, AccessType.Read);
         }
@@ -122,6 +134,7 @@ public class HardwareBenchmarks
         {
             ulong iova = _sv39Requests[i].Iova;
             Check(_cached.Translate(in _sv39Requests[i]), _sv39.IovaToPhys(iova), "cached Sv39");
+            Check(_cached.Translate(in _pasidRequests[i]), _sv39.IovaToPhys(iova), "cached Sv39 with process_id");
             Check(_noIotlb.Translate(in _sv39Requests[i]), _sv39.IovaToPhys(iova), "Sv39 walk");
             Check(_uncached3Lvl.Translate(in _sv48Requests[i]), _sv48.IovaToPhys(iova), "3LVL + Sv48");
             Check(_noIotlb.Translate(in _twoStageRequests[i]), _gStage.IovaToPhys(_guestSv48.IovaToPhys(iova)), "Sv48 over Sv48x4");
@@ -149,7 +162,7 @@ public class HardwareBenchmarks
         }
 
         _cHw = CBaseline.HwCreate(IovaBase, 0x40_0000_0000, _indices, Pages);
-        if (_cHw == 0 || IotlbHit_C() != IotlbHit())
+        if (_cHw == 0 || IotlbHit_C() != IotlbHit() || IotlbHitProcessId_C() != IotlbHitProcessId())
         {
             throw new InvalidOperationException("C twin of the IOTLB hit: a different sum of PAs.");
         }
@@ -221,6 +234,13 @@ public class HardwareBenchmarks
     /// <summary>C doing the same DC probe, generation reads, IOTLB probe and result (bench/c-baseline/hw_twin.c).</summary>
     [Benchmark(Baseline = true, OperationsPerInvoke = Pages, Description = "C twin: IOTLB hit"), BenchmarkCategory("IOTLB hit")]
     public ulong IotlbHit_C() => CBaseline.BenchIotlbHit(_cHw, 1);
+
+    [Benchmark(OperationsPerInvoke = Pages, Description = "IOTLB hit with process_id (PD8, DC and PC cached)"), BenchmarkCategory("IOTLB hit, process_id")]
+    public ulong IotlbHitProcessId() => Run(_cached, _pasidRequests);
+
+    /// <summary>The C twin's hit path with a process_id: DC, PC under its sequence and DC stamp, then the same probe.</summary>
+    [Benchmark(Baseline = true, OperationsPerInvoke = Pages, Description = "C twin: IOTLB hit with process_id"), BenchmarkCategory("IOTLB hit, process_id")]
+    public ulong IotlbHitProcessId_C() => CBaseline.BenchIotlbHitProcessId(_cHw, 1);
 
     [Benchmark(OperationsPerInvoke = Pages, Description = "IOTLB miss: 3-level Sv39 walk, DC cached"), BenchmarkCategory("Sv39 walk")]
     public ulong Sv39Walk() => Run(_noIotlb, _sv39Requests);

@@ -123,6 +123,8 @@ typedef struct cb_hw cb_hw;
 CB_API cb_hw *cb_hw_create(uint64_t iova_base, uint64_t pa_base, const uint32_t *indices, uint64_t count);
 CB_API void cb_hw_destroy(cb_hw *h);
 CB_API uint64_t cb_bench_iotlb_hit(const cb_hw *h, uint64_t iterations);
+/* The same pages through device 2, process_id 3 (PDTV = 1, PD8, PC cached): the hit path with a process_id. */
+CB_API uint64_t cb_bench_iotlb_hit_process_id(const cb_hw *h, uint64_t iterations);
 /* C twin of the hardware model's IOTLB miss (hw_miss_twin.c): TranslatorEngine.Translate with no IOTLB and the DC in
  * the DDT cache, over the caller's physical memory (the C# PhysicalMemory's host pointer, base PA and size), with
  * the same request / result / DDT-cache layouts and the same steps and per-PTE checks (Sv39 first stage, Bare
@@ -138,8 +140,15 @@ typedef struct { /* FastIommu.Hardware.TranslationRequest, field for field (32 b
 typedef struct { /* FastIommu.Hardware.TranslationResult, field for field (40 bytes) */
     uint64_t pa, page_size, iotval, iotval2;
     uint16_t cause; /* FaultCause */
-    uint8_t ttyp, success, r, w, x, fault_report_suppressed;
+    uint8_t ttyp, memory_type; /* TransactionType, PageBasedMemoryType */
+    uint8_t flags;             /* CB_RES_* */
 } cb_hw_miss_result;
+/* TranslationResult's flag byte. */
+#define CB_RES_R 1u
+#define CB_RES_W 2u
+#define CB_RES_X 4u
+#define CB_RES_SUCCESS 8u
+#define CB_RES_SUPPRESSED 16u
 #define CB_HW_MISS_NOT_MODELLED 0xFFFF
 typedef struct cb_hw_miss cb_hw_miss;
 /* ddtp and capabilities as the registers hold them; dc_entries: DDT-cache size (power of two, 0 = none). NULL on

@@ -54,11 +54,13 @@ typedef struct {
     uint32_t ddt_gen;
     int32_t hit_slot;
     uint32_t hit_identity;
+    uint32_t hit_pid_limit;
+    uint64_t stamp;
     dc_info info;
 } dc_entry;
 
 _Static_assert(sizeof(dc_info) == 80, "DeviceContextInfo is 80 bytes");
-_Static_assert(sizeof(dc_entry) == 104, "DcEntry is 104 bytes");
+_Static_assert(sizeof(dc_entry) == 112, "DcEntry is 112 bytes");
 _Static_assert(sizeof(cb_hw_miss_request) == 32, "TranslationRequest is 32 bytes");
 _Static_assert(sizeof(cb_hw_miss_result) == 40, "TranslationResult is 40 bytes");
 
@@ -87,6 +89,7 @@ typedef struct {
     int fs_shift, gs_shift;
     uint32_t fs_perms, fs_effective, gs_perms;
     bool fs_user, fs_global, fs_dirty, gs_dirty;
+    uint32_t fs_pbmt, gs_pbmt;
     uint16_t cause;
     uint64_t iotval2;
 } walk;
@@ -213,10 +216,10 @@ static inline bool process_id_too_wide(uint32_t process_id, uint32_t pdtp_mode)
 
 static inline void identity(cb_hw_miss_result *res, uint64_t address)
 {
-    res->success = 1;
     res->pa = address;
     res->page_size = 4096;
-    res->r = res->w = res->x = 1;
+    res->memory_type = 0;
+    res->flags = CB_RES_SUCCESS | (res->flags & CB_RES_SUPPRESSED) | CB_RES_R | CB_RES_W | CB_RES_X;
 }
 
 static inline bool reported_despite_dtf(uint16_t cause)
@@ -226,14 +229,14 @@ static inline bool reported_despite_dtf(uint16_t cause)
 
 static inline void fault(cb_hw_miss_result *res, uint16_t cause, bool dtf)
 {
-    res->success = 0;
     res->cause = cause;
-    res->fault_report_suppressed = dtf && !reported_despite_dtf(cause);
+    res->flags = (uint8_t)((res->flags & ~(CB_RES_SUCCESS | CB_RES_SUPPRESSED))
+                           | (dtf && !reported_despite_dtf(cause) ? CB_RES_SUPPRESSED : 0));
 }
 
 static inline void not_modelled(cb_hw_miss_result *res)
 {
-    res->success = 0;
+    res->flags &= ~CB_RES_SUCCESS;
     res->cause = CB_HW_MISS_NOT_MODELLED;
 }
 
@@ -241,7 +244,7 @@ static inline void walk_fault(cb_hw_miss_result *res, const walk *w, bool dtf)
 {
     uint16_t c = w->cause;
     if (w->ats && (c == 12 || c == 13 || c == 15 || c == 20 || c == 21 || c == 23 || c == 262 || c == 266)) {
-        res->success = 1;
+        res->flags |= CB_RES_SUCCESS;
         res->cause = c;
         return;
     }
@@ -361,6 +364,7 @@ restart:;
         w->fs_user = user;
         w->fs_global = (raw & PTE_G) != 0;
         w->fs_dirty = (raw & PTE_D) != 0;
+        w->fs_pbmt = (uint32_t)((raw & PTE_PBMT) >> 61);
         return true;
     }
     return page_fault(w);
@@ -531,6 +535,7 @@ static void translate_fully(const engine *e, const cb_hw_miss_request *req, cb_h
     w.gs_shift = 63;
     w.gs_perms = P_R | P_W | P_X;
     w.gs_dirty = true;
+    w.gs_pbmt = 0;
 
     /* Step 20: translation complete. */
     int shift = w.fs_shift < w.gs_shift ? w.fs_shift : w.gs_shift;
@@ -538,12 +543,12 @@ static void translate_fully(const engine *e, const cb_hw_miss_request *req, cb_h
     if (ats && ((perms & P_R) == 0 || req->access != EXECUTE))
         perms &= ~P_X;
 
-    res->success = 1;
+    /* Svpbmt: the first stage's PBMT unless PMA, else the G-stage's. */
+    uint32_t pbmt = w.fs_pbmt != 0 ? w.fs_pbmt : w.gs_pbmt;
     res->pa = ats && (dc.tc & TC_T2GPA) != 0 ? w.gpa : w.pa;
     res->page_size = 1ull << shift;
-    res->r = (perms & P_R) != 0;
-    res->w = (perms & P_W) != 0;
-    res->x = (perms & P_X) != 0;
+    res->memory_type = (uint8_t)pbmt;
+    res->flags = (uint8_t)(CB_RES_SUCCESS | (res->flags & CB_RES_SUPPRESSED) | (perms & (P_R | P_W | P_X)));
     /* No IOTLB insert: `cache` is false (no IOTLB), as for the C# translator without one. */
 }
 
@@ -551,21 +556,15 @@ static void translate_fully(const engine *e, const cb_hw_miss_request *req, cb_h
 
 static inline bool try_cached_translation(const engine *e, const cb_hw_miss_request *req)
 {
-    uint64_t ddtp = ACQUIRE(e->ddtp);
-    uint32_t iommu_mode = (uint32_t)ddtp & 0xF;
-    uint32_t device_id = req->device_id;
-    int ddi0_bits = has(e->caps, CAP_MSI_FLAT) ? 6 : 7;
-    const void *tlb = e->tlb;
-    if (tlb == NULL || iommu_mode - DDTP_1LVL > DDTP_3LVL - DDTP_1LVL || device_id > 0xFFFFFF
-        || (iommu_mode == DDTP_2LVL && device_id >> (ddi0_bits + 9) != 0)
-        || (iommu_mode == DDTP_1LVL && device_id >> ddi0_bits != 0))
-        return false;
-    return true; /* the DC hit slot and IOTLB probe would follow: not modelled (the twin never has an IOTLB) */
+    (void)req;
+    /* C#: no IOTLB, so the first test returns (the DC hit slot and IOTLB probe would follow: the twin never has
+     * an IOTLB). */
+    return e->tlb != NULL;
 }
 
 __attribute__((noinline)) static void translate(const engine *e, const cb_hw_miss_request *req, cb_hw_miss_result *res)
 {
-    if (!req->process_id_valid && !req->ats_translation_request && !req->translated && try_cached_translation(e, req)) {
+    if (!req->ats_translation_request && !req->translated && try_cached_translation(e, req)) {
         memset(res, 0, sizeof *res);
         not_modelled(res);
         return;
@@ -623,6 +622,8 @@ int cb_hw_miss_put_dc(cb_hw_miss *h, uint32_t device_id, uint64_t tc, uint64_t i
     d->ddt_gen = e->ddt_gen;
     d->hit_slot = (tc & TC_PDTV) != 0 ? -1 : fs_active ? info.fs_slot : info.g_slot;
     d->hit_identity = fs_active ? info.fs_identity : info.g_identity;
+    d->hit_pid_limit = (tc & TC_PDTV) == 0 ? 0 : (fsc >> 60) == 1 ? 1u << 8 : (fsc >> 60) == 2 ? 1u << 17 : (fsc >> 60) == 3 ? 1u << 20 : 0;
+    d->stamp = info.stamp;
     d->info = info;
     __atomic_store_n(&d->seq, start + 2, __ATOMIC_RELEASE);
     return CB_OK;

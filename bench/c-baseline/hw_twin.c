@@ -14,17 +14,22 @@
 #define BARRIER() __asm__ __volatile__("" ::: "memory")
 #define VREAD32(x) (*(volatile const int32_t *)&(x))
 
-typedef struct { int32_t seq; uint32_t key, ddt_gen; int32_t hit_slot; uint32_t hit_identity; uint8_t info[84]; } dc_entry;
+typedef struct { int32_t seq; uint32_t key, ddt_gen; int32_t hit_slot; uint32_t hit_identity, hit_pid_limit; uint64_t stamp;
+                 uint8_t info[80]; } dc_entry;
+typedef struct { int32_t seq; uint32_t key, process_id; uint64_t dc_stamp; int32_t hit_slot; uint32_t hit_identity, hit_ta;
+                 uint8_t info[24]; } pc_entry;
 typedef struct { uint32_t identity, gen, all_gen; int32_t gsc_index; uint64_t key; int32_t next; uint8_t in_use; } space_slot;
 typedef struct { int32_t seq, space; uint64_t tag, pa_base; uint32_t epoch, flags; } tlb_entry;
 typedef struct { uint64_t pa, page_size, iotval, iotval2; uint16_t cause; uint8_t ttyp, memory_type, flags; } hw_result;
 _Static_assert(sizeof(tlb_entry) == 32, "IOTLB entry: 32 bytes, as Iotlb.Entry");
 _Static_assert(sizeof(hw_result) == 40, "result: 40 bytes, as TranslationResult");
-typedef struct { uint32_t device_id, process_id; uint64_t iova; uint8_t access, privileged, pid_valid, ats, translated; } hw_request;
+_Static_assert(sizeof(dc_entry) == 112, "DC-cache entry: 112 bytes, as DirectoryCaches.DcEntry");
+typedef cb_hw_miss_request hw_request; /* TranslationRequest, field for field (32 bytes) */
 
 typedef struct {
     uint64_t ddtp, caps; uint32_t hit_device_limit;
     dc_entry *dc; int dc_len; uint32_t ddt_gen;
+    pc_entry *pc; int pc_len;
     space_slot *slots;
     tlb_entry *tlb; void *tlb_storage; int set_shift, set_mask, level_mask;
 } hw_engine;
@@ -43,18 +48,45 @@ static inline int set_of(const hw_engine *e, uint64_t tag, int space)
     return (int)(h >> e->set_shift) & e->set_mask;
 }
 
+static inline int pc_index(uint32_t did, uint32_t pid, int len) { return (int)(((did * 0x9E3779B1u) ^ (pid * 0x85EBCA77u)) >> 8) & (len - 1); }
+
 __attribute__((noinline)) static int translate_hit(const hw_engine *e, const hw_request *req, hw_result *res)
 {
-    if (req->pid_valid || req->ats || req->translated)
+    if (req->ats_translation_request || req->translated)
         return 0;
     uint32_t did = req->device_id;
-    if (did >= e->hit_device_limit)
+    int32_t slot; uint32_t ident; int supervisor = 0, sum = 0;
+    if (!e->tlb || did >= e->hit_device_limit)
         return 0;
-    const dc_entry *d = &e->dc[dc_index(did, e->dc_len)];
-    int32_t seq = VREAD32(d->seq);
-    uint32_t key = d->key, gen = d->ddt_gen; int32_t slot = d->hit_slot; uint32_t ident = d->hit_identity;
-    BARRIER();
-    if ((seq & 1) || VREAD32(d->seq) != seq || key != (did | 0x80000000u) || gen != e->ddt_gen || slot < 0)
+    if (!req->process_id_valid) {
+        const dc_entry *d = &e->dc[dc_index(did, e->dc_len)];
+        int32_t seq = VREAD32(d->seq);
+        uint32_t key = d->key, gen = d->ddt_gen;
+        slot = d->hit_slot; ident = d->hit_identity;
+        BARRIER();
+        if ((seq & 1) || VREAD32(d->seq) != seq || key != (did | 0x80000000u) || gen != e->ddt_gen)
+            return 0;
+    } else {
+        const dc_entry *d = &e->dc[dc_index(did, e->dc_len)];
+        int32_t seq = VREAD32(d->seq);
+        uint32_t key = d->key, gen = d->ddt_gen, limit = d->hit_pid_limit; uint64_t stamp = d->stamp;
+        BARRIER();
+        if ((seq & 1) || VREAD32(d->seq) != seq || key != (did | 0x80000000u) || gen != e->ddt_gen
+            || req->process_id >= limit)
+            return 0;
+        const pc_entry *p = &e->pc[pc_index(did, req->process_id, e->pc_len)];
+        int32_t pseq = VREAD32(p->seq);
+        uint32_t pkey = p->key, pid = p->process_id, ta = p->hit_ta; uint64_t dcs = p->dc_stamp;
+        slot = p->hit_slot; ident = p->hit_identity;
+        BARRIER();
+        if ((pseq & 1) || VREAD32(p->seq) != pseq || pkey != (did | 0x80000000u) || pid != req->process_id || dcs != stamp)
+            return 0;
+        supervisor = req->privileged;
+        sum = (ta & 4) != 0;
+        if (supervisor && !(ta & 2))
+            return 0;
+    }
+    if (slot < 0)
         return 0;
     const space_slot *s = &e->slots[slot];
     uint32_t sgen = s->gen, sall = s->all_gen;
@@ -77,7 +109,9 @@ __attribute__((noinline)) static int translate_hit(const hw_engine *e, const hw_
                 continue;
             int access = req->access < 2 ? req->access : 2;
             uint32_t need = (HIT_NEEDS >> (8 * access)) & 0xFF;
-            if ((fl & need) != need || !(fl & (F_NOFS | F_USER)))
+            if ((fl & need) != need)
+                return 0;
+            if (supervisor ? !((fl & (F_NOFS | F_USER)) != F_USER || (sum && req->access != 2)) : !(fl & (F_NOFS | F_USER)))
                 return 0;
             res->pa = pab | (req->iova & ((1ull << (12 + 9 * level)) - 1));
             res->page_size = 1ull << ((fl >> 8) & 0xFF);
@@ -93,7 +127,7 @@ __attribute__((noinline)) static int translate_hit(const hw_engine *e, const hw_
     return 0;
 }
 
-typedef struct cb_hw { hw_engine e; hw_request *reqs; uint64_t count; } cb_hw;
+typedef struct cb_hw { hw_engine e; hw_request *reqs, *pid_reqs; uint64_t count; } cb_hw;
 
 cb_hw *cb_hw_create(uint64_t iova_base, uint64_t pa_base, const uint32_t *indices, uint64_t count)
 {
@@ -106,22 +140,33 @@ cb_hw *cb_hw_create(uint64_t iova_base, uint64_t pa_base, const uint32_t *indice
                       .set_mask = 1023, .level_mask = 1 };
     e->dc = calloc(256, sizeof(dc_entry));
     e->slots = calloc(1024, sizeof(space_slot));
+    e->pc = calloc(256, sizeof(pc_entry));
+    e->pc_len = 256;
     e->tlb_storage = aligned_alloc(64, 4096 * sizeof(tlb_entry));
     e->tlb = e->tlb_storage;
     h->reqs = calloc(count, sizeof(hw_request));
+    h->pid_reqs = calloc(count, sizeof(hw_request));
     h->count = count;
     if (e->tlb)
         memset(e->tlb, 0, 4096 * sizeof(tlb_entry));
-    if (!e->dc || !e->slots || !e->tlb || !h->reqs) {
+    if (!e->dc || !e->pc || !e->slots || !e->tlb || !h->reqs || !h->pid_reqs) {
         cb_hw_destroy(h);
         return NULL;
     }
     dc_entry *d = &e->dc[dc_index(1, 256)];
     d->key = 1 | 0x80000000u; d->hit_slot = 0; d->hit_identity = 1;
     e->slots[0] = (space_slot){ .identity = 1, .gen = 1, .all_gen = 1, .gsc_index = 65536, .in_use = 1 };
+    /* Device 2: PDTV = 1, PD8; process 3's PC cached under the DC fill stamped 7, V only, its first stage in
+     * slot 0 (the same IOTLB entries as device 1). */
+    dc_entry *d2 = &e->dc[dc_index(2, 256)];
+    d2->key = 2 | 0x80000000u; d2->hit_slot = -1; d2->hit_pid_limit = 1u << 8; d2->stamp = 7;
+    pc_entry *p3 = &e->pc[pc_index(2, 3, 256)];
+    *p3 = (pc_entry){ .key = 2 | 0x80000000u, .process_id = 3, .dc_stamp = 7, .hit_slot = 0, .hit_identity = 1,
+                      .hit_ta = 1 };
     for (uint64_t i = 0; i < count; i++) {
         uint64_t iova = iova_base + ((uint64_t)indices[i] << 12) + 0x10;
         h->reqs[i] = (hw_request){ .device_id = 1, .iova = iova, .access = 0 };
+        h->pid_reqs[i] = (hw_request){ .device_id = 2, .process_id = 3, .process_id_valid = 1, .iova = iova, .access = 0 };
         uint64_t tag = tag_of(iova, 0);
         tlb_entry *set = &e->tlb[set_of(e, tag, 1) << 2];
         for (int way = 0; way < 4; way++)
@@ -138,7 +183,7 @@ void cb_hw_destroy(cb_hw *h)
 {
     if (!h)
         return;
-    free(h->reqs); free(h->e.tlb_storage); free(h->e.slots); free(h->e.dc);
+    free(h->reqs); free(h->pid_reqs); free(h->e.tlb_storage); free(h->e.slots); free(h->e.pc); free(h->e.dc);
     free(h);
 }
 
@@ -149,5 +194,15 @@ uint64_t cb_bench_iotlb_hit(const cb_hw *h, uint64_t iterations)
     for (uint64_t it = 0; it < iterations; it++)
         for (uint64_t i = 0; i < h->count; i++)
             sum += translate_hit(&h->e, &h->reqs[i], &r) ? r.pa : UINT64_MAX / 2;
+    return sum;
+}
+
+uint64_t cb_bench_iotlb_hit_process_id(const cb_hw *h, uint64_t iterations)
+{
+    uint64_t sum = 0;
+    hw_result r;
+    for (uint64_t it = 0; it < iterations; it++)
+        for (uint64_t i = 0; i < h->count; i++)
+            sum += translate_hit(&h->e, &h->pid_reqs[i], &r) ? r.pa : UINT64_MAX / 2;
     return sum;
 }

@@ -42,7 +42,7 @@ static cb_hw_miss_result tr(const cb_hw_miss *h, uint32_t device, uint64_t iova,
     return res;
 }
 
-#define FAULT(r, c, iova_) (!(r).success && (r).cause == (c) && (r).pa == 0 && (r).iotval == (iova_) && (r).iotval2 == 0)
+#define FAULT(r, c, iova_) (!((r).flags & CB_RES_SUCCESS) && (r).cause == (c) && (r).pa == 0 && (r).iotval == (iova_) && (r).iotval2 == 0)
 
 int main(void)
 {
@@ -68,11 +68,11 @@ int main(void)
     CHECK(cb_hw_miss_put_dc(h, 4, 1 | (1 << 4), 0, 5 << 12, FSC) == CB_OK, "DC 4: V, DTF");
 
     cb_hw_miss_result r = tr(h, 1, 0x40001010, 0);
-    CHECK(r.success && r.pa == 0x12345010 && r.page_size == 0x1000 && r.r && r.w && !r.x && r.ttyp == 2
-              && r.cause == 0 && r.iotval == 0x40001010 && r.iotval2 == 0 && !r.fault_report_suppressed,
+    CHECK((r.flags & CB_RES_SUCCESS) && r.pa == 0x12345010 && r.page_size == 0x1000 && (r.flags & CB_RES_R) && (r.flags & CB_RES_W) && !(r.flags & CB_RES_X) && r.ttyp == 2
+              && r.cause == 0 && r.iotval == 0x40001010 && r.iotval2 == 0 && !(r.flags & CB_RES_SUPPRESSED),
           "4 KiB read: pa 0x%llx size 0x%llx", (unsigned long long)r.pa, (unsigned long long)r.page_size);
     r = tr(h, 1, 0x40001010, 1);
-    CHECK(r.success && r.pa == 0x12345010 && r.ttyp == 3, "write to a D leaf, TTYP 3");
+    CHECK((r.flags & CB_RES_SUCCESS) && r.pa == 0x12345010 && r.ttyp == 3, "write to a D leaf, TTYP 3");
 
     r = tr(h, 1, 0x40002010, 1);
     CHECK(FAULT(r, 15, 0x40002010ull), "W without R is reserved even for a write: cause %u", r.cause);
@@ -84,15 +84,15 @@ int main(void)
     CHECK(FAULT(r, 13, 0x40005000ull) && mem[(ROOT + 0x2000 + 5 * 8 - BASE) / 8] == 0x48D1413ull,
           "A = 0 without SADE: cause %u, PTE unchanged", r.cause);
     r = tr(h, 2, 0x40005000, 0);
-    CHECK(r.success && r.pa == 0x12345000 && mem[(ROOT + 0x2000 + 5 * 8 - BASE) / 8] == 0x48D1453ull,
+    CHECK((r.flags & CB_RES_SUCCESS) && r.pa == 0x12345000 && mem[(ROOT + 0x2000 + 5 * 8 - BASE) / 8] == 0x48D1453ull,
           "SADE sets A: PTE now 0x%llx", (unsigned long long)mem[(ROOT + 0x2000 + 5 * 8 - BASE) / 8]);
     r = tr(h, 1, 0x40010010, 0);
-    CHECK(r.success && r.pa == 0x12340010 && r.page_size == 0x10000 && r.r && !r.w, "64 KiB NAPOT: pa 0x%llx",
+    CHECK((r.flags & CB_RES_SUCCESS) && r.pa == 0x12340010 && r.page_size == 0x10000 && (r.flags & CB_RES_R) && !(r.flags & CB_RES_W), "64 KiB NAPOT: pa 0x%llx",
           (unsigned long long)r.pa);
     r = tr(h, 1, 0x40200000, 0);
     CHECK(FAULT(r, 13, 0x40200000ull), "misaligned superpage: cause %u", r.cause);
     r = tr(h, 1, 0x40412345, 0);
-    CHECK(r.success && r.pa == 0x12412345 && r.page_size == 0x200000, "2 MiB leaf: pa 0x%llx", (unsigned long long)r.pa);
+    CHECK((r.flags & CB_RES_SUCCESS) && r.pa == 0x12412345 && r.page_size == 0x200000, "2 MiB leaf: pa 0x%llx", (unsigned long long)r.pa);
     r = tr(h, 1, 0x80000000, 0);
     CHECK(FAULT(r, 5, 0x80000000ull), "table outside memory: load access fault, cause %u", r.cause);
     r = tr(h, 1, 0xC0000000, 2);
@@ -102,11 +102,11 @@ int main(void)
     r = tr(h, 1, 0x8000000040001010ull, 0);
     CHECK(FAULT(r, 13, 0x8000000040001010ull), "VPNs of a good page but bits 63:39 not all equal to bit 38");
     r = tr(h, 4, 0x40002010, 0);
-    CHECK(!r.success && r.cause == 13 && r.fault_report_suppressed, "DTF suppresses a page fault report");
+    CHECK(!(r.flags & CB_RES_SUCCESS) && r.cause == 13 && (r.flags & CB_RES_SUPPRESSED), "DTF suppresses a page fault report");
     r = tr(h, 0x80, 0x40001010, 0);
-    CHECK(FAULT(r, 260, 0x40001010ull) && !r.fault_report_suppressed, "device_id wider than 1LVL: cause %u", r.cause);
+    CHECK(FAULT(r, 260, 0x40001010ull) && !(r.flags & CB_RES_SUPPRESSED), "device_id wider than 1LVL: cause %u", r.cause);
     r = tr(h, 3, 0x40001010, 0);
-    CHECK(!r.success && r.cause == CB_HW_MISS_NOT_MODELLED, "DC not cached: the DDT walk is not modelled");
+    CHECK(!(r.flags & CB_RES_SUCCESS) && r.cause == CB_HW_MISS_NOT_MODELLED, "DC not cached: the DDT walk is not modelled");
 
     cb_hw_miss_request pid;
     memset(&pid, 0, sizeof pid);
@@ -131,7 +131,7 @@ int main(void)
     /* ddtp Bare: the IOVA passes through. */
     h = cb_hw_miss_create(mem, BASE, sizeof mem, 1, CAPS, 256);
     r = tr(h, 1, 0x40002010, 0);
-    CHECK(r.success && r.pa == 0x40002010 && r.page_size == 4096 && r.r && r.w && r.x, "Bare: identity");
+    CHECK((r.flags & CB_RES_SUCCESS) && r.pa == 0x40002010 && r.page_size == 4096 && (r.flags & CB_RES_R) && (r.flags & CB_RES_W) && (r.flags & CB_RES_X), "Bare: identity");
     cb_hw_miss_destroy(h);
 
     printf("hw_miss_twin: %s (%d failures)\n", failures ? "FAILED" : "ok", failures);
