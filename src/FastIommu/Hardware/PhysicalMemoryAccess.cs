@@ -4,9 +4,10 @@ using FastIommu.Memory;
 namespace FastIommu.Hardware;
 
 /// <summary>
-/// The fast <see cref="IMemoryAccess"/> over a <see cref="PhysicalMemory"/>: a bounds check, then a direct
-/// reference to the qword (<see cref="Volatile"/> for loads and stores, <see cref="Interlocked"/> for the CAS).
-/// Addresses outside the memory, or misaligned, are access faults (false), never exceptions.
+/// The fast <see cref="IMemoryAccess"/> over a <see cref="PhysicalMemory"/>: one bounds, alignment and disposal check
+/// (<see cref="PhysicalMemory.QwordOrNull"/>), then a direct reference to the qword (<see cref="Volatile"/> for loads
+/// and stores, <see cref="Interlocked"/> for the CAS). Addresses outside the memory, misaligned ones and a disposed
+/// memory are access faults (false), never exceptions.
 /// </summary>
 public readonly struct PhysicalMemoryAccess : IMemoryAccess
 {
@@ -22,43 +23,43 @@ public readonly struct PhysicalMemoryAccess : IMemoryAccess
     public PhysicalMemory Memory => _memory;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private bool IsQword(ulong pa) => (pa & 7) == 0 && _memory.Contains(pa, 8);
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public bool TryRead64(ulong pa, out ulong value)
     {
-        if (!IsQword(pa))
+        ref ulong q = ref _memory.QwordOrNull(pa);
+        if (Unsafe.IsNullRef(ref q))
         {
             value = 0;
             return false;
         }
 
-        value = Volatile.Read(ref _memory.Qword(pa));
+        value = Volatile.Read(ref q);
         return true;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public bool TryWrite64(ulong pa, ulong value)
     {
-        if (!IsQword(pa))
+        ref ulong q = ref _memory.QwordOrNull(pa);
+        if (Unsafe.IsNullRef(ref q))
         {
             return false;
         }
 
-        Volatile.Write(ref _memory.Qword(pa), value);
+        Volatile.Write(ref q, value);
         return true;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public bool TryCompareExchange64(ulong pa, ulong expected, ulong desired, out ulong observed)
     {
-        if (!IsQword(pa))
+        ref ulong q = ref _memory.QwordOrNull(pa);
+        if (Unsafe.IsNullRef(ref q))
         {
             observed = 0;
             return false;
         }
 
-        observed = Interlocked.CompareExchange(ref _memory.Qword(pa), desired, expected);
+        observed = Interlocked.CompareExchange(ref q, desired, expected);
         return true;
     }
 

@@ -148,6 +148,24 @@ public sealed unsafe class PhysicalMemory : IDisposable
         return GetSpan<ulong>(pa, PageSize / sizeof(ulong));
     }
 
+    /// <summary>The 64-bit word at <paramref name="pa"/>, or a null reference (test with
+    /// <see cref="Unsafe.IsNullRef{T}(ref readonly T)"/>) when <paramref name="pa"/> is outside this memory, not 8-byte
+    /// aligned, or the memory is disposed: one check, for the hardware walkers that turn a bad address into an access
+    /// fault instead of an exception.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal ref ulong QwordOrNull(ulong pa)
+    {
+        ulong offset = pa - BaseAddress;
+        byte* p = (byte*)Volatile.Read(ref _pointer);
+        // Size is a non-zero multiple of 4 KiB, so Size - 8 does not wrap; one unsigned compare covers both ends.
+        if (offset > Size - sizeof(ulong) || (pa & (sizeof(ulong) - 1)) != 0 || p == null)
+        {
+            return ref Unsafe.NullRef<ulong>();
+        }
+
+        return ref Unsafe.AsRef<ulong>(p + offset);
+    }
+
     /// <summary>Host pointer of physical address <paramref name="pa"/>, for the few walkers in this assembly
     /// that must step through tables without a bounds check per access. They check the range themselves.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -157,6 +157,18 @@ public class TranslationFaultTests
     }
 
     [Test]
+    public void Ddt_page_outside_memory_and_disposed_memory_are_load_access_faults_cause_257()
+    {
+        using var bed = Bed();
+        bed.Translator.Ddtp = new Ddtp((0x80000UL << 10) | 3); // 2LVL root 0x8000_0000
+        bed.Q(0x8000_0000, 0x1);                               // DDI[1] = 0 -> leaf page 0: not memory
+        AssertFault(bed.Translate(1, 0x3000), 257, 0x3000, 0, "leaf DDT page at PA 0");
+        bed.Translator.Ddtp = new Ddtp(TranslationBed.Ddtp1Lvl);
+        bed.Memory.Dispose();
+        AssertFault(bed.Translate(1, 0x3000), 257, 0x3000, 0, "memory disposed under the translator: reads fail, nothing throws");
+    }
+
+    [Test]
     public void Ddt_entry_not_valid_cause_258()
     {
         using var bed = Bed();
