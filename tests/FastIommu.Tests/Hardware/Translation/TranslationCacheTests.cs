@@ -307,4 +307,39 @@ public class TranslationCacheTests
         AssertPa(bed, 3, NewPa, "device 3's own global entry is cached");
         AssertPa(bed, 1, 0x9002_0678, "PSCID 5 takes the slot back: neither its old entry nor PSCID 6's is live");
     }
+
+    [TestCase(-4)]
+    [TestCase(2)]
+    [TestCase(12)]
+    [TestCase((1 << 24) * 2)]
+    public void Iotlb_sizes_that_are_not_a_power_of_two_from_4_to_2_pow_24_are_refused(int entries)
+    {
+        using var memory = FastIommu.Memory.PhysicalMemory.Allocate(0x1000, 0x8000_0000);
+        var options = new TranslatorCacheOptions { IotlbEntries = entries };
+        var error = Assert.Throws<ArgumentOutOfRangeException>(
+            () => _ = new IommuTranslator(memory, new FastIommu.Formats.RiscV.Capabilities(TranslationBed.AllCaps), options));
+        Assert.That(error!.ParamName, Is.EqualTo(nameof(TranslatorCacheOptions.IotlbEntries)), "the message names the option");
+    }
+
+    [Test]
+    public void A_one_set_iotlb_replaces_entries_and_keeps_translating_correctly()
+    {
+        using var bed = new TranslationBed(TranslationBed.AllCaps, new TranslatorCacheOptions { IotlbEntries = 4 }).SingleStage();
+        // L0[0..7] map IOVA 0x4020_0000 + i x 4 KiB to PA 0x9000_0000 + i x 4 KiB: 8 pages through 4 ways.
+        for (ulong i = 0; i < 8; i++)
+        {
+            bed.Q(TranslationBed.L0Entry - 3 * 8 + i * 8, TranslationBed.LeafRwu + (i << 10));
+        }
+
+        for (int round = 0; round < 3; round++)
+        {
+            for (ulong i = 0; i < 8; i++)
+            {
+                var r = bed.Translate(1, 0x4020_0010 + (i << 12));
+                Assert.That(r.PhysicalAddress, Is.EqualTo(0x9000_0010 + (i << 12)), $"page {i}, round {round}");
+            }
+        }
+
+        Assert.That(bed.Translator.IotlbOccupancy, Is.EqualTo(4), "one full set");
+    }
 }
