@@ -187,22 +187,19 @@ void cb_hw_destroy(cb_hw *h)
     free(h);
 }
 
-uint64_t cb_bench_iotlb_hit(const cb_hw *h, uint64_t iterations)
+static uint64_t bench_loop(const cb_hw *h, const hw_request *reqs, uint64_t iterations)
 {
     uint64_t sum = 0;
     hw_result r;
     for (uint64_t it = 0; it < iterations; it++)
         for (uint64_t i = 0; i < h->count; i++)
-            sum += translate_hit(&h->e, &h->reqs[i], &r) ? r.pa : UINT64_MAX / 2;
+            sum += translate_hit(&h->e, &reqs[i], &r) ? r.pa : UINT64_MAX / 2;
     return sum;
 }
 
+uint64_t cb_bench_iotlb_hit(const cb_hw *h, uint64_t iterations) { return bench_loop(h, h->reqs, iterations); }
+
 uint64_t cb_bench_iotlb_hit_process_id(const cb_hw *h, uint64_t iterations)
 {
-    uint64_t sum = 0;
-    hw_result r;
-    for (uint64_t it = 0; it < iterations; it++)
-        for (uint64_t i = 0; i < h->count; i++)
-            sum += translate_hit(&h->e, &h->pid_reqs[i], &r) ? r.pa : UINT64_MAX / 2;
-    return sum;
+    return bench_loop(h, h->pid_reqs, iterations);
 }

@@ -9,15 +9,7 @@
 
 static int failures;
 
-#define CHECK(cond, ...)                                                                                               \
-    do {                                                                                                               \
-        if (!(cond)) {                                                                                                 \
-            failures++;                                                                                                \
-            fprintf(stderr, "%s:%d: FAILED %s: ", __FILE__, __LINE__, #cond);                                          \
-            fprintf(stderr, __VA_ARGS__);                                                                              \
-            fputc('\n', stderr);                                                                                       \
-        }                                                                                                              \
-    } while (0)
+#include "test_check.h"
 
 #define BASE 0x80000000ull
 #define ROOT 0x80000000ull /* Sv39 root; L1 at +0x1000, L0 at +0x2000 */

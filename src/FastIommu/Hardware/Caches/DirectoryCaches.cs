@@ -158,6 +158,9 @@ internal sealed class DirectoryCaches
         return false;
     }
 
+    // Two accessors rather than one copying all four hot words: the path without process_id, the hottest in the
+    // model, reads only the two it uses.
+
     /// <summary>For the IOTLB-hit path of a request with a process_id: the PDT mode's process_id limit
     /// (0 when PDTV = 0 or pdtp is Bare) and the fill's stamp of the cached DC.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
