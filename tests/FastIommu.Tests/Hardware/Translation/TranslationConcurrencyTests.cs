@@ -155,12 +155,19 @@ public class TranslationConcurrencyTests
     public void Completed_invalidations_are_never_undone_by_racing_translations()
     {
         // 2 pages (few, so updates and walks of one page collide often) at IOVA i x 4 KiB (L0 0x8000_3000 of the standard scenario, VPN[2] = 1, VPN[1] = 1).
-        // Page i version v maps PA 0x1_0000_0000 + i << 24 + v << 12. The writer bumps a page's version, invalidates,
-        // then publishes the version as committed; a reader that saw version c committed before it started must
-        // get a version >= c.
+        // Page i version v maps PA 0x1_0000_0000 + i << 24 + v << 12; page 1 is global (G = 1). The writer bumps a
+        // page's version, invalidates with a command that covers it, then publishes the version as committed; a
+        // reader that saw version c committed before it started must get a version >= c. Readers translate through
+        // device 1 (DC.ta.PSCID 5) and through device 4 with process_id 3 (a PD8 PDT whose PC has PSCID 5 and the
+        // same table), so both hit paths race the invalidations.
         const int Pages = 2;
         using var bed = new TranslationBed().SingleStage();
-        ulong Leaf(int page, int version) => ((0x1_0000_0000UL + ((ulong)page << 24) + ((ulong)version << 12)) >> 12 << 10) | 0xD7;
+        ulong Leaf(int page, int version) =>
+            ((0x1_0000_0000UL + ((ulong)page << 24) + ((ulong)version << 12)) >> 12 << 10) | 0xD7 | (page == 1 ? 0x20UL : 0);
+        bed.Q(0x8000_0080, 0x1 | (1UL << 5));                        // device 4: tc V, PDTV
+        bed.Q(0x8000_0098, (1UL << 60) | 0x80006);                   // pdtp PD8 at 0x8000_6000
+        bed.Q(0x8000_6030, 0x1 | (5UL << 12));                       // PC of process 3: V, PSCID 5
+        bed.Q(0x8000_6038, (8UL << 60) | 0x80001);                   // Sv39, the standard root
         for (int i = 0; i < Pages; i++)
         {
             bed.Q(0x8000_3000 + (ulong)i * 8, Leaf(i, 0));
@@ -177,7 +184,10 @@ public class TranslationConcurrencyTests
             {
                 int page = rng.Next(Pages);
                 int floor = Volatile.Read(ref committed[page]);
-                var request = new TranslationRequest(1, 0x4020_0000 + ((ulong)page << 12), AccessType.Read);
+                ulong iova = 0x4020_0000 + ((ulong)page << 12);
+                var request = rng.Next(2) == 0
+                    ? new TranslationRequest(1, iova, AccessType.Read)
+                    : new TranslationRequest(4, 3, iova, AccessType.Read);
                 var r = bed.Translate(in request);
                 int version = (int)((r.PhysicalAddress >> 12) & 0xFFF);
                 if (!r.Success || version < floor)
@@ -209,12 +219,14 @@ public class TranslationConcurrencyTests
 
             bed.Q(0x8000_3000 + (ulong)page * 8, Leaf(page, version));
             ulong iova = 0x4020_0000 + ((ulong)page << 12);
-            switch (round++ % 8)
+            // Page 1 is global: only the forms that include global entries (PSCV = 0, or everything) cover it.
+            switch (page == 1 ? 2 + (round++ % 6) : round++ % 8)
             {
                 case 0: bed.Translator.InvalidateVma(false, 0, true, 5, true, iova); break;
-                case 7: bed.Translator.InvalidateVma(false, 0, true, 5, false, 0); break;
-                case 1: case 3: case 5: bed.Translator.InvalidateVma(false, 0, false, 0, true, iova); break;
-                default: bed.Translator.InvalidateVma(false, 0, false, 0, true, iova); break;
+                case 1: bed.Translator.InvalidateVma(false, 0, true, 5, false, 0); break;
+                case 2: case 3: case 4: bed.Translator.InvalidateVma(false, 0, false, 0, true, iova); break;
+                case 5: case 6: bed.Translator.InvalidateVma(false, 0, false, 0, false, 0); break;
+                default: bed.Translator.InvalidateAll(); break;
             }
 
             Volatile.Write(ref committed[page], version);
