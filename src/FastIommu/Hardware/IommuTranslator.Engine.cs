@@ -68,12 +68,29 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
 
     public override TranslationResult Translate(in TranslationRequest request)
     {
-        // The common case first, in a small frame: an untranslated request whose DC (and PC) and IOTLB entry are
-        // cached. Anything else (or any miss) takes the full process below.
-        if (!request.AtsTranslationRequest && !request.Translated
-            && TryCachedTranslation(in request, out ulong pa, out uint flags))
+        // The common case first, in a small frame: an untranslated request whose translation the micro-TLB holds.
+        if (!request.AtsTranslationRequest && !request.Translated && TryMicroTlbHit(in request, out ulong data))
         {
             // Built straight in the caller's return buffer: no zeroed local copied afterwards.
+            return new TranslationResult(
+                (data & MicroTlb.PaMask) | (request.Iova & 0xFFF),
+                1UL << (int)(data >> MicroTlb.PageShiftShift),
+                request.Iova,
+                HitTtyp(request.Access),
+                (PageBasedMemoryType)((data >> MicroTlb.PbmtShift) & 3),
+                (byte)((data & (Iotlb.R | Iotlb.W | Iotlb.X)) | TranslationResult.SuccessBit));
+        }
+
+        return TranslateMiss(in request);
+    }
+
+    /// <summary>A micro-TLB miss: the second level (DC, PC and IOTLB caches), else the full process. Out of line, so
+    /// that the first level's frame stays small.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private TranslationResult TranslateMiss(in TranslationRequest request)
+    {
+        if (!request.AtsTranslationRequest && !request.Translated && TryCachedTranslation(in request, out ulong pa, out uint flags))
+        {
             return new TranslationResult(
                 pa,
                 1UL << (int)((flags >> Iotlb.PageShiftShift) & 0xFF),
@@ -86,25 +103,55 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
         return TranslateFully(in request);
     }
 
+    /// <summary>The first level: a live micro-TLB entry of this requester and page whose flags permit the access,
+    /// under the same rules as <see cref="TryCachedTranslation"/> (which filled it).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private bool TryMicroTlbHit(in TranslationRequest request, out ulong data)
+    {
+        MicroTlb? micro = Micro;
+        uint deviceId = request.DeviceId;
+        bool pidValid = request.ProcessIdValid;
+        // Steps 1, 2, 5 as the second level checks them (the limit is 0 for Off and Bare, at most 2^24, so the
+        // device_id fits the requester key).
+        if (micro is null || deviceId >= Volatile.Read(ref HitDeviceLimit)
+            || !micro.TryLookup(MicroTlb.PageKey(request.Iova, pidValid),
+                MicroTlb.RequesterKey(deviceId, pidValid ? request.ProcessId : 0), out data))
+        {
+            data = 0;
+            return false;
+        }
+
+        // Step 15 (supervisor needs PC.ta.ENS), then the second level's permission rules on the copied flags.
+        uint flags = (uint)data;
+        bool supervisor = pidValid && request.Privileged;
+        return (!supervisor || (flags & MicroTlb.Ens) != 0)
+            && HitPermits(flags, request.Access, supervisor, (flags & MicroTlb.Sum) != 0);
+    }
+
     /// <summary>The translation process for an untranslated request when its DC (and, with a process_id, its PC) is
     /// cached and the IOTLB holds a live entry that permits the access: the PA and IOTLB flags of exactly what
-    /// <see cref="TranslateFully"/> returns for such a request. False sends the request to the full process,
-    /// which decides (and faults) on its own.</summary>
+    /// <see cref="TranslateFully"/> returns for such a request, copied into the micro-TLB. False sends the request
+    /// to the full process, which decides (and faults) on its own.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private bool TryCachedTranslation(in TranslationRequest request, out ulong pa, out uint flags)
     {
         uint deviceId = request.DeviceId;
         Iotlb? tlb = Tlb;
+        MicroTlb? micro = Micro;
         int slot;
         uint identity;
         bool supervisor = false;
         bool sum = false;
+        bool ens = false;
         if (tlb is null)
         {
             pa = 0;
             flags = 0;
             return false;
         }
+
+        // A micro-TLB copy records the context epoch read before the contexts below (see MicroTlb).
+        uint epoch = micro is null ? 0 : Volatile.Read(ref micro.ContextEpoch);
 
         // Steps 1, 2, 5: only 1LVL/2LVL/3LVL with a device_id the mode accepts (HitDeviceLimit is 0 for Off and
         // Bare).
@@ -130,7 +177,8 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
             // first stage's slot (none when PC.fsc is Bare).
             supervisor = request.Privileged;
             sum = (ta & PcSum) != 0;
-            if (supervisor && (ta & PcEns) == 0)
+            ens = (ta & PcEns) != 0;
+            if (supervisor && !ens)
             {
                 slot = -1;
             }
@@ -148,7 +196,9 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
             return false;
         }
 
+        // The micro epoch before the IOTLB epochs: invalidations bump it after them.
         ref AddressSpaceTable.Slot space = ref Spaces.SlotAtUnchecked(slot);
+        epoch += Volatile.Read(ref space.MicroEpoch);
         SpaceStamp stamp;
         stamp.Gen = Volatile.Read(ref space.Gen);
         stamp.AllGen = Volatile.Read(ref space.AllGen);
@@ -160,9 +210,28 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
             return false;
         }
 
-        // Permissions: the access's R, W or X, and D already set for a write; then the U rules of the first stage
-        // (no first stage: none): user mode needs U = 1, supervisor U = 0, or SUM and no execute.
-        AccessType access = request.Access;
+        if (!HitPermits(flags, request.Access, supervisor, sum))
+        {
+            return false;
+        }
+
+        // The copy keeps SUM and ENS, so that a user request's copy serves a later supervisor one only if the PC
+        // allows it.
+        if (micro is not null)
+        {
+            bool pidValid = request.ProcessIdValid;
+            micro.Fill(MicroTlb.PageKey(request.Iova, pidValid), MicroTlb.RequesterKey(deviceId, pidValid ? request.ProcessId : 0),
+                slot, epoch, pa, flags, sum, ens);
+        }
+
+        return true;
+    }
+
+    /// <summary>Permissions of an IOTLB hit: the access's R, W or X, and D already set for a write; then the U rules
+    /// of the first stage (no first stage: none): user mode needs U = 1, supervisor U = 0, or SUM and no execute.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static bool HitPermits(uint flags, AccessType access, bool supervisor, bool sum)
+    {
         uint need = HitNeed(access);
         if ((flags & need) != need)
         {

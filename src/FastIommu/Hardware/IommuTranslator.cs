@@ -108,6 +108,8 @@ internal abstract class TranslatorEngine
     public uint FctlValue;
     public readonly ulong Caps;
     public readonly Iotlb? Tlb;
+    /// <summary>The IOTLB's first level; null when it or the IOTLB is off.</summary>
+    public readonly MicroTlb? Micro;
     public readonly DirectoryCaches Dir;
     public readonly AddressSpaceTable Spaces;
 
@@ -119,6 +121,7 @@ internal abstract class TranslatorEngine
         Tlb = options.IotlbEntries == 0 ? null : new Iotlb(options.IotlbEntries);
         Dir = new DirectoryCaches(options.DeviceContextEntries, options.ProcessContextEntries);
         Spaces = new AddressSpaceTable(options.AddressSpaces);
+        Micro = Tlb is null || options.MicroTlbEntries == 0 ? null : new MicroTlb(options.MicroTlbEntries, Spaces);
     }
 
     public abstract TranslationResult Translate(in TranslationRequest request);
@@ -143,6 +146,7 @@ internal abstract class TranslatorEngine
     private struct AddressInvalidation
     {
         public Iotlb Tlb;
+        public AddressSpaceTable Spaces;
         public ulong Address;
     }
 
@@ -171,18 +175,28 @@ internal abstract class TranslatorEngine
         }
 
         Tlb.NoteInvalidation();
-        var state = new AddressInvalidation { Tlb = Tlb, Address = address };
+        // The micro-TLB is not searched by address: each space the command covers drops all its micro-TLB entries,
+        // after their IOTLB entries are gone.
+        var state = new AddressInvalidation { Tlb = Tlb, Spaces = Spaces, Address = address };
         if (pscv)
         {
             // AV=1, PSCV=1: leaf entries for ADDR in one space, except global ones.
             Spaces.ForSpace(AddressSpaceTable.MakeKey(gv, gscid, true, pscid), ref state,
-                static (ref AddressInvalidation s, int slot) => s.Tlb.InvalidateAddress(slot, s.Address, includeGlobal: false));
+                static (ref AddressInvalidation s, int slot) =>
+                {
+                    s.Tlb.InvalidateAddress(slot, s.Address, includeGlobal: false);
+                    s.Spaces.BumpMicro(slot);
+                });
         }
         else
         {
             // AV=1, PSCV=0: leaf entries for ADDR in every space of the host / of GSCID, global ones too.
             Spaces.ForEachSpaceOf(gscIndex, ref state,
-                static (ref AddressInvalidation s, int slot) => s.Tlb.InvalidateAddress(slot, s.Address, includeGlobal: true));
+                static (ref AddressInvalidation s, int slot) =>
+                {
+                    s.Tlb.InvalidateAddress(slot, s.Address, includeGlobal: true);
+                    s.Spaces.BumpMicro(slot);
+                });
         }
     }
 
@@ -210,13 +224,21 @@ internal abstract class TranslatorEngine
         {
             Dir.InvalidateAllDevices();
         }
+
+        // After the contexts are gone: micro-TLB entries copied through them die (they carry no device context).
+        Micro?.NoteContextInvalidation();
     }
 
-    public void InvalidatePdt(uint deviceId, uint processId) => Dir.InvalidateProcess(deviceId, processId);
+    public void InvalidatePdt(uint deviceId, uint processId)
+    {
+        Dir.InvalidateProcess(deviceId, processId);
+        Micro?.NoteContextInvalidation();
+    }
 
     public void InvalidateAll()
     {
         Dir.InvalidateAllDevices();
         Spaces.BumpAllGuests(includeHost: true);
+        Micro?.NoteContextInvalidation();
     }
 }

@@ -7,6 +7,10 @@ public sealed class TranslatorCacheOptions
     /// <summary>IOTLB entries (4-way set associative, 32 bytes each), at most 2^24. Default 4096.</summary>
     public int IotlbEntries { get; init; } = 4096;
 
+    /// <summary>Micro-TLB entries: the IOTLB's first level, by requester (device_id, process_id) and 4 KiB page,
+    /// direct mapped, 32 bytes each; it holds copies of IOTLB hits and is off when the IOTLB is. Default 1024.</summary>
+    public int MicroTlbEntries { get; init; } = 1024;
+
     /// <summary>Device-context cache entries (direct mapped by device_id). Default 256.</summary>
     public int DeviceContextEntries { get; init; } = 256;
 
@@ -24,6 +28,7 @@ public sealed class TranslatorCacheOptions
     public static TranslatorCacheOptions Uncached { get; } = new()
     {
         IotlbEntries = 0,
+        MicroTlbEntries = 0,
         DeviceContextEntries = 0,
         ProcessContextEntries = 0,
     };
@@ -34,6 +39,12 @@ public sealed class TranslatorCacheOptions
         if (IotlbEntries > 1 << 24)
         {
             throw new ArgumentOutOfRangeException(nameof(IotlbEntries), IotlbEntries, "IotlbEntries must be at most 2^24 (512 MiB of entries).");
+        }
+
+        CheckPow2(MicroTlbEntries, nameof(MicroTlbEntries), 1);
+        if (MicroTlbEntries > 1 << 20)
+        {
+            throw new ArgumentOutOfRangeException(nameof(MicroTlbEntries), MicroTlbEntries, "MicroTlbEntries must be at most 2^20 (32 MiB of entries).");
         }
 
         CheckPow2(DeviceContextEntries, nameof(DeviceContextEntries), 1);

@@ -22,6 +22,7 @@ internal sealed class AddressSpaceTable
 {
     public const int HostGscIndex = 65536;
 
+    /// <remarks>32 bytes: two slots to a cache line.</remarks>
     internal struct Slot
     {
         /// <summary>Bumped each time the slot is given to another space; contexts caching the slot check it.</summary>
@@ -32,10 +33,13 @@ internal sealed class AddressSpaceTable
 
         /// <summary>Epoch of the global entries: bumped by the invalidations that include global entries.</summary>
         public uint AllGen;
-        public int GscIndex;
+
+        /// <summary>Epoch of the space's <see cref="MicroTlb"/> entries: bumped after every change above and after
+        /// every address invalidation in the space (the micro-TLB is not searched by address).</summary>
+        public uint MicroEpoch;
         public ulong Key;
+        public int GscIndex;
         public int Next;
-        public bool InUse;
     }
 
     private readonly Slot[] _slots;
@@ -53,6 +57,9 @@ internal sealed class AddressSpaceTable
     }
 
     public int Capacity => _slots.Length;
+
+    /// <summary>The slots themselves, for the micro-TLB's hit path (read-only there; the array never changes).</summary>
+    public Slot[] Slots => _slots;
 
     /// <summary>The key of a space: GV in bit 63, GSCID 47:32, PSCV bit 31, PSCID 19:0.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -104,7 +111,6 @@ internal sealed class AddressSpaceTable
             Volatile.Write(ref slot.Identity, slot.Identity + 1);
             Bump(ref slot);
             slot.Key = key;
-            slot.InUse = true;
             int gscIndex = (key >> 63) != 0 ? (int)((key >> 32) & 0xFFFF) : HostGscIndex;
             Volatile.Write(ref slot.GscIndex, gscIndex);
             slot.Next = _gscHead[gscIndex];
@@ -139,9 +145,14 @@ internal sealed class AddressSpaceTable
             if (_index.TryGetValue(key, out int index))
             {
                 Interlocked.Increment(ref _slots[index].Gen);
+                Interlocked.Increment(ref _slots[index].MicroEpoch);
             }
         }
     }
+
+    /// <summary>After an address invalidation has removed its IOTLB entries from <paramref name="slot"/>: the
+    /// slot's micro-TLB entries die (caller holds the lock, inside <see cref="ForSpace"/> or <see cref="ForEachSpaceOf"/>).</summary>
+    public void BumpMicro(int slot) => Interlocked.Increment(ref _slots[slot].MicroEpoch);
 
     /// <summary>Drops every entry (global ones too) of every space of one GSCID (or of the host).</summary>
     public void BumpGsc(int gscIndex)
@@ -172,11 +183,13 @@ internal sealed class AddressSpaceTable
         }
     }
 
-    /// <summary>Kills every entry of a slot: the global epoch, then the non-global one.</summary>
+    /// <summary>Kills every entry of a slot: the global epoch, then the non-global one, then the micro-TLB's (last:
+    /// a micro-TLB fill that read the new micro epoch also reads the new IOTLB epochs).</summary>
     private static void Bump(ref Slot slot)
     {
         Interlocked.Increment(ref slot.AllGen);
         Interlocked.Increment(ref slot.Gen);
+        Interlocked.Increment(ref slot.MicroEpoch);
     }
 
     /// <summary>Calls <paramref name="action"/> for the slot of <paramref name="key"/>, if it exists, under the lock.</summary>

@@ -1,0 +1,183 @@
+using FastIommu.Formats.RiscV;
+using FastIommu.Hardware;
+
+namespace FastIommu.Tests.Hardware.Translation;
+
+/// <summary>
+/// The micro-TLB (the IOTLB's first level, by requester and page) is a cache of its own: it may keep a copy the
+/// IOTLB has replaced, exactly as a hardware micro-TLB that is not inclusive may, and every command that covers the
+/// translation (or the context it came through) removes that copy. Here the IOTLB is one set of 4 ways, so other
+/// pages push the watched translation out of it and only the micro-TLB can still hold the old one.
+/// </summary>
+public class TranslationMicroTlbTests
+{
+    private const ulong NewLeaf = 0x2400_40D7;     // PPN 0x90010: PA 0x9001_0000
+    private const ulong NewPa = 0x9001_0678;
+    private const int OtherPages = 16;             // L0[4..19]: IOVA 0x4020_4000.. -> PA 0x9100_0000..
+
+    private static TranslationBed OneSetIotlb(int microTlbEntries = 1024)
+    {
+        var bed = new TranslationBed(TranslationBed.AllCaps,
+            new TranslatorCacheOptions { IotlbEntries = 4, MicroTlbEntries = microTlbEntries }).SingleStage();
+        for (ulong i = 0; i < OtherPages; i++)
+        {
+            bed.Q(TranslationBed.L0Entry + 8 + i * 8, ((0x91000UL + i) << 10) | 0xD7);
+        }
+
+        return bed;
+    }
+
+    private static ulong Pa(TranslationBed bed, in TranslationRequest request)
+    {
+        var r = bed.Translate(in request);
+        Assert.That(r.Success, Is.True, $"translates ({r})");
+        return r.PhysicalAddress;
+    }
+
+    /// <summary>Translates the watched IOVA twice (a walk fills the IOTLB, the IOTLB hit fills the micro-TLB), then
+    /// 16 other pages twice each through the one IOTLB set, then changes the watched leaf without invalidating.</summary>
+    private static void FillThenEvictFromIotlb(TranslationBed bed, in TranslationRequest watched)
+    {
+        Assert.That(Pa(bed, in watched), Is.EqualTo(TranslationBed.ExpectedPa), "walk");
+        Assert.That(Pa(bed, in watched), Is.EqualTo(TranslationBed.ExpectedPa), "IOTLB hit, copied into the micro-TLB");
+        for (int round = 0; round < 2; round++)
+        {
+            for (ulong i = 0; i < OtherPages; i++)
+            {
+                var other = watched with { Iova = 0x4020_4010 + (i << 12) };
+                Assert.That(Pa(bed, in other), Is.EqualTo(0x9100_0010 + (i << 12)), $"other page {i}");
+            }
+        }
+
+        bed.Q(TranslationBed.L0Entry, NewLeaf);
+    }
+
+    [Test]
+    public void A_copy_the_iotlb_replaced_serves_until_a_command_removes_it()
+    {
+        var request = new TranslationRequest(1, TranslationBed.Iova, AccessType.Read);
+        using (var control = OneSetIotlb(microTlbEntries: 0))
+        {
+            FillThenEvictFromIotlb(control, in request);
+            Assert.That(Pa(control, in request), Is.EqualTo(NewPa), "without a micro-TLB the IOTLB no longer holds it: a walk");
+        }
+
+        using var bed = OneSetIotlb();
+        FillThenEvictFromIotlb(bed, in request);
+        Assert.That(Pa(bed, in request), Is.EqualTo(TranslationBed.ExpectedPa), "the micro-TLB still holds the old translation");
+        Assert.That(Pa(bed, in request), Is.EqualTo(TranslationBed.ExpectedPa), "and keeps it");
+        bed.Translator.InvalidateVma(false, 0, true, 5, true, TranslationBed.Iova & ~0xFFFUL);
+        Assert.That(Pa(bed, in request), Is.EqualTo(NewPa), "IOTINVAL.VMA PSCID 5 + ADDR removes it");
+    }
+
+    // Every command that covers (host, PSCID 5, the IOVA) or device 1's DC: the copy only the micro-TLB holds goes.
+    [TestCase("vma-addr", Description = "IOTINVAL.VMA GV=0 AV=1 PSCV=1, the page")]
+    [TestCase("vma-other-addr", Description = "IOTINVAL.VMA GV=0 AV=1 PSCV=1, another page of PSCID 5: the micro-TLB drops the whole space")]
+    [TestCase("vma-addr-all", Description = "IOTINVAL.VMA GV=0 AV=1 PSCV=0")]
+    [TestCase("vma-pscid", Description = "IOTINVAL.VMA GV=0 AV=0 PSCV=1")]
+    [TestCase("vma-all", Description = "IOTINVAL.VMA GV=0 AV=0 PSCV=0")]
+    [TestCase("ddt-device", Description = "IODIR.INVAL_DDT DV=1, device 1")]
+    [TestCase("ddt-all", Description = "IODIR.INVAL_DDT DV=0")]
+    [TestCase("pdt", Description = "IODIR.INVAL_PDT of another device: the micro-TLB drops every copy on any context invalidation")]
+    [TestCase("all", Description = "InvalidateAll")]
+    public void Every_command_covering_the_space_or_a_context_removes_the_copy(string form)
+    {
+        var request = new TranslationRequest(1, TranslationBed.Iova, AccessType.Read);
+        using var bed = OneSetIotlb();
+        FillThenEvictFromIotlb(bed, in request);
+        Assert.That(Pa(bed, in request), Is.EqualTo(TranslationBed.ExpectedPa), "only the micro-TLB holds the old translation");
+        ulong page = TranslationBed.Iova & ~0xFFFUL;
+        switch (form)
+        {
+            case "vma-addr": bed.Translator.InvalidateVma(false, 0, true, 5, true, page); break;
+            case "vma-other-addr": bed.Translator.InvalidateVma(false, 0, true, 5, true, page + 0x10_0000); break;
+            case "vma-addr-all": bed.Translator.InvalidateVma(false, 0, false, 0, true, page); break;
+            case "vma-pscid": bed.Translator.InvalidateVma(false, 0, true, 5, false, 0); break;
+            case "vma-all": bed.Translator.InvalidateVma(false, 0, false, 0, false, 0); break;
+            case "ddt-device": bed.Translator.InvalidateDdt(true, 1); break;
+            case "ddt-all": bed.Translator.InvalidateDdt(false, 0); break;
+            case "pdt": bed.Translator.InvalidatePdt(2, 0); break;
+            default: bed.Translator.InvalidateAll(); break;
+        }
+
+        Assert.That(Pa(bed, in request), Is.EqualTo(NewPa), $"{form}: the copy is gone, the walk reads the new leaf");
+    }
+
+    // Commands for other spaces leave the copy (the micro-TLB's epochs are per space, not one for the whole cache).
+    [TestCase("vma-other-pscid", Description = "IOTINVAL.VMA PSCID 6, whole")]
+    [TestCase("vma-other-pscid-addr", Description = "IOTINVAL.VMA PSCID 6 + the same address")]
+    [TestCase("vma-vm", Description = "IOTINVAL.VMA GV=1 GSCID 0, PSCID 5")]
+    [TestCase("gvma-all", Description = "IOTINVAL.GVMA GV=0: VM spaces only")]
+    public void Commands_for_other_spaces_leave_the_copy(string form)
+    {
+        var request = new TranslationRequest(1, TranslationBed.Iova, AccessType.Read);
+        using var bed = OneSetIotlb();
+        FillThenEvictFromIotlb(bed, in request);
+        ulong page = TranslationBed.Iova & ~0xFFFUL;
+        switch (form)
+        {
+            case "vma-other-pscid": bed.Translator.InvalidateVma(false, 0, true, 6, false, 0); break;
+            case "vma-other-pscid-addr": bed.Translator.InvalidateVma(false, 0, true, 6, true, page); break;
+            case "vma-vm": bed.Translator.InvalidateVma(true, 0, true, 5, false, 0); break;
+            default: bed.Translator.InvalidateGvma(false, 0, false, 0); break;
+        }
+
+        Assert.That(Pa(bed, in request), Is.EqualTo(TranslationBed.ExpectedPa), $"{form}: the micro-TLB still holds the old translation");
+    }
+
+    [Test]
+    public void A_copy_serves_neither_a_wider_device_id_nor_a_wider_process_id()
+    {
+        using var bed = new TranslationBed().SingleStage();
+        bed.Q(0x8000_0080, 0x1 | (1UL << 5));                            // device 4: tc V, PDTV
+        bed.Q(0x8000_0098, (1UL << 60) | 0x80006);                       // pdtp: PD8 at 0x8000_6000
+        bed.Q(0x8000_6030, 0x1 | (5UL << 12));                           // process 3: PSCID 5, the standard Sv39 root
+        bed.Q(0x8000_6038, (8UL << 60) | 0x80001);
+        var device = new TranslationRequest(1, TranslationBed.Iova, AccessType.Read);
+        var process = new TranslationRequest(4, 3, TranslationBed.Iova, AccessType.Read);
+        for (int pass = 0; pass < 3; pass++)
+        {
+            Assert.That(Pa(bed, in device), Is.EqualTo(TranslationBed.ExpectedPa), $"device 1, pass {pass}");
+            Assert.That(Pa(bed, in process), Is.EqualTo(TranslationBed.ExpectedPa), $"device 4 process 3, pass {pass}");
+        }
+
+        // Keys that agree with a cached one in their low 24 (device_id) or 20 (process_id) bits.
+        var wideDevice = device with { DeviceId = 1 | (1u << 24) };
+        Assert.That((ushort)bed.Translate(in wideDevice).Cause, Is.EqualTo(260), "device_id 0x100_0001 is too wide for 1LVL");
+        var wideProcess = process with { ProcessId = 3 | (1u << 20) };
+        Assert.That((ushort)bed.Translate(in wideProcess).Cause, Is.EqualTo(260), "process_id 0x10_0003 is too wide for PD8");
+        var noProcess = process with { ProcessIdValid = false, ProcessId = 0 };
+        var r = bed.Translate(in noProcess);
+        Assert.That((r.Success, r.PhysicalAddress), Is.EqualTo((true, TranslationBed.Iova)),
+            "device 4 without a process_id is not process 0's copy: first stage Bare (DPE = 0), the IOVA is the SPA");
+        var supervisor = process with { Privileged = true };
+        Assert.That((ushort)bed.Translate(in supervisor).Cause, Is.EqualTo(260), "a user-mode copy does not serve supervisor mode without PC.ta.ENS");
+    }
+
+    [Test]
+    public void Ddtp_off_or_bare_is_not_served_from_a_copy()
+    {
+        using var bed = new TranslationBed().SingleStage();
+        for (int pass = 0; pass < 3; pass++)
+        {
+            Assert.That(bed.Translate(1, TranslationBed.Iova).PhysicalAddress, Is.EqualTo(TranslationBed.ExpectedPa), $"pass {pass}");
+        }
+
+        bed.Translator.Ddtp = new Ddtp(0);
+        Assert.That((ushort)bed.Translate(1, TranslationBed.Iova).Cause, Is.EqualTo(256), "ddtp Off: all inbound transactions disallowed");
+        bed.Translator.Ddtp = new Ddtp(1);
+        Assert.That(bed.Translate(1, TranslationBed.Iova).PhysicalAddress, Is.EqualTo(TranslationBed.Iova), "ddtp Bare: the IOVA is the SPA");
+    }
+
+    [TestCase(3)]
+    [TestCase(-1)]
+    [TestCase(1 << 21)]
+    public void Micro_tlb_sizes_that_are_not_a_power_of_two_up_to_2_pow_20_are_refused(int entries)
+    {
+        using var memory = FastIommu.Memory.PhysicalMemory.Allocate(0x1000, 0x8000_0000);
+        var options = new TranslatorCacheOptions { MicroTlbEntries = entries };
+        var error = Assert.Throws<ArgumentOutOfRangeException>(
+            () => _ = new IommuTranslator(memory, new Capabilities(TranslationBed.AllCaps), options));
+        Assert.That(error!.ParamName, Is.EqualTo(nameof(TranslatorCacheOptions.MicroTlbEntries)), "the message names the option");
+    }
+}
