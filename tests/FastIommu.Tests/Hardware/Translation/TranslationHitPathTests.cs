@@ -125,7 +125,7 @@ public class TranslationHitPathTests
         {
             var r = bed.Translate(2, TranslationBed.Iova);
             Assert.That((r.Success, r.PhysicalAddress, r.MemoryType), Is.EqualTo((true, TranslationBed.ExpectedPa, expected)),
-                $"pass {pass} (0 walks, 1 and 2 hit the IOTLB)");
+                $"pass {pass} (0 walks, 1 hits the IOTLB and fills the micro-TLB, 2 hits the micro-TLB)");
         }
     }
 

@@ -128,30 +128,40 @@ public class TranslationMicroTlbTests
     [Test]
     public void A_copy_serves_neither_a_wider_device_id_nor_a_wider_process_id()
     {
-        using var bed = new TranslationBed().SingleStage();
+        // One micro-TLB entry: every key meets the cached one there, so only the key compare tells them apart.
+        using var bed = new TranslationBed(TranslationBed.AllCaps, new TranslatorCacheOptions { MicroTlbEntries = 1 }).SingleStage();
         bed.Q(0x8000_0080, 0x1 | (1UL << 5));                            // device 4: tc V, PDTV
         bed.Q(0x8000_0098, (1UL << 60) | 0x80006);                       // pdtp: PD8 at 0x8000_6000
-        bed.Q(0x8000_6030, 0x1 | (5UL << 12));                           // process 3: PSCID 5, the standard Sv39 root
+        bed.Q(0x8000_6030, 0x1 | 0x4 | (5UL << 12));                     // process 3: SUM (no ENS), PSCID 5, the standard Sv39 root
         bed.Q(0x8000_6038, (8UL << 60) | 0x80001);
+        bed.Q(0x8000_6000, 0x1 | (5UL << 12));                           // process 0: the same
+        bed.Q(0x8000_6008, (8UL << 60) | 0x80001);
         var device = new TranslationRequest(1, TranslationBed.Iova, AccessType.Read);
         var process = new TranslationRequest(4, 3, TranslationBed.Iova, AccessType.Read);
-        for (int pass = 0; pass < 3; pass++)
+        void Warm(in TranslationRequest request, string what)
         {
-            Assert.That(Pa(bed, in device), Is.EqualTo(TranslationBed.ExpectedPa), $"device 1, pass {pass}");
-            Assert.That(Pa(bed, in process), Is.EqualTo(TranslationBed.ExpectedPa), $"device 4 process 3, pass {pass}");
+            for (int pass = 0; pass < 3; pass++)
+            {
+                Assert.That(Pa(bed, in request), Is.EqualTo(TranslationBed.ExpectedPa), $"{what}, pass {pass}");
+            }
         }
 
-        // Keys that agree with a cached one in their low 24 (device_id) or 20 (process_id) bits.
+        // Keys that agree with the cached one in their low 24 (device_id) or 20 (process_id) bits.
+        Warm(in device, "device 1");
         var wideDevice = device with { DeviceId = 1 | (1u << 24) };
         Assert.That((ushort)bed.Translate(in wideDevice).Cause, Is.EqualTo(260), "device_id 0x100_0001 is too wide for 1LVL");
+        Warm(in process, "device 4 process 3");
         var wideProcess = process with { ProcessId = 3 | (1u << 20) };
         Assert.That((ushort)bed.Translate(in wideProcess).Cause, Is.EqualTo(260), "process_id 0x10_0003 is too wide for PD8");
-        var noProcess = process with { ProcessIdValid = false, ProcessId = 0 };
+        var supervisor = process with { Privileged = true };
+        Assert.That((ushort)bed.Translate(in supervisor).Cause, Is.EqualTo(260),
+            "a user-mode copy does not serve supervisor mode without PC.ta.ENS (SUM would let it read the U page)");
+        var process0 = process with { ProcessId = 0 };
+        Warm(in process0, "device 4 process 0");
+        var noProcess = process0 with { ProcessIdValid = false };
         var r = bed.Translate(in noProcess);
         Assert.That((r.Success, r.PhysicalAddress), Is.EqualTo((true, TranslationBed.Iova)),
             "device 4 without a process_id is not process 0's copy: first stage Bare (DPE = 0), the IOVA is the SPA");
-        var supervisor = process with { Privileged = true };
-        Assert.That((ushort)bed.Translate(in supervisor).Cause, Is.EqualTo(260), "a user-mode copy does not serve supervisor mode without PC.ta.ENS");
     }
 
     [Test]
