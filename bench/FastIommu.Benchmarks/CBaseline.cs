@@ -71,6 +71,13 @@ internal static class CBaseline
     [DllImport(Library, EntryPoint = "cb_bench_iotlb_hit_process_id")]
     public static extern ulong BenchIotlbHitProcessId(nint hw, ulong iterations);
 
+    /// <summary>The two above with the twin's micro-TLB in front: its hit path.</summary>
+    [DllImport(Library, EntryPoint = "cb_bench_micro_hit")]
+    public static extern ulong BenchMicroHit(nint hw, ulong iterations);
+
+    [DllImport(Library, EntryPoint = "cb_bench_micro_hit_process_id")]
+    public static extern ulong BenchMicroHitProcessId(nint hw, ulong iterations);
+
     /// <summary>C twin of the hardware model's IOTLB miss (hw_miss_twin.c) over the model's own physical memory
     /// (<paramref name="memory"/>: the host address of <paramref name="memoryPa"/>); null on bad arguments.</summary>
     [DllImport(Library, EntryPoint = "cb_hw_miss_create")]

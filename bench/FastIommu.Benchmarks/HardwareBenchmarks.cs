@@ -11,7 +11,8 @@ namespace FastIommu.Benchmarks;
 
 /// <summary>
 /// The hardware model's translation side, per translation (or per invalidation): an IOTLB hit, without and with a
-/// process_id (PDT PD8, PC cached); an IOTLB miss
+/// process_id (PDT PD8, PC cached), served by the micro-TLB (the default) and with the micro-TLB off (the second
+/// level: DC/PC caches and the 4-way IOTLB); an IOTLB miss
 /// through a 3-level Sv39 walk (DC cached); a miss through a 3LVL DDT plus Sv48 with every cache off; two-stage
 /// Sv48 over Sv48x4 (IOTLB off, 4 KiB G-stage leaves, so every first-stage PTE read is a 4-level G-stage walk);
 /// IOTINVAL.VMA of one PSCID, whole or one address, with 100 000 entries of other PSCIDs cached.
@@ -41,6 +42,7 @@ public class HardwareBenchmarks
     private PageTable<Sv48> _guestSv48 = null!;
     private PageTable<Sv48x4> _gStage = null!;
     private IommuTranslator _cached = null!;
+    private IommuTranslator _noMicro = null!;
     private IommuTranslator _noIotlb = null!;
     private IommuTranslator _uncached3Lvl = null!;
     private IommuTranslator _big = null!;
@@ -108,6 +110,7 @@ public class HardwareBenchmarks
         var caps = new Capabilities(Caps);
         var ddtp1 = new Ddtp((Ddt1 >> 12 << 10) | 2);
         _cached = new IommuTranslator(_memory, caps) { Ddtp = ddtp1 };
+        _noMicro = new IommuTranslator(_memory, caps, new TranslatorCacheOptions { MicroTlbEntries = 0 }) { Ddtp = ddtp1 };
         var noIotlbOptions = new TranslatorCacheOptions { IotlbEntries = 0 };
         _noIotlb = new IommuTranslator(_memory, caps, noIotlbOptions) { Ddtp = ddtp1 };
         _uncached3Lvl = new IommuTranslator(_memory, caps, TranslatorCacheOptions.Uncached) { Ddtp = new Ddtp((Ddt3Root >> 12 << 10) | 4) };
@@ -135,6 +138,8 @@ public class HardwareBenchmarks
             ulong iova = _sv39Requests[i].Iova;
             Check(_cached.Translate(in _sv39Requests[i]), _sv39.IovaToPhys(iova), "cached Sv39");
             Check(_cached.Translate(in _pasidRequests[i]), _sv39.IovaToPhys(iova), "cached Sv39 with process_id");
+            Check(_noMicro.Translate(in _sv39Requests[i]), _sv39.IovaToPhys(iova), "cached Sv39, micro-TLB off");
+            Check(_noMicro.Translate(in _pasidRequests[i]), _sv39.IovaToPhys(iova), "cached Sv39 with process_id, micro-TLB off");
             Check(_noIotlb.Translate(in _sv39Requests[i]), _sv39.IovaToPhys(iova), "Sv39 walk");
             Check(_uncached3Lvl.Translate(in _sv48Requests[i]), _sv48.IovaToPhys(iova), "3LVL + Sv48");
             Check(_noIotlb.Translate(in _twoStageRequests[i]), _gStage.IovaToPhys(_guestSv48.IovaToPhys(iova)), "Sv48 over Sv48x4");
@@ -162,7 +167,8 @@ public class HardwareBenchmarks
         }
 
         _cHw = CBaseline.HwCreate(IovaBase, 0x40_0000_0000, _indices, Pages);
-        if (_cHw == 0 || IotlbHit_C() != IotlbHit() || IotlbHitProcessId_C() != IotlbHitProcessId())
+        if (_cHw == 0 || IotlbHit_C() != IotlbHit() || IotlbHitProcessId_C() != IotlbHitProcessId()
+            || SecondLevelHit_C() != SecondLevelHit() || SecondLevelHitProcessId_C() != SecondLevelHitProcessId())
         {
             throw new InvalidOperationException("C twin of the IOTLB hit: a different sum of PAs.");
         }
@@ -228,19 +234,32 @@ public class HardwareBenchmarks
         return sum;
     }
 
-    [Benchmark(OperationsPerInvoke = Pages, Description = "IOTLB hit (Sv39, DC cached)"), BenchmarkCategory("IOTLB hit")]
+    [Benchmark(OperationsPerInvoke = Pages, Description = "IOTLB hit (Sv39, micro-TLB)"), BenchmarkCategory("IOTLB hit")]
     public ulong IotlbHit() => Run(_cached, _sv39Requests);
 
-    /// <summary>C doing the same DC probe, generation reads, IOTLB probe and result (bench/c-baseline/hw_twin.c).</summary>
-    [Benchmark(Baseline = true, OperationsPerInvoke = Pages, Description = "C twin: IOTLB hit"), BenchmarkCategory("IOTLB hit")]
-    public ulong IotlbHit_C() => CBaseline.BenchIotlbHit(_cHw, 1);
+    /// <summary>C doing the same micro-TLB probe, epoch reads and result (bench/c-baseline/hw_twin.c).</summary>
+    [Benchmark(Baseline = true, OperationsPerInvoke = Pages, Description = "C twin: IOTLB hit (micro-TLB)"), BenchmarkCategory("IOTLB hit")]
+    public ulong IotlbHit_C() => CBaseline.BenchMicroHit(_cHw, 1);
 
-    [Benchmark(OperationsPerInvoke = Pages, Description = "IOTLB hit with process_id (PD8, DC and PC cached)"), BenchmarkCategory("IOTLB hit, process_id")]
+    [Benchmark(OperationsPerInvoke = Pages, Description = "IOTLB hit with process_id (PD8, micro-TLB)"), BenchmarkCategory("IOTLB hit, process_id")]
     public ulong IotlbHitProcessId() => Run(_cached, _pasidRequests);
 
-    /// <summary>The C twin's hit path with a process_id: DC, PC under its sequence and DC stamp, then the same probe.</summary>
-    [Benchmark(Baseline = true, OperationsPerInvoke = Pages, Description = "C twin: IOTLB hit with process_id"), BenchmarkCategory("IOTLB hit, process_id")]
-    public ulong IotlbHitProcessId_C() => CBaseline.BenchIotlbHitProcessId(_cHw, 1);
+    [Benchmark(Baseline = true, OperationsPerInvoke = Pages, Description = "C twin: IOTLB hit with process_id (micro-TLB)"), BenchmarkCategory("IOTLB hit, process_id")]
+    public ulong IotlbHitProcessId_C() => CBaseline.BenchMicroHitProcessId(_cHw, 1);
+
+    [Benchmark(OperationsPerInvoke = Pages, Description = "IOTLB hit, micro-TLB off (DC cached, 4-way IOTLB)"), BenchmarkCategory("IOTLB hit, second level")]
+    public ulong SecondLevelHit() => Run(_noMicro, _sv39Requests);
+
+    /// <summary>C doing the same DC probe, generation reads, IOTLB probe and result (bench/c-baseline/hw_twin.c).</summary>
+    [Benchmark(Baseline = true, OperationsPerInvoke = Pages, Description = "C twin: IOTLB hit, micro-TLB off"), BenchmarkCategory("IOTLB hit, second level")]
+    public ulong SecondLevelHit_C() => CBaseline.BenchIotlbHit(_cHw, 1);
+
+    [Benchmark(OperationsPerInvoke = Pages, Description = "IOTLB hit with process_id, micro-TLB off (DC and PC cached)"), BenchmarkCategory("IOTLB hit, second level, process_id")]
+    public ulong SecondLevelHitProcessId() => Run(_noMicro, _pasidRequests);
+
+    /// <summary>The C twin's second level with a process_id: DC, PC under its sequence and DC stamp, then the same probe.</summary>
+    [Benchmark(Baseline = true, OperationsPerInvoke = Pages, Description = "C twin: IOTLB hit with process_id, micro-TLB off"), BenchmarkCategory("IOTLB hit, second level, process_id")]
+    public ulong SecondLevelHitProcessId_C() => CBaseline.BenchIotlbHitProcessId(_cHw, 1);
 
     [Benchmark(OperationsPerInvoke = Pages, Description = "IOTLB miss: 3-level Sv39 walk, DC cached"), BenchmarkCategory("Sv39 walk")]
     public ulong Sv39Walk() => Run(_noIotlb, _sv39Requests);

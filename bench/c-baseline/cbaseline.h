@@ -116,8 +116,8 @@ CB_API uint64_t cb_bench_translate_indexed(const cb_ctx *ctx, uint64_t iova, con
 CB_API uint64_t cb_bench_translate_plain(const cb_ctx *ctx, uint64_t iova, const uint32_t *indices, uint64_t count,
                                          uint64_t iterations);
 
-/* C twin of the hardware model's IOTLB hit (hw_twin.c): the same caches, layouts and steps. cb_hw_create fills the
- * IOTLB with iova_base + indices[i] * 4 KiB -> pa_base + indices[i] * 4 KiB (NULL on allocation failure);
+/* C twin of the hardware model's IOTLB hit (hw_twin.c): the same caches, layouts and steps. cb_bench_iotlb_hit is the
+ * second level alone (micro-TLB off). cb_hw_create fills the IOTLB with iova_base + indices[i] * 4 KiB -> pa_base + indices[i] * 4 KiB (NULL on allocation failure);
  * cb_bench_iotlb_hit translates iova + 0x10 for each index, iterations times, and returns the sum of the PAs. */
 typedef struct cb_hw cb_hw;
 CB_API cb_hw *cb_hw_create(uint64_t iova_base, uint64_t pa_base, const uint32_t *indices, uint64_t count);
@@ -125,6 +125,9 @@ CB_API void cb_hw_destroy(cb_hw *h);
 CB_API uint64_t cb_bench_iotlb_hit(const cb_hw *h, uint64_t iterations);
 /* The same pages through device 2, process_id 3 (PDTV = 1, PD8, PC cached): the hit path with a process_id. */
 CB_API uint64_t cb_bench_iotlb_hit_process_id(const cb_hw *h, uint64_t iterations);
+/* The two above with the micro-TLB in front (1024 entries, filled by cb_hw_create): its hit path. */
+CB_API uint64_t cb_bench_micro_hit(const cb_hw *h, uint64_t iterations);
+CB_API uint64_t cb_bench_micro_hit_process_id(const cb_hw *h, uint64_t iterations);
 /* C twin of the hardware model's IOTLB miss (hw_miss_twin.c): TranslatorEngine.Translate with no IOTLB and the DC in
  * the DDT cache, over the caller's physical memory (the C# PhysicalMemory's host pointer, base PA and size), with
  * the same request / result / DDT-cache layouts and the same steps and per-PTE checks (Sv39 first stage, Bare

@@ -1,10 +1,14 @@
-/* C twin of the hardware model's IOTLB-hit path (FastIommu.Hardware.TranslatorEngine.TryCachedTranslation):
- * the same structures with the same layouts (DC-cache entry with its hit slot up front, address-space slots with
- * two epochs, 4-way set-associative IOTLB of 32-byte seqlocked entries in 64-byte-aligned sets, 40-byte result
- * with its flags in one byte) and the same steps: device_id against the limit precomputed from ddtp, DC probe
- * under its sequence, the space's identity and epochs, the IOTLB probe under the entry's sequence, the user-mode
- * permission check, the result. One non-inlined call per translation, as the C# API has. x86-64 (TSO): the
- * seqlock read barriers are compiler barriers, as in .NET. */
+/* C twin of the hardware model's IOTLB-hit paths (FastIommu.Hardware.TranslatorEngine.Translate):
+ * - the first level, the micro-TLB (TryMicroTlbHit): 32-byte seqlocked entries, direct mapped by the request's page
+ *   and requester, validated by the space slot's micro epoch plus the context epoch; on a miss, one non-inlined call
+ *   to the second level (TranslateMiss);
+ * - the second level (TryCachedTranslation): the same structures with the same layouts (DC-cache entry with its hit
+ *   slot up front, 32-byte address-space slots with their epochs, 4-way set-associative IOTLB of 32-byte seqlocked
+ *   entries in 64-byte-aligned sets, 40-byte result with its flags in one byte) and the same steps: device_id
+ *   against the limit precomputed from ddtp, DC probe under its sequence, the space's identity and epochs, the
+ *   IOTLB probe under the entry's sequence, the permission check, the result, the copy into the micro-TLB.
+ * One non-inlined call per translation, as the C# API has. x86-64 (TSO): the seqlock read barriers are compiler
+ * barriers, as in .NET. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,8 +22,13 @@ typedef struct { int32_t seq; uint32_t key, ddt_gen; int32_t hit_slot; uint32_t 
                  uint8_t info[80]; } dc_entry;
 typedef struct { int32_t seq; uint32_t key, process_id; uint64_t dc_stamp; int32_t hit_slot; uint32_t hit_identity, hit_ta;
                  uint8_t info[24]; } pc_entry;
-typedef struct { uint32_t identity, gen, all_gen; int32_t gsc_index; uint64_t key; int32_t next; uint8_t in_use; } space_slot;
+typedef struct { uint32_t identity, gen, all_gen, micro_epoch; uint64_t key; int32_t gsc_index, next; } space_slot;
 typedef struct { int32_t seq, space; uint64_t tag, pa_base; uint32_t epoch, flags; } tlb_entry;
+/* Micro-TLB entry: page key (IOVA >> 12 | process_id valid << 52 | filled << 63), requester key (device_id 23:0,
+ * process_id 43:24, slot 63:44), data (flags 11:0, PA 55:12, page shift 63:56). */
+typedef struct { int32_t seq; uint32_t epoch; uint64_t page, requester, data; } micro_entry;
+_Static_assert(sizeof(space_slot) == 32, "address-space slot: 32 bytes, as AddressSpaceTable.Slot");
+_Static_assert(sizeof(micro_entry) == 32, "micro-TLB entry: 32 bytes, as MicroTlb.Entry");
 typedef struct { uint64_t pa, page_size, iotval, iotval2; uint16_t cause; uint8_t ttyp, memory_type, flags; } hw_result;
 _Static_assert(sizeof(tlb_entry) == 32, "IOTLB entry: 32 bytes, as Iotlb.Entry");
 _Static_assert(sizeof(hw_result) == 40, "result: 40 bytes, as TranslationResult");
@@ -32,9 +41,15 @@ typedef struct {
     pc_entry *pc; int pc_len;
     space_slot *slots;
     tlb_entry *tlb; void *tlb_storage; int set_shift, set_mask, level_mask;
+    micro_entry *micro; uint32_t micro_mask, context_epoch; /* micro NULL: the first level is off */
 } hw_engine;
 
 enum { F_R = 1, F_W = 2, F_X = 4, F_USER = 8, F_GLOBAL = 16, F_DIRTY = 32, F_NOFS = 64 };
+enum { M_SUM = 128, M_ENS = 256, M_PBMT_SHIFT = 9, M_SHIFT_SHIFT = 56 };
+#define M_PA_MASK 0x00FFFFFFFFFFF000ull
+#define M_PID_VALID (1ull << 52)
+#define M_FILLED (1ull << 63)
+#define M_REQUESTER_MASK ((1ull << 44) - 1)
 enum { RES_SUCCESS = 8 };
 /* Needs of a hit by access (read R, write W and D, execute X) and TTYP (2, 3, 1), one byte / nibble each. */
 #define HIT_NEEDS (F_R | ((F_W | F_DIRTY) << 8) | (F_X << 16))
@@ -50,13 +65,81 @@ static inline int set_of(const hw_engine *e, uint64_t tag, int space)
 
 static inline int pc_index(uint32_t did, uint32_t pid, int len) { return (int)(((did * 0x9E3779B1u) ^ (pid * 0x85EBCA77u)) >> 8) & (len - 1); }
 
+static inline int hit_permits(uint32_t fl, uint8_t access_in, int supervisor, int sum)
+{
+    int access = access_in < 2 ? access_in : 2;
+    uint32_t need = (HIT_NEEDS >> (8 * access)) & 0xFF;
+    if ((fl & need) != need)
+        return 0;
+    return supervisor ? (fl & (F_NOFS | F_USER)) != F_USER || (sum && access_in != 2) : (fl & (F_NOFS | F_USER)) != 0;
+}
+
+static inline micro_entry *micro_entry_for(const hw_engine *e, uint64_t page, uint64_t requester)
+{
+    uint32_t h = (uint32_t)requester * 0x9E3779B1u ^ (uint32_t)(requester >> 24) * 0x85EBCA77u;
+    return &e->micro[((uint32_t)page ^ (h >> 16)) & e->micro_mask];
+}
+
+static void micro_fill(const hw_engine *e, uint64_t page, uint64_t requester, int32_t slot, uint32_t epoch, uint64_t pa,
+                       uint32_t fl, int sum, int ens)
+{
+    micro_entry *m = micro_entry_for(e, page, requester);
+    int32_t seq = VREAD32(m->seq);
+    if ((seq & 1) || !__atomic_compare_exchange_n(&m->seq, &seq, seq + 1, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
+        return;
+    m->page = page;
+    m->requester = requester | ((uint64_t)(uint32_t)slot << 44);
+    m->epoch = epoch;
+    m->data = (pa & M_PA_MASK) | (fl & 0x7F) | (sum ? M_SUM : 0) | (ens ? M_ENS : 0)
+              | (((fl >> 16) & 3) << M_PBMT_SHIFT) | ((uint64_t)((fl >> 8) & 0xFF) << M_SHIFT_SHIFT);
+    __atomic_store_n(&m->seq, seq + 2, __ATOMIC_RELEASE);
+}
+
+__attribute__((noinline)) static int translate_hit(const hw_engine *e, const hw_request *req, hw_result *res);
+
+/* TranslatorEngine.Translate: the micro-TLB, else the second level. */
+__attribute__((noinline)) static int translate(const hw_engine *e, const hw_request *req, hw_result *res)
+{
+    if (!req->ats_translation_request && !req->translated && e->micro && req->device_id < e->hit_device_limit) {
+        int valid = req->process_id_valid;
+        uint64_t page = (req->iova >> 12) | (valid ? M_PID_VALID : 0) | M_FILLED;
+        uint64_t requester = (uint64_t)req->device_id | ((uint64_t)(valid ? req->process_id : 0) << 24);
+        const micro_entry *m = micro_entry_for(e, page, requester);
+        int32_t seq = VREAD32(m->seq);
+        uint64_t key = m->page, who = m->requester, data = m->data;
+        uint32_t epoch = m->epoch;
+        BARRIER();
+        if (!(seq & 1) && VREAD32(m->seq) == seq && key == page && (who & M_REQUESTER_MASK) == requester
+            && epoch == (uint32_t)VREAD32(e->slots[who >> 44].micro_epoch) + (uint32_t)VREAD32(e->context_epoch)) {
+            uint32_t fl = (uint32_t)data;
+            int supervisor = valid && req->privileged;
+            if ((!supervisor || (fl & M_ENS)) && hit_permits(fl, req->access, supervisor, (fl & M_SUM) != 0)) {
+                int access = req->access < 2 ? req->access : 2;
+                res->pa = (data & M_PA_MASK) | (req->iova & 0xFFF);
+                res->page_size = 1ull << (data >> M_SHIFT_SHIFT);
+                res->iotval = req->iova;
+                res->iotval2 = 0;
+                res->cause = 0;
+                res->ttyp = (HIT_TTYPS >> (4 * access)) & 0xF;
+                res->memory_type = (data >> M_PBMT_SHIFT) & 3;
+                res->flags = (data & (F_R | F_W | F_X)) | RES_SUCCESS;
+                return 1;
+            }
+        }
+    }
+    return translate_hit(e, req, res);
+}
+
 __attribute__((noinline)) static int translate_hit(const hw_engine *e, const hw_request *req, hw_result *res)
 {
     if (req->ats_translation_request || req->translated)
         return 0;
     uint32_t did = req->device_id;
-    int32_t slot; uint32_t ident; int supervisor = 0, sum = 0;
-    if (!e->tlb || did >= e->hit_device_limit)
+    int32_t slot; uint32_t ident; int supervisor = 0, sum = 0, ens = 0;
+    if (!e->tlb)
+        return 0;
+    uint32_t epoch = e->micro ? (uint32_t)VREAD32(e->context_epoch) : 0;
+    if (did >= e->hit_device_limit)
         return 0;
     if (!req->process_id_valid) {
         const dc_entry *d = &e->dc[dc_index(did, e->dc_len)];
@@ -83,12 +166,14 @@ __attribute__((noinline)) static int translate_hit(const hw_engine *e, const hw_
             return 0;
         supervisor = req->privileged;
         sum = (ta & 4) != 0;
-        if (supervisor && !(ta & 2))
+        ens = (ta & 2) != 0;
+        if (supervisor && !ens)
             return 0;
     }
     if (slot < 0)
         return 0;
     const space_slot *s = &e->slots[slot];
+    epoch += (uint32_t)VREAD32(s->micro_epoch);
     uint32_t sgen = s->gen, sall = s->all_gen;
     if (s->identity != ident)
         return 0;
@@ -108,10 +193,7 @@ __attribute__((noinline)) static int translate_hit(const hw_engine *e, const hw_
             if ((q & 1) || VREAD32(t->seq) != q || ep != ((fl & F_GLOBAL) ? sall : sgen))
                 continue;
             int access = req->access < 2 ? req->access : 2;
-            uint32_t need = (HIT_NEEDS >> (8 * access)) & 0xFF;
-            if ((fl & need) != need)
-                return 0;
-            if (supervisor ? !((fl & (F_NOFS | F_USER)) != F_USER || (sum && req->access != 2)) : !(fl & (F_NOFS | F_USER)))
+            if (!hit_permits(fl, req->access, supervisor, sum))
                 return 0;
             res->pa = pab | (req->iova & ((1ull << (12 + 9 * level)) - 1));
             res->page_size = 1ull << ((fl >> 8) & 0xFF);
@@ -121,13 +203,19 @@ __attribute__((noinline)) static int translate_hit(const hw_engine *e, const hw_
             res->ttyp = (HIT_TTYPS >> (4 * access)) & 0xF;
             res->memory_type = (fl >> 16) & 3;
             res->flags = (fl & (F_R | F_W | F_X)) | RES_SUCCESS;
+            if (e->micro) {
+                int valid = req->process_id_valid;
+                micro_fill(e, (req->iova >> 12) | (valid ? M_PID_VALID : 0) | M_FILLED,
+                           (uint64_t)did | ((uint64_t)(valid ? req->process_id : 0) << 24), slot, epoch, res->pa, fl, sum, ens);
+            }
             return 1;
         }
     }
     return 0;
 }
 
-typedef struct cb_hw { hw_engine e; hw_request *reqs, *pid_reqs; uint64_t count; } cb_hw;
+/* e: micro-TLB off (the second level alone); with_micro: the same caches behind a micro-TLB. */
+typedef struct cb_hw { hw_engine e, with_micro; void *micro_storage; hw_request *reqs, *pid_reqs; uint64_t count; } cb_hw;
 
 cb_hw *cb_hw_create(uint64_t iova_base, uint64_t pa_base, const uint32_t *indices, uint64_t count)
 {
@@ -155,7 +243,7 @@ cb_hw *cb_hw_create(uint64_t iova_base, uint64_t pa_base, const uint32_t *indice
     }
     dc_entry *d = &e->dc[dc_index(1, 256)];
     d->key = 1 | 0x80000000u; d->hit_slot = 0; d->hit_identity = 1;
-    e->slots[0] = (space_slot){ .identity = 1, .gen = 1, .all_gen = 1, .gsc_index = 65536, .in_use = 1 };
+    e->slots[0] = (space_slot){ .identity = 1, .gen = 1, .all_gen = 1, .micro_epoch = 1, .gsc_index = 65536 };
     /* Device 2: PDTV = 1, PD8; process 3's PC cached under the DC fill stamped 7, V only, its first stage in
      * slot 0 (the same IOTLB entries as device 1). */
     dc_entry *d2 = &e->dc[dc_index(2, 256)];
@@ -176,6 +264,21 @@ cb_hw *cb_hw_create(uint64_t iova_base, uint64_t pa_base, const uint32_t *indice
                 break;
             }
     }
+    /* The micro-TLB (1024 entries, as the C# default), filled by one pass of each request through it. */
+    h->micro_storage = aligned_alloc(64, 1024 * sizeof(micro_entry));
+    if (!h->micro_storage) {
+        cb_hw_destroy(h);
+        return NULL;
+    }
+    memset(h->micro_storage, 0, 1024 * sizeof(micro_entry));
+    h->with_micro = *e;
+    h->with_micro.micro = h->micro_storage;
+    h->with_micro.micro_mask = 1023;
+    hw_result r;
+    for (uint64_t i = 0; i < count; i++) {
+        translate(&h->with_micro, &h->reqs[i], &r);
+        translate(&h->with_micro, &h->pid_reqs[i], &r);
+    }
     return h;
 }
 
@@ -183,23 +286,30 @@ void cb_hw_destroy(cb_hw *h)
 {
     if (!h)
         return;
-    free(h->reqs); free(h->pid_reqs); free(h->e.tlb_storage); free(h->e.slots); free(h->e.pc); free(h->e.dc);
+    free(h->reqs); free(h->pid_reqs); free(h->micro_storage); free(h->e.tlb_storage); free(h->e.slots); free(h->e.pc); free(h->e.dc);
     free(h);
 }
 
-static uint64_t bench_loop(const cb_hw *h, const hw_request *reqs, uint64_t iterations)
+static uint64_t bench_loop(const hw_engine *e, const cb_hw *h, const hw_request *reqs, uint64_t iterations)
 {
     uint64_t sum = 0;
     hw_result r;
     for (uint64_t it = 0; it < iterations; it++)
         for (uint64_t i = 0; i < h->count; i++)
-            sum += translate_hit(&h->e, &reqs[i], &r) ? r.pa : UINT64_MAX / 2;
+            sum += translate(e, &reqs[i], &r) ? r.pa : UINT64_MAX / 2;
     return sum;
 }
 
-uint64_t cb_bench_iotlb_hit(const cb_hw *h, uint64_t iterations) { return bench_loop(h, h->reqs, iterations); }
+uint64_t cb_bench_iotlb_hit(const cb_hw *h, uint64_t iterations) { return bench_loop(&h->e, h, h->reqs, iterations); }
 
 uint64_t cb_bench_iotlb_hit_process_id(const cb_hw *h, uint64_t iterations)
 {
-    return bench_loop(h, h->pid_reqs, iterations);
+    return bench_loop(&h->e, h, h->pid_reqs, iterations);
+}
+
+uint64_t cb_bench_micro_hit(const cb_hw *h, uint64_t iterations) { return bench_loop(&h->with_micro, h, h->reqs, iterations); }
+
+uint64_t cb_bench_micro_hit_process_id(const cb_hw *h, uint64_t iterations)
+{
+    return bench_loop(&h->with_micro, h, h->pid_reqs, iterations);
 }
