@@ -7,16 +7,10 @@ namespace FastIommu.Hardware;
 /// <summary>The directory walks: "Process to locate the Device-context" and "... the Process-context".</summary>
 internal sealed partial class TranslatorEngine<TMemory>
 {
-    private static TranslationResult DirectoryFault(ref TranslationResult res, FaultCause cause)
+    /// <summary>GET_DC: false with the fault's cause when no valid DC was found (reported with DTF assumed 0).</summary>
+    private bool LocateDeviceContext(uint deviceId, ulong ddtp, uint iommuMode, bool extended, out FaultCause cause, out DeviceContextInfo dc)
     {
-        // A fault that prevents locating a valid DC is reported with DTF assumed 0.
-        res.Success = false;
-        res.Cause = cause;
-        return res;
-    }
-
-    private bool LocateDeviceContext(uint deviceId, ulong ddtp, uint iommuMode, bool extended, ref TranslationResult res, out DeviceContextInfo dc)
-    {
+        cause = FaultCause.None;
         dc = default;
         // Read before the walk: a fill racing an IODIR that ran since then is dropped.
         uint ddtGen = Dir.DdtGeneration;
@@ -35,21 +29,21 @@ internal sealed partial class TranslatorEngine<TMemory>
             // Step 3: ddte = 8 bytes at a + DDI[i] x 8; an access fault is "DDT entry load access fault".
             if (!_memory.TryRead64(a + ((ulong)ddi << 3), out ulong ddte))
             {
-                DirectoryFault(ref res, FaultCause.DdtEntryLoadAccessFault);
+                cause = FaultCause.DdtEntryLoadAccessFault;
                 return false;
             }
 
             // Step 5: ddte.V == 0: "DDT entry not valid".
             if ((ddte & 1) == 0)
             {
-                DirectoryFault(ref res, FaultCause.DdtEntryNotValid);
+                cause = FaultCause.DdtEntryNotValid;
                 return false;
             }
 
             // Step 6: reserved bits set: "DDT entry misconfigured".
             if ((ddte & NonLeafReserved) != 0)
             {
-                DirectoryFault(ref res, FaultCause.DdtEntryMisconfigured);
+                cause = FaultCause.DdtEntryMisconfigured;
                 return false;
             }
 
@@ -69,21 +63,21 @@ internal sealed partial class TranslatorEngine<TMemory>
                 || !_memory.TryRead64(dcPa + 48, out msiPattern)
                 || !_memory.TryRead64(dcPa + 56, out reserved))))
         {
-            DirectoryFault(ref res, FaultCause.DdtEntryLoadAccessFault);
+            cause = FaultCause.DdtEntryLoadAccessFault;
             return false;
         }
 
         // Step 9: DC.tc.V == 0: "DDT entry not valid".
         if ((tc & TcV) == 0)
         {
-            DirectoryFault(ref res, FaultCause.DdtEntryNotValid);
+            cause = FaultCause.DdtEntryNotValid;
             return false;
         }
 
         // Step 10: "Device-context configuration checks".
         if (DeviceContextMisconfigured(tc, iohgatp, ta, fsc, extended, msiptp, msiMask, msiPattern, reserved))
         {
-            DirectoryFault(ref res, FaultCause.DdtEntryMisconfigured);
+            cause = FaultCause.DdtEntryMisconfigured;
             return false;
         }
 

@@ -260,11 +260,10 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
 
     private TranslationResult TranslateFully(in TranslationRequest request)
     {
-        TranslationResult res = default;
-        res.Iotval = request.Iova;
+        ulong iova = request.Iova;
         bool ats = request.AtsTranslationRequest;
         bool translated = request.Translated && !ats;
-        res.Ttyp = TtypOf(request.Access, ats, translated);
+        TransactionType ttyp = TtypOf(request.Access, ats, translated);
 
         ulong ddtp = Volatile.Read(ref DdtpValue);
         uint iommuMode = (uint)ddtp & 0xF;
@@ -273,15 +272,15 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
         // accepted by the register, so they are treated as Off too.
         if (iommuMode == DdtpOff || iommuMode > Ddtp3Lvl)
         {
-            return Fault(ref res, FaultCause.AllInboundTransactionsDisallowed, dtf: false);
+            return Fault(iova, ttyp, FaultCause.AllInboundTransactionsDisallowed, dtf: false);
         }
 
         // Step 2: Bare: translated requests and ATS translation requests are disallowed, others pass through.
         if (iommuMode == DdtpBare)
         {
             return translated || ats
-                ? Fault(ref res, FaultCause.TransactionTypeDisallowed, dtf: false)
-                : Identity(ref res, request.Iova);
+                ? Fault(iova, ttyp, FaultCause.TransactionTypeDisallowed, dtf: false)
+                : Identity(iova, ttyp);
         }
 
         // Steps 3 and 4: base format DDI[0] = device_id[6:0], extended (MSI_FLAT) DDI[0] = device_id[5:0].
@@ -296,13 +295,14 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
             || (iommuMode == Ddtp2Lvl && ddi2 != 0)
             || (iommuMode == Ddtp1Lvl && (ddi1 | ddi2) != 0))
         {
-            return Fault(ref res, FaultCause.TransactionTypeDisallowed, dtf: false);
+            return Fault(iova, ttyp, FaultCause.TransactionTypeDisallowed, dtf: false);
         }
 
         // Step 6: locate the device context (GET_DC), from the DDT cache when it holds it.
-        if (!Dir.TryGetDc(deviceId, out DeviceContextInfo dc) && !LocateDeviceContext(deviceId, ddtp, iommuMode, extended, ref res, out dc))
+        if (!Dir.TryGetDc(deviceId, out DeviceContextInfo dc)
+            && !LocateDeviceContext(deviceId, ddtp, iommuMode, extended, out FaultCause dcCause, out dc))
         {
-            return res;
+            return Fault(iova, ttyp, dcCause, dtf: false);
         }
 
         bool dtf = (dc.Tc & TcDtf) != 0;
@@ -314,13 +314,13 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
             || (request.ProcessIdValid && !pdtv)                                                // 7.2 process_id without PDT
             || (request.ProcessIdValid && pdtv && ProcessIdTooWide(request.ProcessId, pdtpMode))) // 7.3 process_id too wide
         {
-            return Fault(ref res, FaultCause.TransactionTypeDisallowed, dtf);
+            return Fault(iova, ttyp, FaultCause.TransactionTypeDisallowed, dtf);
         }
 
         // Step 8: a translated request with T2GPA = 0 carries an SPA already.
         if (translated && (dc.Tc & TcT2gpa) == 0)
         {
-            return Identity(ref res, request.Iova);
+            return Identity(iova, ttyp);
         }
 
         uint gMode = (uint)(dc.Iohgatp >> AtpModeShift);
@@ -395,13 +395,13 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
                 if (!Dir.TryGetPc(deviceId, processId, dc.Stamp, out ProcessContextInfo pc)
                     && !LocateProcessContext(ref w, in dc, deviceId, processId, gMode, out pc))
                 {
-                    return WalkFault(ref res, ref w, dtf);
+                    return WalkFault(iova, ttyp, ref w, dtf);
                 }
 
                 // Step 15: supervisor privilege needs PC.ta.ENS.
                 if (w.Supervisor && (pc.Ta & PcEns) == 0)
                 {
-                    return Fault(ref res, FaultCause.TransactionTypeDisallowed, dtf);
+                    return Fault(iova, ttyp, FaultCause.TransactionTypeDisallowed, dtf);
                 }
 
                 // Step 16: first-stage controls from PC.fsc and PC.ta.PSCID.
@@ -419,7 +419,7 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
         bool bothBare = fsMode == 0 && gMode == 0;
         if (bothBare && (dc.Msiptp >> AtpModeShift) != 1)
         {
-            return Identity(ref res, request.Iova);
+            return Identity(iova, ttyp);
         }
 
         // Steps 17 to 20 from the IOTLB when it holds a live entry that permits this access.
@@ -432,9 +432,9 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
             invalSeq = Tlb!.InvalidationSequence;
             if (Tlb.TryLookup(slot, stamp, request.Iova, out ulong pa, out uint flags) && Permits(flags, ref w))
             {
-                res.Succeed(pa, 1UL << (int)((flags >> Iotlb.PageShiftShift) & 0xFF), flags,
-                    (PageBasedMemoryType)((flags >> Iotlb.PbmtShift) & 3));
-                return res;
+                return new TranslationResult(pa, 1UL << (int)((flags >> Iotlb.PageShiftShift) & 0xFF), iova, ttyp,
+                    (PageBasedMemoryType)((flags >> Iotlb.PbmtShift) & 3),
+                    (byte)((flags & (Iotlb.R | Iotlb.W | Iotlb.X)) | TranslationResult.SuccessBit));
             }
         }
 
@@ -442,7 +442,7 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
         // (see docs/hardware-model.md); step 19: G-stage of the GPA.
         if (!Dispatch(fsMode, gMode, ref w))
         {
-            return WalkFault(ref res, ref w, dtf);
+            return WalkFault(iova, ttyp, ref w, dtf);
         }
 
         // Step 20: translation complete.
@@ -457,7 +457,6 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
         // Svpbmt with two stages: a G-stage PBMT other than PMA overrides the PMA, and a first-stage PBMT other than
         // PMA overrides that (privileged spec, Svpbmt; a Bare stage contributes PMA).
         uint pbmt = w.FsPbmt != 0 ? w.FsPbmt : w.GsPbmt;
-        res.Succeed(ats && (dc.Tc & TcT2gpa) != 0 ? w.Gpa : w.Pa, 1UL << shift, perms, (PageBasedMemoryType)pbmt);
 
         if (cache && !w.NoCache)
         {
@@ -473,7 +472,8 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
             Tlb!.Insert(slot, stamp, invalSeq, request.Iova, level, paBase, flags);
         }
 
-        return res;
+        return new TranslationResult(ats && (dc.Tc & TcT2gpa) != 0 ? w.Gpa : w.Pa, 1UL << shift, iova, ttyp,
+            (PageBasedMemoryType)pbmt, (byte)((perms & (Iotlb.R | Iotlb.W | Iotlb.X)) | TranslationResult.SuccessBit));
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -503,36 +503,29 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
         _ => processId >> 20 != 0,
     };
 
-    /// <summary>Bare paths: the address is the SPA; reported as a 4 KiB translation with every permission.</summary>
-    private static TranslationResult Identity(ref TranslationResult res, ulong address)
-    {
-        res.Succeed(address, 4096, Iotlb.R | Iotlb.W | Iotlb.X, PageBasedMemoryType.Pma);
-        return res;
-    }
+    /// <summary>Bare paths: the address (the IOVA) is the SPA; reported as a 4 KiB translation with every permission.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static TranslationResult Identity(ulong iova, TransactionType ttyp) =>
+        new(iova, 4096, iova, ttyp, PageBasedMemoryType.Pma,
+            (byte)(TranslationResult.ReadableBit | TranslationResult.WritableBit | TranslationResult.ExecutableBit | TranslationResult.SuccessBit));
 
-    private static TranslationResult Fault(ref TranslationResult res, FaultCause cause, bool dtf)
-    {
-        res.Success = false;
-        res.Cause = cause;
-        res.FaultReportSuppressed = dtf && !ReportedDespiteDtf(cause);
-        return res;
-    }
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static TranslationResult Fault(ulong iova, TransactionType ttyp, FaultCause cause, bool dtf, ulong iotval2 = 0) =>
+        new(0, 0, iova, iotval2, cause, ttyp, PageBasedMemoryType.Pma,
+            dtf && !ReportedDespiteDtf(cause) ? TranslationResult.SuppressedBit : (byte)0);
 
     /// <summary>Causes the spec's table marks "Reported if DTF is 1? Yes".</summary>
     private static bool ReportedDespiteDtf(FaultCause cause) => (ushort)cause is >= 256 and <= 259 or 268 or 272 or 273;
 
-    private static TranslationResult WalkFault(ref TranslationResult res, ref Walk w, bool dtf)
+    private static TranslationResult WalkFault(ulong iova, TransactionType ttyp, ref Walk w, bool dtf)
     {
         if (w.Ats && (ushort)w.Cause is 12 or 13 or 15 or 20 or 21 or 23 or 262 or 266)
         {
             // PCIe ATS: these end in a Success response with R = W = 0 and nothing is logged.
-            res.Success = true;
-            res.Cause = w.Cause;
-            return res;
+            return new TranslationResult(0, 0, iova, 0, w.Cause, ttyp, PageBasedMemoryType.Pma, TranslationResult.SuccessBit);
         }
 
-        res.Iotval2 = w.Iotval2;
-        return Fault(ref res, w.Cause, dtf);
+        return Fault(iova, ttyp, w.Cause, dtf, w.Iotval2);
     }
 
     /// <summary>The generations of <paramref name="slot"/>, re-resolving it when its slot was recycled since the

@@ -46,14 +46,25 @@ public struct TranslationResult
     private byte _flags;
 
     /// <summary>A successful translation: every field set, so the hot path writes the result in place.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal TranslationResult(ulong physicalAddress, ulong pageSize, ulong iotval, TransactionType ttyp,
         PageBasedMemoryType memoryType, byte flags)
+        : this(physicalAddress, pageSize, iotval, 0, FaultCause.None, ttyp, memoryType, flags)
+    {
+    }
+
+    /// <summary>Every field. The translator builds each outcome where it returns it, with this constructor always
+    /// inlined, so the fields go straight into the caller's return buffer instead of into a local that is then
+    /// copied (which RyuJIT did in the large full-translation method).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal TranslationResult(ulong physicalAddress, ulong pageSize, ulong iotval, ulong iotval2, FaultCause cause,
+        TransactionType ttyp, PageBasedMemoryType memoryType, byte flags)
     {
         PhysicalAddress = physicalAddress;
         PageSize = pageSize;
         Iotval = iotval;
-        Iotval2 = 0;
-        Cause = FaultCause.None;
+        Iotval2 = iotval2;
+        Cause = cause;
         Ttyp = ttyp;
         MemoryType = memoryType;
         _flags = flags;
@@ -71,17 +82,6 @@ public struct TranslationResult
 
     /// <summary>True when the request was faulted and a fault record should be written to the fault queue.</summary>
     public readonly bool ShouldReport => !Success && !FaultReportSuppressed;
-
-    /// <summary>Makes this a successful translation: R, W, X from bits 0..2 of <paramref name="rwx"/> (the IOTLB's
-    /// flag bits), every other field but CAUSE, TTYP and the IOVAs as given.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal void Succeed(ulong physicalAddress, ulong pageSize, uint rwx, PageBasedMemoryType memoryType)
-    {
-        PhysicalAddress = physicalAddress;
-        PageSize = pageSize;
-        MemoryType = memoryType;
-        _flags = (byte)(SuccessBit | (uint)(_flags & SuppressedBit) | (rwx & (ReadableBit | WritableBit | ExecutableBit)));
-    }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void SetFlag(byte bit, bool value) => _flags = value ? (byte)(_flags | bit) : (byte)(_flags & ~bit);
