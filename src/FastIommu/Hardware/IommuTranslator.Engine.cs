@@ -71,14 +71,8 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
         // The common case first, in a small frame: an untranslated request whose translation the micro-TLB holds.
         if (!request.AtsTranslationRequest && !request.Translated && TryMicroTlbHit(in request, out ulong data))
         {
-            // Built straight in the caller's return buffer: no zeroed local copied afterwards.
-            return new TranslationResult(
-                (data & MicroTlb.PaMask) | (request.Iova & 0xFFF),
-                1UL << (int)(data >> MicroTlb.PageShiftShift),
-                request.Iova,
-                HitTtyp(request.Access),
-                (PageBasedMemoryType)((data >> MicroTlb.PbmtShift) & 3),
-                (byte)((data & (Iotlb.R | Iotlb.W | Iotlb.X)) | TranslationResult.SuccessBit));
+            return Hit(in request, (data & MicroTlb.PaMask) | (request.Iova & 0xFFF), (int)(data >> MicroTlb.PageShiftShift),
+                (uint)(data >> MicroTlb.PbmtShift) & 3, (uint)data);
         }
 
         return TranslateMiss(in request);
@@ -91,17 +85,18 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
     {
         if (!request.AtsTranslationRequest && !request.Translated && TryCachedTranslation(in request, out ulong pa, out uint flags))
         {
-            return new TranslationResult(
-                pa,
-                1UL << (int)((flags >> Iotlb.PageShiftShift) & 0xFF),
-                request.Iova,
-                HitTtyp(request.Access),
-                (PageBasedMemoryType)((flags >> Iotlb.PbmtShift) & 3),
-                (byte)((flags & (Iotlb.R | Iotlb.W | Iotlb.X)) | TranslationResult.SuccessBit));
+            return Hit(in request, pa, (int)((flags >> Iotlb.PageShiftShift) & 0xFF), (flags >> Iotlb.PbmtShift) & 3, flags);
         }
 
         return TranslateFully(in request);
     }
+
+    /// <summary>The result of a cache hit for an untranslated request, built straight in the caller's return buffer:
+    /// <paramref name="rwx"/> holds R, W, X in the IOTLB's bits 0 to 2.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static TranslationResult Hit(in TranslationRequest request, ulong pa, int pageShift, uint pbmt, uint rwx) =>
+        new(pa, 1UL << pageShift, request.Iova, HitTtyp(request.Access), (PageBasedMemoryType)pbmt,
+            (byte)((rwx & (Iotlb.R | Iotlb.W | Iotlb.X)) | TranslationResult.SuccessBit));
 
     /// <summary>The first level: a live micro-TLB entry of this requester and page whose flags permit the access,
     /// under the same rules as <see cref="TryCachedTranslation"/> (which filled it).</summary>
