@@ -39,11 +39,11 @@ internal sealed class MicroTlb
     private const int SlotShift = 44;
     private const ulong RequesterMask = (1UL << SlotShift) - 1;
 
-    private const int EntryBytes = 32;
+    internal const int EntryBytes = 32;
     private const int LineBytes = 64;
 
     [StructLayout(LayoutKind.Sequential, Size = EntryBytes)]
-    private struct Entry
+    internal struct Entry
     {
         public int Seq;
         public uint Epoch;

@@ -179,6 +179,14 @@ public class TranslationMicroTlbTests
         Assert.That(bed.Translate(1, TranslationBed.Iova).PhysicalAddress, Is.EqualTo(TranslationBed.Iova), "ddtp Bare: the IOVA is the SPA");
     }
 
+    [Test]
+    public void Entries_and_address_space_slots_are_half_a_cache_line()
+    {
+        // Two to a 64-byte line, as the hit path's cost assumes (and as the C twin asserts for its copies).
+        Assert.That(System.Runtime.CompilerServices.Unsafe.SizeOf<FastIommu.Hardware.Caches.MicroTlb.Entry>(), Is.EqualTo(32), "micro-TLB entry");
+        Assert.That(System.Runtime.CompilerServices.Unsafe.SizeOf<FastIommu.Hardware.Caches.AddressSpaceTable.Slot>(), Is.EqualTo(32), "address-space slot");
+    }
+
     [TestCase(3)]
     [TestCase(-1)]
     [TestCase(1 << 21)]
