@@ -63,6 +63,10 @@ internal sealed class MicroTlb
     /// <summary>Bumped after every IODIR.INVAL_DDT / INVAL_PDT (see the remarks).</summary>
     public uint ContextEpoch;
 
+    /// <summary>How often a live copy gives way to a new one (a power of two).</summary>
+    internal const int ReplaceOneIn = 8;
+    private uint _replaceTick;
+
     public MicroTlb(int entries, AddressSpaceTable spaces)
     {
         Debug.Assert(entries > 0 && (entries & (entries - 1)) == 0, "a power of two");
@@ -123,6 +127,14 @@ internal sealed class MicroTlb
     public void Fill(ulong page, ulong requester, int slot, uint epoch, ulong pa, uint iotlbFlags, bool sum, bool ens)
     {
         ref Entry e = ref EntryFor(page, requester);
+        // A live copy of another translation is replaced one time in ReplaceOneIn (bimodal insertion): traffic whose
+        // pages keep colliding in an entry then pays the copy (a locked CAS) rarely instead of on every lookup, and
+        // an empty or dead entry is always filled. The count is a plain, racy field: it only spreads replacements.
+        if (IsLive(ref e) && (++_replaceTick & (ReplaceOneIn - 1)) != 0)
+        {
+            return;
+        }
+
         if (!SeqLock.TryEnter(ref e.Seq, out int start))
         {
             return; // another thread owns the entry; caching is optional
@@ -138,6 +150,16 @@ internal sealed class MicroTlb
             | (((iotlbFlags >> Iotlb.PbmtShift) & 3) << PbmtShift)
             | ((ulong)((iotlbFlags >> Iotlb.PageShiftShift) & 0xFF) << PageShiftShift);
         SeqLock.Exit(ref e.Seq, start);
+    }
+
+    /// <summary>Whether <paramref name="e"/> holds a copy that a lookup could still use (a racy read: a fill decides
+    /// with it whether to replace the copy, never what to return).</summary>
+    private bool IsLive(ref Entry e)
+    {
+        ulong who = Volatile.Read(ref e.Requester);
+        return (Volatile.Read(ref e.Page) & FilledBit) != 0
+            && Volatile.Read(ref e.Epoch) == Volatile.Read(ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(_slots), (nint)(who >> SlotShift)).MicroEpoch)
+                + Volatile.Read(ref ContextEpoch);
     }
 
     /// <summary>After an IODIR.INVAL_DDT or INVAL_PDT has dropped its contexts: every entry dies.</summary>

@@ -140,6 +140,9 @@ public class TranslationMicroTlbTests
         var process = new TranslationRequest(4, 3, TranslationBed.Iova, AccessType.Read);
         void Warm(in TranslationRequest request, string what)
         {
+            // IODIR first: the entry's copy dies, so the next second-level hit always copies itself in (a live copy
+            // of another translation gives way only one time in MicroTlb.ReplaceOneIn).
+            bed.Translator.InvalidateDdt(false, 0);
             for (int pass = 0; pass < 3; pass++)
             {
                 Assert.That(Pa(bed, in request), Is.EqualTo(TranslationBed.ExpectedPa), $"{what}, pass {pass}");
@@ -177,6 +180,39 @@ public class TranslationMicroTlbTests
         Assert.That((ushort)bed.Translate(1, TranslationBed.Iova).Cause, Is.EqualTo(256), "ddtp Off: all inbound transactions disallowed");
         bed.Translator.Ddtp = new Ddtp(1);
         Assert.That(bed.Translate(1, TranslationBed.Iova).PhysicalAddress, Is.EqualTo(TranslationBed.Iova), "ddtp Bare: the IOVA is the SPA");
+    }
+
+    // One micro-TLB entry holding page A's copy (which the IOTLB no longer holds, and whose PTE changed), and page B
+    // hitting the second level again and again: B's copy replaces A's live one only on its ReplaceOneIn-th (8th)
+    // attempt, so traffic whose pages keep colliding pays the copy's CAS one time in eight.
+    [TestCase(7, true, Description = "7 colliding hits: A's copy still serves")]
+    [TestCase(8, false, Description = "the 8th replaces it: A walks and reads its new leaf")]
+    public void A_live_copy_gives_way_to_a_colliding_translation_one_time_in_eight(int collidingHits, bool oldCopyServes)
+    {
+        foreach (int entries in new[] { 0, 1 })
+        {
+            using var bed = OneSetIotlb(microTlbEntries: entries);
+            bed.Q(TranslationBed.L0Entry + 17 * 8, (0x92000UL << 10) | 0xD7);     // B: L0[20], IOVA 0x4021_4000 -> PA 0x9200_0000
+            var a = new TranslationRequest(1, TranslationBed.Iova, AccessType.Read);
+            var b = new TranslationRequest(1, 0x4021_4010, AccessType.Read);
+            Assert.That(Pa(bed, in a), Is.EqualTo(TranslationBed.ExpectedPa), "walk A");
+            Assert.That(Pa(bed, in a), Is.EqualTo(TranslationBed.ExpectedPa), "IOTLB hit A: copied into the empty entry");
+            for (ulong i = 0; i < OtherPages; i++)
+            {
+                var other = a with { Iova = 0x4020_4010 + (i << 12) };
+                Assert.That(Pa(bed, in other), Is.EqualTo(0x9100_0010 + (i << 12)), $"walk other page {i} (walks copy nothing)");
+            }
+
+            bed.Q(TranslationBed.L0Entry, NewLeaf);
+            for (int hit = 0; hit <= collidingHits; hit++)
+            {
+                Assert.That(Pa(bed, in b), Is.EqualTo(0x9200_0010UL), hit == 0 ? "walk B" : $"IOTLB hit B {hit}");
+            }
+
+            ulong expected = entries == 1 && oldCopyServes ? TranslationBed.ExpectedPa : NewPa;
+            Assert.That(Pa(bed, in a), Is.EqualTo(expected),
+                entries == 0 ? "without a micro-TLB the IOTLB no longer holds A: a walk" : "A after B's colliding hits");
+        }
     }
 
     [Test]
