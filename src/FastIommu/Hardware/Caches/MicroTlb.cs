@@ -123,18 +123,22 @@ internal sealed class MicroTlb
     /// looked up plus the slot's micro epoch read before its IOTLB epochs; <paramref name="pa"/> and
     /// <paramref name="iotlbFlags"/> are the hit's address and IOTLB flags; <paramref name="sum"/> and
     /// <paramref name="ens"/> the PC's SUM and ENS (false without a process_id).</summary>
-    [MethodImpl(MethodImplOptions.NoInlining)]
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void Fill(ulong page, ulong requester, int slot, uint epoch, ulong pa, uint iotlbFlags, bool sum, bool ens)
     {
         ref Entry e = ref EntryFor(page, requester);
         // A live copy of another translation is replaced one time in ReplaceOneIn (bimodal insertion): traffic whose
         // pages keep colliding in an entry then pays the copy (a locked CAS) rarely instead of on every lookup, and
         // an empty or dead entry is always filled. The count is a plain, racy field: it only spreads replacements.
-        if (IsLive(ref e) && (++_replaceTick & (ReplaceOneIn - 1)) != 0)
+        if (!IsLive(ref e) || (++_replaceTick & (ReplaceOneIn - 1)) == 0)
         {
-            return;
+            Write(ref e, page, requester, slot, epoch, pa, iotlbFlags, sum, ens);
         }
+    }
 
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void Write(ref Entry e, ulong page, ulong requester, int slot, uint epoch, ulong pa, uint iotlbFlags, bool sum, bool ens)
+    {
         if (!SeqLock.TryEnter(ref e.Seq, out int start))
         {
             return; // another thread owns the entry; caching is optional
@@ -154,6 +158,7 @@ internal sealed class MicroTlb
 
     /// <summary>Whether <paramref name="e"/> holds a copy that a lookup could still use (a racy read: a fill decides
     /// with it whether to replace the copy, never what to return).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private bool IsLive(ref Entry e)
     {
         ulong who = Volatile.Read(ref e.Requester);
