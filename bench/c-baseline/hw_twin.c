@@ -42,6 +42,7 @@ typedef struct {
     space_slot *slots;
     tlb_entry *tlb; void *tlb_storage; int set_shift, set_mask, level_mask;
     micro_entry *micro; uint32_t micro_mask, context_epoch; /* micro NULL: the first level is off */
+    uint32_t *replace_tick;                                 /* live copies give way one time in 8 (a plain count) */
 } hw_engine;
 
 enum { F_R = 1, F_W = 2, F_X = 4, F_USER = 8, F_GLOBAL = 16, F_DIRTY = 32, F_NOFS = 64 };
@@ -84,6 +85,12 @@ static void micro_fill(const hw_engine *e, uint64_t page, uint64_t requester, in
                        uint32_t fl, int sum, int ens)
 {
     micro_entry *m = micro_entry_for(e, page, requester);
+    /* MicroTlb.Fill: a live copy of another translation gives way one time in 8 (bimodal insertion). */
+    uint64_t who = m->requester;
+    int live = (m->page & M_FILLED)
+               && m->epoch == (uint32_t)VREAD32(e->slots[who >> 44].micro_epoch) + (uint32_t)VREAD32(e->context_epoch);
+    if (live && (++*e->replace_tick & 7) != 0)
+        return;
     int32_t seq = VREAD32(m->seq);
     if ((seq & 1) || !__atomic_compare_exchange_n(&m->seq, &seq, seq + 1, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
         return;
@@ -215,7 +222,7 @@ __attribute__((noinline)) static int translate_hit(const hw_engine *e, const hw_
 }
 
 /* e: micro-TLB off (the second level alone); with_micro: the same caches behind a micro-TLB. */
-typedef struct cb_hw { hw_engine e, with_micro; void *micro_storage; hw_request *reqs, *pid_reqs; uint64_t count; } cb_hw;
+typedef struct cb_hw { hw_engine e, with_micro; void *micro_storage; uint32_t replace_tick; hw_request *reqs, *pid_reqs; uint64_t count; } cb_hw;
 
 cb_hw *cb_hw_create(uint64_t iova_base, uint64_t pa_base, const uint32_t *indices, uint64_t count)
 {
@@ -274,6 +281,7 @@ cb_hw *cb_hw_create(uint64_t iova_base, uint64_t pa_base, const uint32_t *indice
     h->with_micro = *e;
     h->with_micro.micro = h->micro_storage;
     h->with_micro.micro_mask = 1023;
+    h->with_micro.replace_tick = &h->replace_tick;
     hw_result r;
     for (uint64_t i = 0; i < count; i++) {
         translate(&h->with_micro, &h->reqs[i], &r);
