@@ -240,4 +240,93 @@ public class TranslationConcurrencyTests
         Assert.That(failure, Is.Null, "a translation returned an entry a completed invalidation had removed");
         Assert.That((checks, round), Is.Not.EqualTo((0L, 0)), $"the race ran ({checks} translations, {round} updates in {clock.ElapsedMilliseconds} ms)");
     }
+    [Test]
+    [Category("Stress")]
+    public void Completed_context_invalidations_are_never_undone_by_racing_translations()
+    {
+        // As above, but the writer moves device 1's DC.ta and process 3's PC.ta to a fresh PSCID each round and
+        // invalidates with IODIR only: a space that was never used has nothing cached, so a translation that starts
+        // after the IODIR returned must read the new contexts and walk the new leaf. What it must never do is use a
+        // context (or a micro-TLB copy made through one) that the IODIR removed.
+        const int Pages = 2;
+        using var bed = new TranslationBed().SingleStage();
+        // Page i version v maps PA 0x1_0000_0000 + i << 28 + v << 12 (16-bit versions: the race runs for its 2 s).
+        ulong Leaf(int page, int version) =>
+            ((0x1_0000_0000UL + ((ulong)page << 28) + ((ulong)version << 12)) >> 12 << 10) | 0xD7;
+        bed.Q(0x8000_0080, 0x1 | (1UL << 5));                        // device 4: tc V, PDTV
+        bed.Q(0x8000_0098, (1UL << 60) | 0x80006);                   // pdtp PD8 at 0x8000_6000
+        bed.Q(0x8000_6030, 0x1 | (5UL << 12));                       // PC of process 3: V, PSCID 5
+        bed.Q(0x8000_6038, (8UL << 60) | 0x80001);                   // Sv39, the standard root
+        for (int i = 0; i < Pages; i++)
+        {
+            bed.Q(0x8000_3000 + (ulong)i * 8, Leaf(i, 0));
+        }
+
+        var committed = new int[Pages];
+        var stop = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+        long checks = 0;
+        string? failure = null;
+        void Reader(int seed)
+        {
+            var rng = new Random(seed);
+            while (!stop.IsCancellationRequested && failure is null)
+            {
+                int page = rng.Next(Pages);
+                int floor = Volatile.Read(ref committed[page]);
+                ulong iova = 0x4020_0000 + ((ulong)page << 12);
+                var request = rng.Next(2) == 0
+                    ? new TranslationRequest(1, iova, AccessType.Read)
+                    : new TranslationRequest(4, 3, iova, AccessType.Read);
+                var r = bed.Translate(in request);
+                int version = (int)((r.PhysicalAddress >> 12) & 0xFFFF);
+                if (!r.Success || version < floor)
+                {
+                    failure = $"page {page}: got {r} (version {version}) after version {floor} was committed";
+                }
+
+                Interlocked.Increment(ref checks);
+            }
+        }
+
+        var readers = new[] { new Thread(() => Reader(1)), new Thread(() => Reader(2)) };
+        foreach (var t in readers)
+        {
+            t.Start();
+        }
+
+        var rng = new Random(3);
+        int round = 0;
+        var clock = Stopwatch.StartNew();
+        while (!stop.IsCancellationRequested && failure is null && round < 0xF_0000)
+        {
+            int page = rng.Next(Pages);
+            int version = committed[page] + 1;
+            if (version > 0xFFFF)
+            {
+                break;
+            }
+
+            ulong pscid = 16 + (ulong)round;
+            bed.Q(0x8000_3000 + (ulong)page * 8, Leaf(page, version));
+            bed.Q(TranslationBed.DcAddr1 + 16, pscid << 12);         // device 1: DC.ta.PSCID
+            bed.Q(0x8000_6030, 0x1 | (pscid << 12));                 // process 3: PC.ta.PSCID
+            switch (round++ % 3)
+            {
+                case 0: bed.Translator.InvalidateDdt(true, 1); bed.Translator.InvalidatePdt(4, 3); break;
+                case 1: bed.Translator.InvalidateDdt(true, 1); bed.Translator.InvalidateDdt(true, 4); break;
+                default: bed.Translator.InvalidateDdt(false, 0); break;
+            }
+
+            Volatile.Write(ref committed[page], version);
+        }
+
+        stop.Cancel();
+        foreach (var t in readers)
+        {
+            t.Join();
+        }
+
+        Assert.That(failure, Is.Null, "a translation used a context a completed IODIR had removed");
+        Assert.That((checks, round), Is.Not.EqualTo((0L, 0)), $"the race ran ({checks} translations, {round} updates in {clock.ElapsedMilliseconds} ms)");
+    }
 }
