@@ -66,10 +66,12 @@ public class TranslationHitPathTests
         return successes;
     }
 
-    [Test]
-    public void First_stage_leaf_bits_give_the_same_result_from_a_hit_as_from_a_walk()
+    [TestCase(false, Description = "DC.tc.DTF = 0: faults reported")]
+    [TestCase(true, Description = "DC.tc.DTF = 1: page faults suppressed, the same from a cached DC as from a walk of the DDT")]
+    public void First_stage_leaf_bits_give_the_same_result_from_a_hit_as_from_a_walk(bool dtf)
     {
         using var bed = new TranslationBed().SingleStage();
+        bed.Q(TranslationBed.DcAddr1, 0x1 | (dtf ? 1UL << 4 : 0));     // tc: V, DTF
         int successes = Compare(bed, TranslationBed.L0Entry, Leaves(0x90000), 1, TranslationBed.Iova);
         // Successes need U and A (no SADE); G is free (x 2). Of R W X D: read needs R (8 patterns), write R W D (2),
         // execute X with R W not the reserved W-without-R (6): 2 x (8 + 2 + 6) = 32.
