@@ -150,30 +150,24 @@ public class TranslationConcurrencyTests
         Assert.That(allocated, Is.Zero, "no allocation in Translate (hits, misses, two-stage, faults) nor in these invalidations");
     }
 
-    [Test]
-    [Category("Stress")]
-    public void Completed_invalidations_are_never_undone_by_racing_translations()
+    /// <summary>Two reader threads translate page i (IOVA 0x4020_0000 + i x 4 KiB, L0 0x8000_3000 + i x 8 of the standard
+    /// scenario) through device 1 and through device 4 with process_id 3 (a PD8 PDT whose PC has PSCID 5 and the same
+    /// table), so both hit paths race. For up to 2 s this thread picks a page, writes version v + 1 of its leaf, runs
+    /// <paramref name="invalidate"/> (page, round), then publishes the version as committed (until the versions run out;
+    /// the readers go on for the 2 s); a reader that saw version c committed before it started must get a version &gt;= c. Versions are PA bits 12 up, <paramref name="versionBits"/> wide.</summary>
+    private static void Race(TranslationBed bed, int pages, int versionBits, Func<int, int, ulong> leaf, Action<int, int> invalidate, string what)
     {
-        // 2 pages (few, so updates and walks of one page collide often) at IOVA i x 4 KiB (L0 0x8000_3000 of the standard scenario, VPN[2] = 1, VPN[1] = 1).
-        // Page i version v maps PA 0x1_0000_0000 + i << 24 + v << 12; page 1 is global (G = 1). The writer bumps a
-        // page's version, invalidates with a command that covers it, then publishes the version as committed; a
-        // reader that saw version c committed before it started must get a version >= c. Readers translate through
-        // device 1 (DC.ta.PSCID 5) and through device 4 with process_id 3 (a PD8 PDT whose PC has PSCID 5 and the
-        // same table), so both hit paths race the invalidations.
-        const int Pages = 2;
-        using var bed = new TranslationBed().SingleStage();
-        ulong Leaf(int page, int version) =>
-            ((0x1_0000_0000UL + ((ulong)page << 24) + ((ulong)version << 12)) >> 12 << 10) | 0xD7 | (page == 1 ? 0x20UL : 0);
         bed.Q(0x8000_0080, 0x1 | (1UL << 5));                        // device 4: tc V, PDTV
         bed.Q(0x8000_0098, (1UL << 60) | 0x80006);                   // pdtp PD8 at 0x8000_6000
         bed.Q(0x8000_6030, 0x1 | (5UL << 12));                       // PC of process 3: V, PSCID 5
         bed.Q(0x8000_6038, (8UL << 60) | 0x80001);                   // Sv39, the standard root
-        for (int i = 0; i < Pages; i++)
+        for (int i = 0; i < pages; i++)
         {
-            bed.Q(0x8000_3000 + (ulong)i * 8, Leaf(i, 0));
+            bed.Q(0x8000_3000 + (ulong)i * 8, leaf(i, 0));
         }
 
-        var committed = new int[Pages];
+        int maxVersion = (1 << versionBits) - 1;
+        var committed = new int[pages];
         var stop = new CancellationTokenSource(TimeSpan.FromSeconds(2));
         long checks = 0;
         string? failure = null;
@@ -182,14 +176,14 @@ public class TranslationConcurrencyTests
             var rng = new Random(seed);
             while (!stop.IsCancellationRequested && failure is null)
             {
-                int page = rng.Next(Pages);
+                int page = rng.Next(pages);
                 int floor = Volatile.Read(ref committed[page]);
                 ulong iova = 0x4020_0000 + ((ulong)page << 12);
                 var request = rng.Next(2) == 0
                     ? new TranslationRequest(1, iova, AccessType.Read)
                     : new TranslationRequest(4, 3, iova, AccessType.Read);
                 var r = bed.Translate(in request);
-                int version = (int)((r.PhysicalAddress >> 12) & 0xFFF);
+                int version = (int)((r.PhysicalAddress >> 12) & (uint)maxVersion);
                 if (!r.Success || version < floor)
                 {
                     failure = $"page {page}: got {r} (version {version}) after version {floor} was committed";
@@ -205,128 +199,84 @@ public class TranslationConcurrencyTests
             t.Start();
         }
 
-        var rng = new Random(3);
+        var writerRng = new Random(3);
         int round = 0;
         var clock = Stopwatch.StartNew();
         while (!stop.IsCancellationRequested && failure is null)
         {
-            int page = rng.Next(Pages);
+            int page = writerRng.Next(pages);
             int version = committed[page] + 1;
-            if (version > 0xFFF)
-            {
-                continue;
-            }
-
-            bed.Q(0x8000_3000 + (ulong)page * 8, Leaf(page, version));
-            ulong iova = 0x4020_0000 + ((ulong)page << 12);
-            // Page 1 is global: only the forms that include global entries (PSCV = 0, or everything) cover it.
-            switch (page == 1 ? 2 + (round++ % 6) : round++ % 8)
-            {
-                case 0: bed.Translator.InvalidateVma(false, 0, true, 5, true, iova); break;
-                case 1: bed.Translator.InvalidateVma(false, 0, true, 5, false, 0); break;
-                case 2: case 3: case 4: bed.Translator.InvalidateVma(false, 0, false, 0, true, iova); break;
-                case 5: case 6: bed.Translator.InvalidateVma(false, 0, false, 0, false, 0); break;
-                default: bed.Translator.InvalidateAll(); break;
-            }
-
-            Volatile.Write(ref committed[page], version);
-        }
-
-        foreach (var t in readers)
-        {
-            t.Join();
-        }
-
-        Assert.That(failure, Is.Null, "a translation returned an entry a completed invalidation had removed");
-        Assert.That((checks, round), Is.Not.EqualTo((0L, 0)), $"the race ran ({checks} translations, {round} updates in {clock.ElapsedMilliseconds} ms)");
-    }
-    [Test]
-    [Category("Stress")]
-    public void Completed_context_invalidations_are_never_undone_by_racing_translations()
-    {
-        // As above, but the writer moves device 1's DC.ta and process 3's PC.ta to a fresh PSCID each round and
-        // invalidates with IODIR only: a space that was never used has nothing cached, so a translation that starts
-        // after the IODIR returned must read the new contexts and walk the new leaf. What it must never do is use a
-        // context (or a micro-TLB copy made through one) that the IODIR removed.
-        const int Pages = 2;
-        using var bed = new TranslationBed().SingleStage();
-        // Page i version v maps PA 0x1_0000_0000 + i << 28 + v << 12 (16-bit versions: the race runs for its 2 s).
-        ulong Leaf(int page, int version) =>
-            ((0x1_0000_0000UL + ((ulong)page << 28) + ((ulong)version << 12)) >> 12 << 10) | 0xD7;
-        bed.Q(0x8000_0080, 0x1 | (1UL << 5));                        // device 4: tc V, PDTV
-        bed.Q(0x8000_0098, (1UL << 60) | 0x80006);                   // pdtp PD8 at 0x8000_6000
-        bed.Q(0x8000_6030, 0x1 | (5UL << 12));                       // PC of process 3: V, PSCID 5
-        bed.Q(0x8000_6038, (8UL << 60) | 0x80001);                   // Sv39, the standard root
-        for (int i = 0; i < Pages; i++)
-        {
-            bed.Q(0x8000_3000 + (ulong)i * 8, Leaf(i, 0));
-        }
-
-        var committed = new int[Pages];
-        var stop = new CancellationTokenSource(TimeSpan.FromSeconds(2));
-        long checks = 0;
-        string? failure = null;
-        void Reader(int seed)
-        {
-            var rng = new Random(seed);
-            while (!stop.IsCancellationRequested && failure is null)
-            {
-                int page = rng.Next(Pages);
-                int floor = Volatile.Read(ref committed[page]);
-                ulong iova = 0x4020_0000 + ((ulong)page << 12);
-                var request = rng.Next(2) == 0
-                    ? new TranslationRequest(1, iova, AccessType.Read)
-                    : new TranslationRequest(4, 3, iova, AccessType.Read);
-                var r = bed.Translate(in request);
-                int version = (int)((r.PhysicalAddress >> 12) & 0xFFFF);
-                if (!r.Success || version < floor)
-                {
-                    failure = $"page {page}: got {r} (version {version}) after version {floor} was committed";
-                }
-
-                Interlocked.Increment(ref checks);
-            }
-        }
-
-        var readers = new[] { new Thread(() => Reader(1)), new Thread(() => Reader(2)) };
-        foreach (var t in readers)
-        {
-            t.Start();
-        }
-
-        var rng = new Random(3);
-        int round = 0;
-        var clock = Stopwatch.StartNew();
-        while (!stop.IsCancellationRequested && failure is null && round < 0xF_0000)
-        {
-            int page = rng.Next(Pages);
-            int version = committed[page] + 1;
-            if (version > 0xFFFF)
+            if (version > maxVersion)
             {
                 break;
             }
 
-            ulong pscid = 16 + (ulong)round;
-            bed.Q(0x8000_3000 + (ulong)page * 8, Leaf(page, version));
-            bed.Q(TranslationBed.DcAddr1 + 16, pscid << 12);         // device 1: DC.ta.PSCID
-            bed.Q(0x8000_6030, 0x1 | (pscid << 12));                 // process 3: PC.ta.PSCID
-            switch (round++ % 3)
-            {
-                case 0: bed.Translator.InvalidateDdt(true, 1); bed.Translator.InvalidatePdt(4, 3); break;
-                case 1: bed.Translator.InvalidateDdt(true, 1); bed.Translator.InvalidateDdt(true, 4); break;
-                default: bed.Translator.InvalidateDdt(false, 0); break;
-            }
-
+            bed.Q(0x8000_3000 + (ulong)page * 8, leaf(page, version));
+            invalidate(page, round++);
             Volatile.Write(ref committed[page], version);
         }
 
-        stop.Cancel();
+        // Readers go on to the end: a copy a completed invalidation should have removed shows up in later reads too.
+        stop.Token.WaitHandle.WaitOne();
         foreach (var t in readers)
         {
             t.Join();
         }
 
-        Assert.That(failure, Is.Null, "a translation used a context a completed IODIR had removed");
+        Assert.That(failure, Is.Null, what);
         Assert.That((checks, round), Is.Not.EqualTo((0L, 0)), $"the race ran ({checks} translations, {round} updates in {clock.ElapsedMilliseconds} ms)");
+    }
+
+    [Test]
+    [Category("Stress")]
+    public void Completed_invalidations_are_never_undone_by_racing_translations()
+    {
+        // 2 pages, so updates and walks of one page collide often. Page i version v maps PA 0x1_0000_0000 + i << 24 +
+        // v << 12; page 1 is global (G = 1). Each update is followed by a command that covers the page.
+        using var bed = new TranslationBed().SingleStage();
+        Race(bed, 2, 12,
+            (page, version) => ((0x1_0000_0000UL + ((ulong)page << 24) + ((ulong)version << 12)) >> 12 << 10) | 0xD7
+                | (page == 1 ? 0x20UL : 0),
+            (page, round) =>
+            {
+                ulong iova = 0x4020_0000 + ((ulong)page << 12);
+                // Page 1 is global: only the forms that include global entries (PSCV = 0, or everything) cover it.
+                switch (page == 1 ? 2 + (round % 6) : round % 8)
+                {
+                    case 0: bed.Translator.InvalidateVma(false, 0, true, 5, true, iova); break;
+                    case 1: bed.Translator.InvalidateVma(false, 0, true, 5, false, 0); break;
+                    case 2: case 3: case 4: bed.Translator.InvalidateVma(false, 0, false, 0, true, iova); break;
+                    case 5: case 6: bed.Translator.InvalidateVma(false, 0, false, 0, false, 0); break;
+                    default: bed.Translator.InvalidateAll(); break;
+                }
+            },
+            "a translation returned an entry a completed invalidation had removed");
+    }
+
+    [Test]
+    [Category("Stress")]
+    public void Completed_context_invalidations_are_never_undone_by_racing_translations()
+    {
+        // As above, but each update also moves device 1's DC.ta and process 3's PC.ta to a fresh PSCID and invalidates
+        // with IODIR only: a space never used before has nothing cached, so a translation that starts after the IODIR
+        // returned must read the new contexts and walk the new leaf. It must never use a context (or a micro-TLB copy
+        // made through one) that the IODIR removed. Page i version v maps PA 0x1_0000_0000 + i << 28 + v << 12
+        // (16-bit versions, so the race runs longer).
+        using var bed = new TranslationBed().SingleStage();
+        Race(bed, 2, 16,
+            (page, version) => ((0x1_0000_0000UL + ((ulong)page << 28) + ((ulong)version << 12)) >> 12 << 10) | 0xD7,
+            (page, round) =>
+            {
+                ulong pscid = 16 + (ulong)round;
+                bed.Q(TranslationBed.DcAddr1 + 16, pscid << 12);     // device 1: DC.ta.PSCID
+                bed.Q(0x8000_6030, 0x1 | (pscid << 12));             // process 3: PC.ta.PSCID
+                switch (round % 3)
+                {
+                    case 0: bed.Translator.InvalidateDdt(true, 1); bed.Translator.InvalidatePdt(4, 3); break;
+                    case 1: bed.Translator.InvalidateDdt(true, 1); bed.Translator.InvalidateDdt(true, 4); break;
+                    default: bed.Translator.InvalidateDdt(false, 0); break;
+                }
+            },
+            "a translation used a context a completed IODIR had removed");
     }
 }
