@@ -85,11 +85,13 @@ static void micro_fill(const hw_engine *e, uint64_t page, uint64_t requester, in
                        uint32_t fl, int sum, int ens)
 {
     micro_entry *m = micro_entry_for(e, page, requester);
-    /* MicroTlb.Fill: a live copy of another translation gives way one time in 8 (bimodal insertion). */
-    uint64_t who = m->requester;
-    int live = (m->page & M_FILLED)
+    /* MicroTlb.Fill: a live copy of another translation gives way one time in 8 (bimodal insertion); an empty or
+     * dead entry, or this translation's own copy, is always replaced. */
+    uint64_t key = m->page, who = m->requester;
+    int other = key != page || (who & M_REQUESTER_MASK) != requester;
+    int live = (key & M_FILLED)
                && m->epoch == (uint32_t)VREAD32(e->slots[who >> 44].micro_epoch) + (uint32_t)VREAD32(e->context_epoch);
-    if (live && (++*e->replace_tick & 7) != 0)
+    if (other && live && (++*e->replace_tick & 7) != 0)
         return;
     int32_t seq = VREAD32(m->seq);
     if ((seq & 1) || !__atomic_compare_exchange_n(&m->seq, &seq, seq + 1, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))

@@ -63,18 +63,23 @@ internal sealed class MicroTlb
     /// <summary>Bumped after every IODIR.INVAL_DDT / INVAL_PDT (see the remarks).</summary>
     public uint ContextEpoch;
 
-    /// <summary>How often a live copy gives way to a new one (a power of two).</summary>
+    /// <summary>How often a live copy of another translation gives way to a new one (a power of two).</summary>
     internal const int ReplaceOneIn = 8;
-    private uint _replaceTick;
+
+    // The count behind ReplaceOneIn: a plain, racy word in its own line after the entries (fills write it; it must not
+    // share a line with ContextEpoch, which every hit reads).
+    private readonly unsafe uint* _replaceTick;
 
     public MicroTlb(int entries, AddressSpaceTable spaces)
     {
         Debug.Assert(entries > 0 && (entries & (entries - 1)) == 0, "a power of two");
-        _storage = GC.AllocateArray<byte>(entries * EntryBytes + LineBytes, pinned: true);
+        int entryBytes = (entries * EntryBytes + LineBytes - 1) & ~(LineBytes - 1);
+        _storage = GC.AllocateArray<byte>(entryBytes + 2 * LineBytes, pinned: true);
         unsafe
         {
             nint address = (nint)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_storage));
             _entries = (Entry*)(address + ((LineBytes - (address & (LineBytes - 1))) & (LineBytes - 1)));
+            _replaceTick = (uint*)((byte*)_entries + entryBytes);
         }
 
         _mask = (uint)entries - 1;
@@ -114,23 +119,33 @@ internal sealed class MicroTlb
             return false;
         }
 
-        // The slot came from the table (a fill wrote it), so it is below the table's capacity: no bounds check.
-        ref AddressSpaceTable.Slot slot = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(_slots), (nint)(who >> SlotShift));
-        return epoch == Volatile.Read(ref slot.MicroEpoch) + Volatile.Read(ref ContextEpoch);
+        return IsLive(epoch, who);
     }
+
+    /// <summary>The validity rule: the epoch sum a copy recorded is still its slot's micro epoch plus the context
+    /// epoch. The slot came from the table (a fill wrote it, or 0 in an empty entry), so no bounds check.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private bool IsLive(uint epoch, ulong who) =>
+        epoch == Volatile.Read(ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(_slots), (nint)(who >> SlotShift)).MicroEpoch)
+            + Volatile.Read(ref ContextEpoch);
 
     /// <summary>Copies a second-level hit: <paramref name="epoch"/> is the context epoch read before the DC was
     /// looked up plus the slot's micro epoch read before its IOTLB epochs; <paramref name="pa"/> and
     /// <paramref name="iotlbFlags"/> are the hit's address and IOTLB flags; <paramref name="sum"/> and
     /// <paramref name="ens"/> the PC's SUM and ENS (false without a process_id).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public void Fill(ulong page, ulong requester, int slot, uint epoch, ulong pa, uint iotlbFlags, bool sum, bool ens)
+    public unsafe void Fill(ulong page, ulong requester, int slot, uint epoch, ulong pa, uint iotlbFlags, bool sum, bool ens)
     {
         ref Entry e = ref EntryFor(page, requester);
         // A live copy of another translation is replaced one time in ReplaceOneIn (bimodal insertion): traffic whose
-        // pages keep colliding in an entry then pays the copy (a locked CAS) rarely instead of on every lookup, and
-        // an empty or dead entry is always filled. The count is a plain, racy field: it only spreads replacements.
-        if (!IsLive(ref e) || (++_replaceTick & (ReplaceOneIn - 1)) == 0)
+        // pages keep colliding in an entry then pays the copy (a locked CAS) rarely instead of on every lookup. An
+        // empty or dead entry, or this translation's own copy (one that no longer served, e.g. clean where the page
+        // is now dirty), is always replaced. The entry is read racily: that decides whether to write, never what a
+        // lookup returns.
+        ulong key = Volatile.Read(ref e.Page), who = Volatile.Read(ref e.Requester);
+        bool other = key != page || (who & RequesterMask) != requester;
+        if (!other || (key & FilledBit) == 0 || !IsLive(Volatile.Read(ref e.Epoch), who)
+            || (++*_replaceTick & (ReplaceOneIn - 1)) == 0)
         {
             Write(ref e, page, requester, slot, epoch, pa, iotlbFlags, sum, ens);
         }
@@ -154,17 +169,6 @@ internal sealed class MicroTlb
             | (((iotlbFlags >> Iotlb.PbmtShift) & 3) << PbmtShift)
             | ((ulong)((iotlbFlags >> Iotlb.PageShiftShift) & 0xFF) << PageShiftShift);
         SeqLock.Exit(ref e.Seq, start);
-    }
-
-    /// <summary>Whether <paramref name="e"/> holds a copy that a lookup could still use (a racy read: a fill decides
-    /// with it whether to replace the copy, never what to return).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private bool IsLive(ref Entry e)
-    {
-        ulong who = Volatile.Read(ref e.Requester);
-        return (Volatile.Read(ref e.Page) & FilledBit) != 0
-            && Volatile.Read(ref e.Epoch) == Volatile.Read(ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(_slots), (nint)(who >> SlotShift)).MicroEpoch)
-                + Volatile.Read(ref ContextEpoch);
     }
 
     /// <summary>After an IODIR.INVAL_DDT or INVAL_PDT has dropped its contexts: every entry dies.</summary>

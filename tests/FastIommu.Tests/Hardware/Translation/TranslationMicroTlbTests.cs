@@ -216,6 +216,32 @@ public class TranslationMicroTlbTests
     }
 
     [Test]
+    public void A_refreshed_translation_replaces_its_own_live_copy_at_once()
+    {
+        // A read copies a clean page (no D: a write cannot use it); a write then walks and sets D (SADE), and the next
+        // write's second-level hit must replace that copy at once, not one time in ReplaceOneIn as for a collision.
+        // Seen from outside: with the IOTLB losing the page and its PTE changed, a write is still served the old way.
+        using var bed = OneSetIotlb();
+        bed.Q(TranslationBed.DcAddr1, 0x1 | (1UL << 8));                   // tc: V, SADE
+        bed.Q(TranslationBed.L0Entry, 0x2400_0057);                         // V R W U A, D clear
+        var read = new TranslationRequest(1, TranslationBed.Iova, AccessType.Read);
+        var write = read with { Access = AccessType.Write };
+        Assert.That(Pa(bed, in read), Is.EqualTo(TranslationBed.ExpectedPa), "walk");
+        Assert.That(Pa(bed, in read), Is.EqualTo(TranslationBed.ExpectedPa), "IOTLB hit: a clean copy");
+        Assert.That(Pa(bed, in write), Is.EqualTo(TranslationBed.ExpectedPa), "write: walks and sets D");
+        Assert.That(bed.Read(TranslationBed.L0Entry), Is.EqualTo(0x2400_00D7UL), "D set by the walk");
+        Assert.That(Pa(bed, in write), Is.EqualTo(TranslationBed.ExpectedPa), "write: IOTLB hit, replaces the clean copy");
+        for (ulong i = 0; i < OtherPages; i++)
+        {
+            var other = read with { Iova = 0x4020_4010 + (i << 12) };
+            Assert.That(Pa(bed, in other), Is.EqualTo(0x9100_0010 + (i << 12)), $"walk other page {i}");
+        }
+
+        bed.Q(TranslationBed.L0Entry, NewLeaf);
+        Assert.That(Pa(bed, in write), Is.EqualTo(TranslationBed.ExpectedPa), "the dirty copy serves the write");
+    }
+
+    [Test]
     public void Entries_and_address_space_slots_are_half_a_cache_line()
     {
         // Two to a 64-byte line, as the hit path's cost assumes (and as the C twin asserts for its copies).
