@@ -109,8 +109,8 @@ enum { READ = 0, WRITE = 1, EXECUTE = 2 };
 #define TC_DTF (1ull << 4)
 #define TC_PDTV (1ull << 5)
 #define TC_DPE (1ull << 9)
-#define TC_SADE (1ull << 10)
-#define TC_GADE (1ull << 11)
+#define TC_SADE (1ull << 8)
+#define TC_GADE (1ull << 7)
 #define ATP_PPN ((1ull << 44) - 1)
 #define ATP_MODE_SHIFT 60
 #define GSCID_SHIFT 44

@@ -56,7 +56,7 @@ int main(void)
     CHECK(h != NULL, "create");
     CHECK(cb_hw_miss_layout(0) == 32 && cb_hw_miss_layout(1) == 40 && cb_hw_miss_layout(2) == 80, "layouts");
     CHECK(cb_hw_miss_put_dc(h, 1, 1, 0, 5 << 12, FSC) == CB_OK, "DC 1: V");
-    CHECK(cb_hw_miss_put_dc(h, 2, 1 | (1 << 10), 0, 5 << 12, FSC) == CB_OK, "DC 2: V, SADE");
+    CHECK(cb_hw_miss_put_dc(h, 2, 1 | (1 << 8), 0, 5 << 12, FSC) == CB_OK, "DC 2: V, SADE");
     CHECK(cb_hw_miss_put_dc(h, 4, 1 | (1 << 4), 0, 5 << 12, FSC) == CB_OK, "DC 4: V, DTF");
 
     cb_hw_miss_result r = tr(h, 1, 0x40001010, 0);
