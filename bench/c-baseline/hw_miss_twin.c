@@ -1,21 +1,26 @@
 /* C twin of the hardware model's IOTLB-miss path: TranslatorEngine<PhysicalMemoryAccess>.Translate with the IOTLB
- * off (IotlbEntries = 0) and the device context found in the DDT cache, i.e. TranslateFully of
- * src/FastIommu/Hardware/IommuTranslator.Engine.cs for an untranslated request without process_id.
+ * off (IotlbEntries = 0) and the device context found in the DDT cache, for an untranslated request without
+ * process_id (src/FastIommu/Hardware/IommuTranslator.Engine.cs). Such a request whose DC translates by its first
+ * stage alone takes TranslateMiss's shortcut, TranslateFirstStage: the DC entry's walk plan (WalkFsc, WalkTc), the
+ * walk, step 20. Any other goes to TranslateFully; the twin keeps both, in the same order.
  *
  * Same data layouts: the 32-byte TranslationRequest and 40-byte TranslationResult (field for field, so the C#
  * request array is handed over as bytes), the DDT-cache entry (DirectoryCaches.DcEntry: sequence word, key,
- * DDT generation, hit slot, then the 80-byte DeviceContextInfo) read under its seqlock as TryGetDc does, and the
- * page tables themselves: the twin reads the PhysicalMemory of the C# model through its host pointer.
+ * DDT generation, hit slot, walk plan, then the 80-byte DeviceContextInfo) read under its seqlock as TryGetDcWalk
+ * and TryGetDc do, and the page tables themselves: the twin reads the PhysicalMemory of the C# model through its
+ * host pointer.
  *
- * Same steps, in the same order: the fast-path prologue (request kind, ddtp, capabilities, IOTLB present?), then
- * steps 1 to 10 of "Process to translate an IOVA" (mode, device_id width, DC from the cache, request-type checks,
+ * Same steps, in the same order: the fast-path prologue (request kind, IOTLB present?), the shortcut's test (no
+ * process_id, the device_id limit, the DC entry's walk plan), then either the shortcut (walk, step 20) or, for any
+ * other request, steps 1 to 10 of "Process to translate an IOVA" (mode, device_id width, DC from the cache, request-type checks,
  * first-stage controls from DC.fsc / DC.ta, both-Bare identity), the IOTLB-present test, then the first-stage walk
  * with every check of WalkFirstStage (sign extension; per PTE: bounds/alignment of the PTE address, V, W without R,
  * bits 60:54, PBMT without Svpbmt, non-leaf D/A/U/PBMT/N, leaf PBMT = 3 and NAPOT, U / SUM, misaligned superpage,
  * A/D with the SADE compare-and-swap), the MSI-address test, the Bare G-stage, and step 20's result.
  *
  * Sv39 first stage over a Bare G-stage only: what the C# code does generically over modes, the twin does for this
- * pair. Paths it does not model (DC not in the cache, a process context, other modes, MSI translation, an IOTLB)
+ * pair. Paths it does not model (DC not in the cache, a process context, other modes, MSI translation, an IOTLB,
+ * the C# shortcut's fallback when an address-space slot was recycled, which needs an IOTLB)
  * end in a result with cause CB_HW_MISS_NOT_MODELLED, never a silent wrong answer.
  * x86-64 (TSO): acquire loads and the seqlock's read barrier compile to plain loads and compiler barriers, as
  * .NET's Volatile.Read and Volatile.ReadBarrier do.
@@ -23,9 +28,10 @@
  * Where it is leaner than the C#, as plain C is, with the same work: one bounds-and-alignment check per PTE read
  * (PhysicalMemoryAccess.TryRead64 checks Contains, then PhysicalMemory.Qword checks the range again and reads the
  * memory pointer for a disposed check); one flat engine struct (C#: engine -> DirectoryCaches -> array, and
- * PhysicalMemoryAccess -> PhysicalMemory) with no array bounds checks; one function for the whole translation
- * (C#: Translate -> TranslateFully -> Dispatch -> DispatchG -> TranslateStages -> WalkFirstStage, as far as RyuJIT
- * does not inline them); the DC copy may be trimmed by the compiler to the fields used. The DDT-cache entry is the
+ * PhysicalMemoryAccess -> PhysicalMemory) with no array bounds checks; one function for the whole shortcut, walk
+ * included (C#: Translate -> TranslateMiss, into which dynamic PGO inlines TranslateFirstStage<Sv39>, ->
+ * WalkFirstStage, each with its own frame), and its walk state in registers (C#: the Walk struct, passed by
+ * reference, lives in memory); the DC copy of the full path may be trimmed by the compiler to the fields used. The DDT-cache entry is the
  * twin's own (same layout, filled with the qwords of the DC in memory), the requests a byte copy of the C# array. */
 #include <stdbool.h>
 #include <stdint.h>
@@ -56,11 +62,13 @@ typedef struct {
     uint32_t hit_identity;
     uint32_t hit_pid_limit;
     uint64_t stamp;
+    uint64_t walk_fsc; /* DC.fsc when the DC translates by its first stage alone, else 0 */
+    uint32_t walk_tc;  /* DC.tc's SADE and DTF */
     dc_info info;
 } dc_entry;
 
 _Static_assert(sizeof(dc_info) == 80, "DeviceContextInfo is 80 bytes");
-_Static_assert(sizeof(dc_entry) == 112, "DcEntry is 112 bytes");
+_Static_assert(sizeof(dc_entry) == 128, "DcEntry is 128 bytes");
 _Static_assert(sizeof(cb_hw_miss_request) == 32, "TranslationRequest is 32 bytes");
 _Static_assert(sizeof(cb_hw_miss_result) == 40, "TranslationResult is 40 bytes");
 
@@ -69,6 +77,7 @@ typedef struct {
     uint64_t ddtp;
     uint32_t fctl;
     uint64_t caps;
+    uint32_t hit_device_limit; /* TranslatorEngine.HitDeviceLimit: 0 for Off and Bare, else the mode's device_id bound */
     const void *tlb; /* the IOTLB: always NULL here (IotlbEntries = 0, the benchmark's translator) */
     dc_entry *dc;    /* DirectoryCaches._dc */
     int dc_len;
@@ -192,6 +201,25 @@ static inline bool try_get_dc(const engine *e, uint32_t device_id, dc_info *info
         }
     }
     memset(info, 0, sizeof *info);
+    return false;
+}
+
+/* DirectoryCaches.TryGetDcWalk: the walk plan of a cached DC (fsc != 0 only for a first-stage-only DC). */
+static inline bool try_get_dc_walk(const engine *e, uint32_t device_id, uint64_t *fsc, uint32_t *tc)
+{
+    if (e->dc_len != 0) {
+        const dc_entry *d = &e->dc[dc_index(device_id, e->dc_len)];
+        int32_t seq = ACQUIRE(d->seq);
+        uint32_t key = d->key, gen = d->ddt_gen;
+        *fsc = d->walk_fsc;
+        *tc = d->walk_tc;
+        __atomic_thread_fence(__ATOMIC_ACQUIRE);
+        if ((seq & 1) == 0 && ACQUIRE(d->seq) == seq && key == (device_id | VALID_KEY) && gen == ACQUIRE(e->ddt_gen)
+            && *fsc != 0)
+            return true;
+    }
+    *fsc = 0;
+    *tc = 0;
     return false;
 }
 
@@ -562,12 +590,53 @@ static inline bool try_cached_translation(const engine *e, const cb_hw_miss_requ
     return e->tlb != NULL;
 }
 
+/* TranslateFirstStage<Sv39>: the walk of a first-stage-only DC, then step 20 with a Bare G-stage (no IOTLB). */
+static void translate_first_stage(const engine *e, const cb_hw_miss_request *req, uint64_t fsc, uint32_t tc,
+                                  cb_hw_miss_result *res)
+{
+    memset(res, 0, sizeof *res);
+    res->iotval = req->iova;
+    res->ttyp = ttyp_of(req->access, false, false);
+    walk w;
+    w.iova = req->iova;
+    w.access = req->access;
+    w.supervisor = false;
+    w.sum = false;
+    w.sade = (tc & TC_SADE) != 0;
+    w.ats = false;
+    w.svpbmt = has(e->caps, CAP_SVPBMT);
+    w.fs_root = (fsc & ATP_PPN) << 12;
+    if (!walk_sv39(e, &w)) {
+        walk_fault(res, &w, (tc & TC_DTF) != 0);
+        return;
+    }
+    res->pa = w.gpa;
+    res->page_size = 1ull << w.fs_shift;
+    res->memory_type = (uint8_t)w.fs_pbmt;
+    res->flags = (uint8_t)(CB_RES_SUCCESS | (w.fs_perms & (P_R | P_W | P_X)));
+}
+
 __attribute__((noinline)) static void translate(const engine *e, const cb_hw_miss_request *req, cb_hw_miss_result *res)
 {
-    if (!req->ats_translation_request && !req->translated && try_cached_translation(e, req)) {
-        memset(res, 0, sizeof *res);
-        not_modelled(res);
-        return;
+    if (!req->ats_translation_request && !req->translated) {
+        if (try_cached_translation(e, req)) {
+            memset(res, 0, sizeof *res);
+            not_modelled(res);
+            return;
+        }
+        /* TranslateMiss: steps 1, 2, 5 by the device_id limit, then the DC's walk plan. */
+        uint64_t fsc;
+        uint32_t tc;
+        if (!req->process_id_valid && req->device_id < ACQUIRE(e->hit_device_limit)
+            && try_get_dc_walk(e, req->device_id, &fsc, &tc)) {
+            if ((fsc >> ATP_MODE_SHIFT) != 8) { /* Sv48, Sv57: not modelled */
+                memset(res, 0, sizeof *res);
+                not_modelled(res);
+                return;
+            }
+            translate_first_stage(e, req, fsc, tc, res);
+            return;
+        }
     }
     translate_fully(e, req, res);
 }
@@ -589,8 +658,12 @@ cb_hw_miss *cb_hw_miss_create(void *memory, uint64_t memory_pa, uint64_t memory_
     cb_hw_miss *h = calloc(1, sizeof *h);
     if (!h)
         return NULL;
-    h->e = (engine){ .ddtp = ddtp, .caps = caps, .tlb = NULL, .dc_len = (int)dc_entries, .mem = memory,
-                     .mem_base = memory_pa, .mem_size = memory_size };
+    /* IommuTranslator.SetDdtp: DDI[0] is 6 bits with the extended DC format (MSI_FLAT), else 7. */
+    uint32_t ddi0_bits = has(caps, CAP_MSI_FLAT) ? 6 : 7;
+    uint32_t mode = (uint32_t)ddtp & 0xF;
+    uint32_t limit = mode == DDTP_1LVL ? 1u << ddi0_bits : mode == DDTP_2LVL ? 1u << (ddi0_bits + 9) : mode == DDTP_3LVL ? 1u << 24 : 0;
+    h->e = (engine){ .ddtp = ddtp, .caps = caps, .hit_device_limit = limit, .tlb = NULL, .dc_len = (int)dc_entries,
+                     .mem = memory, .mem_base = memory_pa, .mem_size = memory_size };
     if (dc_entries != 0 && !(h->e.dc = calloc(dc_entries, sizeof(dc_entry)))) {
         free(h);
         return NULL;
@@ -624,6 +697,10 @@ int cb_hw_miss_put_dc(cb_hw_miss *h, uint32_t device_id, uint64_t tc, uint64_t i
     d->hit_identity = fs_active ? info.fs_identity : info.g_identity;
     d->hit_pid_limit = (tc & TC_PDTV) == 0 ? 0 : (fsc >> 60) == 1 ? 1u << 8 : (fsc >> 60) == 2 ? 1u << 17 : (fsc >> 60) == 3 ? 1u << 20 : 0;
     d->stamp = info.stamp;
+    /* The walk plan (DirectoryCaches.PutDc): PDTV = 0, iohgatp Bare, no MSI page table (base format), Sv39/48/57. */
+    uint64_t mode = fsc >> 60;
+    d->walk_fsc = (tc & TC_PDTV) == 0 && (iohgatp >> 60) == 0 && (mode == 8 || mode == 9 || mode == 10) ? fsc : 0;
+    d->walk_tc = (uint32_t)(tc & (TC_SADE | TC_DTF));
     d->info = info;
     __atomic_store_n(&d->seq, start + 2, __ATOMIC_RELEASE);
     return CB_OK;

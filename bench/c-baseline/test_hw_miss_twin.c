@@ -99,6 +99,12 @@ int main(void)
     CHECK(FAULT(r, 260, 0x40001010ull) && !(r.flags & CB_RES_SUPPRESSED), "device_id wider than 1LVL: cause %u", r.cause);
     r = tr(h, 3, 0x40001010, 0);
     CHECK(!(r.flags & CB_RES_SUCCESS) && r.cause == CB_HW_MISS_NOT_MODELLED, "DC not cached: the DDT walk is not modelled");
+    /* A DC with a PDT (PDTV = 1, pdtp PD8) has no walk plan: the full process, step 12 (no process_id, DPE = 0:
+     * first stage Bare) and, the G-stage Bare too, the IOVA as the SPA. */
+    CHECK(cb_hw_miss_put_dc(h, 5, 1 | (1 << 5), 0, 0, (1ull << 60) | (ROOT >> 12)) == CB_OK, "DC 5: V, PDTV");
+    r = tr(h, 5, 0x40001010, 0);
+    CHECK((r.flags & CB_RES_SUCCESS) && r.pa == 0x40001010 && r.page_size == 4096, "PDTV = 1, no process_id: identity, pa 0x%llx",
+          (unsigned long long)r.pa);
 
     cb_hw_miss_request pid;
     memset(&pid, 0, sizeof pid);

@@ -83,12 +83,87 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
     [MethodImpl(MethodImplOptions.NoInlining)]
     private TranslationResult TranslateMiss(in TranslationRequest request)
     {
-        if (!request.AtsTranslationRequest && !request.Translated && TryCachedTranslation(in request, out ulong pa, out uint flags))
+        if (!request.AtsTranslationRequest && !request.Translated)
         {
-            return Hit(in request, pa, (int)((flags >> Iotlb.PageShiftShift) & 0xFF), (flags >> Iotlb.PbmtShift) & 3, flags);
+            if (TryCachedTranslation(in request, out ulong pa, out uint flags))
+            {
+                return Hit(in request, pa, (int)((flags >> Iotlb.PageShiftShift) & 0xFF), (flags >> Iotlb.PbmtShift) & 3, flags);
+            }
+
+            // Steps 1, 2, 5 as the hit paths check them; then a DC that translates by its first stage alone.
+            uint deviceId = request.DeviceId;
+            if (!request.ProcessIdValid && deviceId < Volatile.Read(ref HitDeviceLimit)
+                && Dir.TryGetDcWalk(deviceId, out ulong fsc, out uint tc, out int slot, out uint identity))
+            {
+                return (fsc >> AtpModeShift) switch
+                {
+                    8 => TranslateFirstStage<Sv39>(in request, fsc, tc, slot, identity),
+                    9 => TranslateFirstStage<Sv48>(in request, fsc, tc, slot, identity),
+                    _ => TranslateFirstStage<Sv57>(in request, fsc, tc, slot, identity),
+                };
+            }
         }
 
         return TranslateFully(in request);
+    }
+
+    /// <summary><see cref="TranslateFully"/> for an untranslated request without process_id whose cached DC
+    /// translates by its first stage alone (<see cref="DirectoryCaches.TryGetDcWalk"/>): steps 1 to 16 hold by
+    /// construction (the DC was checked when cached; no process_id, PDTV = 0: steps 7, 8, 10), step 18 has no MSI
+    /// page table, step 19 a Bare G-stage. So: step 17's walk, then step 20 with the IOTLB fill. A recycled space
+    /// slot goes to the full process, which resolves it again.</summary>
+    private TranslationResult TranslateFirstStage<TFs>(in TranslationRequest request, ulong fsc, uint tc, int slot, uint identity)
+        where TFs : struct, IPagingMode
+    {
+        ulong iova = request.Iova;
+        Iotlb? tlb = Tlb;
+        SpaceStamp stamp = default;
+        long invalSeq = 0;
+        if (tlb is not null)
+        {
+            // The generations and the invalidation sequence before the walk, as in TranslateFully.
+            ref AddressSpaceTable.Slot space = ref Spaces.SlotAt(slot);
+            stamp.Gen = Volatile.Read(ref space.Gen);
+            stamp.AllGen = Volatile.Read(ref space.AllGen);
+            if (Volatile.Read(ref space.Identity) != identity)
+            {
+                return TranslateFully(in request);
+            }
+
+            invalSeq = tlb.InvalidationSequence;
+        }
+
+        Unsafe.SkipInit(out Walk w);
+        w.Iova = iova;
+        w.Access = request.Access;
+        w.Supervisor = false;
+        w.Sum = false;
+        w.Sade = (tc & TcSade) != 0;
+        w.Ats = false;
+        w.Svpbmt = Has(Caps, CapSvpbmt);
+        w.FsRoot = (fsc & AtpPpn) << 12;
+        if (!WalkFirstStage<TFs, BareStage>(ref w))
+        {
+            return WalkFault(iova, HitTtyp(request.Access), ref w, (tc & TcDtf) != 0);
+        }
+
+        // Step 20 with a Bare G-stage: the GPA is the SPA, and the first stage alone gives size, permissions, PBMT.
+        int shift = w.FsShift;
+        uint perms = w.FsPerms;
+        if (tlb is not null)
+        {
+            int level = (shift - 12) / 9;
+            uint flags = perms
+                | (w.FsUser ? Iotlb.UserPage : 0)
+                | (w.FsGlobal ? Iotlb.GlobalPage : 0)
+                | (w.FsDirty ? Iotlb.DirtyOk : 0)
+                | ((uint)shift << Iotlb.PageShiftShift)
+                | (w.FsPbmt << Iotlb.PbmtShift);
+            tlb.Insert(slot, stamp, invalSeq, iova, level, w.Gpa & ~((1UL << (12 + 9 * level)) - 1), flags);
+        }
+
+        return new TranslationResult(w.Gpa, 1UL << shift, iova, HitTtyp(request.Access), (PageBasedMemoryType)w.FsPbmt,
+            (byte)(perms | TranslationResult.SuccessBit));
     }
 
     /// <summary>The result of a cache hit for an untranslated request, built straight in the caller's return buffer:

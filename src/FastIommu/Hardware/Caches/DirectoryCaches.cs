@@ -54,6 +54,10 @@ internal sealed class DirectoryCaches
         // Process_ids below this may take the hit path: 2^8, 2^17, 2^20 for PD8, PD17, PD20 when PDTV = 1; else 0.
         public uint HitPidLimit;
         public ulong Stamp;   // Info.Stamp, up front: the PC entries of this fill carry it
+        // The miss path's single-stage walk (see TryGetDcWalk): DC.fsc when PDTV = 0, the G-stage is Bare, MSI
+        // translation is off and iosatp is Sv39, Sv48 or Sv57; else 0. Then DC.tc's SADE and DTF.
+        public ulong WalkFsc;
+        public uint WalkTc;
         public DeviceContextInfo Info;
     }
 
@@ -158,6 +162,38 @@ internal sealed class DirectoryCaches
         return false;
     }
 
+    /// <summary>For the miss path of a request without process_id: when the cached DC translates by its first stage
+    /// alone (PDTV = 0, iohgatp Bare, no MSI page table, iosatp Sv39/48/57), DC.fsc, DC.tc's SADE and DTF, and
+    /// the space slot (-1 without an IOTLB) and identity of (GSCID, DC.ta.PSCID). False for any other DC, or none
+    /// cached: the full process decides.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public bool TryGetDcWalk(uint deviceId, out ulong fsc, out uint tc, out int slot, out uint identity)
+    {
+        DcEntry[] dc = _dc;
+        if (dc.Length != 0)
+        {
+            ref DcEntry e = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(dc), DcIndex(deviceId, dc.Length));
+            int seq = SeqLock.BeginRead(ref e.Seq);
+            uint key = e.Key;
+            uint gen = e.DdtGen;
+            fsc = e.WalkFsc;
+            tc = e.WalkTc;
+            slot = e.HitSlot;
+            identity = e.HitIdentity;
+            if (SeqLock.Validate(ref e.Seq, seq) && key == (deviceId | ValidKey) && gen == Volatile.Read(ref _ddtGen)
+                && fsc != 0)
+            {
+                return true;
+            }
+        }
+
+        fsc = 0;
+        tc = 0;
+        slot = -1;
+        identity = 0;
+        return false;
+    }
+
     // Two accessors rather than one copying all four hot words: the path without process_id, the hottest in the
     // model, reads only the two it uses.
 
@@ -244,6 +280,10 @@ internal sealed class DirectoryCaches
                 _ => 0,
             };
             e.Stamp = info.Stamp;
+            bool singleStage = (info.Tc & DeviceContextTc.PdtvMask) == 0 && (info.Iohgatp >> 60) == 0
+                && (info.Msiptp >> 60) != (ulong)MsiptpMode.Flat && (info.Fsc >> 60) is 8 or 9 or 10;
+            e.WalkFsc = singleStage ? info.Fsc : 0;
+            e.WalkTc = (uint)(info.Tc & (DeviceContextTc.SadeMask | DeviceContextTc.DtfMask));
             e.Info = info;
         }
 
