@@ -95,12 +95,16 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
             if (!request.ProcessIdValid && deviceId < Volatile.Read(ref HitDeviceLimit)
                 && Dir.TryGetDcWalk(deviceId, out ulong fsc, out uint tc, out int slot, out uint identity))
             {
-                return (fsc >> AtpModeShift) switch
+                // One return per call (not a switch expression), so each call writes straight into our return buffer.
+                switch (fsc >> AtpModeShift)
                 {
-                    8 => TranslateFirstStage<Sv39>(in request, fsc, tc, slot, identity),
-                    9 => TranslateFirstStage<Sv48>(in request, fsc, tc, slot, identity),
-                    _ => TranslateFirstStage<Sv57>(in request, fsc, tc, slot, identity),
-                };
+                    case 8:
+                        return TranslateFirstStage<Sv39>(in request, fsc, tc, slot, identity);
+                    case 9:
+                        return TranslateFirstStage<Sv48>(in request, fsc, tc, slot, identity);
+                    default:
+                        return TranslateFirstStage<Sv57>(in request, fsc, tc, slot, identity);
+                }
             }
         }
 
