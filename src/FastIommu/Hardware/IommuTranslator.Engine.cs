@@ -160,14 +160,7 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
         uint perms = w.FsPerms;
         if (tlb is not null)
         {
-            int level = (shift - 12) / 9;
-            uint flags = perms
-                | (w.FsUser ? Iotlb.UserPage : 0)
-                | (w.FsGlobal ? Iotlb.GlobalPage : 0)
-                | (w.FsDirty ? Iotlb.DirtyOk : 0)
-                | ((uint)shift << Iotlb.PageShiftShift)
-                | (w.FsPbmt << Iotlb.PbmtShift);
-            tlb.Insert(slot, stamp, invalSeq, iova, level, w.Gpa & ~((1UL << (12 + 9 * level)) - 1), flags);
+            Fill(tlb, slot, stamp, invalSeq, iova, w.Gpa, shift, perms, w.FsUser, w.FsGlobal, w.FsDirty, firstStage: true, w.FsPbmt);
         }
 
         return new TranslationResult(w.Gpa, 1UL << shift, iova, HitTtyp(request.Access), (PageBasedMemoryType)w.FsPbmt,
@@ -538,20 +531,31 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
 
         if (cache && !w.NoCache)
         {
-            int level = (shift - 12) / 9;
-            uint flags = perms
-                | (w.FsUser ? Iotlb.UserPage : 0)
-                | (w.FsGlobal ? Iotlb.GlobalPage : 0)
-                | (w.FsDirty && w.GsDirty ? Iotlb.DirtyOk : 0)
-                | (fsMode == 0 ? Iotlb.NoFirstStage : 0)
-                | ((uint)shift << Iotlb.PageShiftShift)
-                | (pbmt << Iotlb.PbmtShift);
-            ulong paBase = w.Pa & ~((1UL << (12 + 9 * level)) - 1);
-            Tlb!.Insert(slot, stamp, invalSeq, request.Iova, level, paBase, flags);
+            Fill(Tlb!, slot, stamp, invalSeq, iova, w.Pa, shift, perms, w.FsUser, w.FsGlobal, w.FsDirty && w.GsDirty,
+                firstStage: fsMode != 0, pbmt);
         }
 
         return new TranslationResult(ats && (dc.Tc & TcT2gpa) != 0 ? w.Gpa : w.Pa, 1UL << shift, iova, ttyp,
             (PageBasedMemoryType)pbmt, (byte)((perms & (Iotlb.R | Iotlb.W | Iotlb.X)) | TranslationResult.SuccessBit));
+    }
+
+    /// <summary>Step 20's IOTLB fill: <paramref name="iova"/> to <paramref name="pa"/> as one entry of the translation's
+    /// page size (the smaller stage's), with its R W X, the first-stage leaf's U and G, D of both stages' leaves
+    /// (a write may use the entry only then), whether a first stage took part, and the PBMT. The state is passed
+    /// by value so that the miss shortcut's walk state stays in registers.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Fill(Iotlb tlb, int slot, SpaceStamp stamp, long invalSeq, ulong iova, ulong pa, int shift, uint perms,
+        bool user, bool global, bool dirty, bool firstStage, uint pbmt)
+    {
+        int level = (shift - 12) / 9;
+        uint flags = perms
+            | (user ? Iotlb.UserPage : 0)
+            | (global ? Iotlb.GlobalPage : 0)
+            | (dirty ? Iotlb.DirtyOk : 0)
+            | (firstStage ? 0 : Iotlb.NoFirstStage)
+            | ((uint)shift << Iotlb.PageShiftShift)
+            | (pbmt << Iotlb.PbmtShift);
+        tlb.Insert(slot, stamp, invalSeq, iova, level, pa & ~((1UL << (12 + 9 * level)) - 1), flags);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -194,8 +194,8 @@ internal sealed class DirectoryCaches
         return false;
     }
 
-    // Two accessors rather than one copying all four hot words: the path without process_id, the hottest in the
-    // model, reads only the two it uses.
+    // Separate accessors rather than one copying every hot word: the path without process_id, the hottest in the
+    // model, reads only the two it uses; the miss path (TryGetDcWalk above) the four it uses.
 
     /// <summary>For the IOTLB-hit path of a request with a process_id: the PDT mode's process_id limit
     /// (0 when PDTV = 0 or pdtp is Bare) and the fill's stamp of the cached DC.</summary>
@@ -280,8 +280,11 @@ internal sealed class DirectoryCaches
                 _ => 0,
             };
             e.Stamp = info.Stamp;
-            bool singleStage = (info.Tc & DeviceContextTc.PdtvMask) == 0 && (info.Iohgatp >> 60) == 0
-                && (info.Msiptp >> 60) != (ulong)MsiptpMode.Flat && (info.Fsc >> 60) is 8 or 9 or 10;
+            // The first stage alone: no PDT (so DC.fsc is iosatp), a Bare G-stage, no MSI page table (step 18), and
+            // iosatp Sv39, Sv48 or Sv57.
+            bool singleStage = (info.Tc & DeviceContextTc.PdtvMask) == 0 && (info.Iohgatp & Iohgatp.ModeMask) == 0
+                && (MsiptpMode)(info.Msiptp >> Msiptp.ModeShift) != MsiptpMode.Flat
+                && (uint)(info.Fsc >> Iosatp.ModeShift) is Iosatp.ModeSv39 or Iosatp.ModeSv48 or Iosatp.ModeSv57;
             e.WalkFsc = singleStage ? info.Fsc : 0;
             e.WalkTc = (uint)(info.Tc & (DeviceContextTc.SadeMask | DeviceContextTc.DtfMask));
             e.Info = info;
