@@ -164,6 +164,24 @@ public class TranslationCacheTests
         AssertPa(bed, 2, 0x9020_0678, "GVMA GSCID 7 flushes it");
     }
 
+    // A G-stage alone (DC.fsc Bare) is cached too: its entry carries no first-stage U bit, so it must say that no
+    // first stage took part, or a user-mode request could never hit it (it would walk and see the change at once).
+    [Test]
+    public void G_stage_only_translation_is_cached_until_gvma()
+    {
+        using var bed = Cached().TwoStage();
+        bed.Q(0x8000_0060, 0x1);                                            // device 3's DC: V
+        bed.Q(0x8000_0068, (8UL << 60) | (7UL << 44) | 0x80010);            // iohgatp: Sv39x4, GSCID 7
+        bed.Q(0x8000_0070, 0);
+        bed.Q(0x8000_0078, 0);                                              // fsc: Bare
+        var request = new TranslationRequest(3, 0x1000_0678, AccessType.Read);   // GPA in the 2 MiB G leaf
+        AssertPa(bed, request, 0x9000_0678, "fill");
+        bed.Q(0x8001_4400, 0x2408_00DF);                                   // G leaf now SPA 0x9020_0000
+        AssertPa(bed, request, 0x9000_0678, "stale: served from the IOTLB");
+        bed.Translator.InvalidateGvma(gv: true, 7, av: true, 0x1000_0000);
+        AssertPa(bed, request, 0x9020_0678, "GVMA GSCID 7 flushes it");
+    }
+
     // Every IOTINVAL.VMA row with GV = 1, against a cached (GSCID 7, PSCID 5) translation whose first-stage leaf
     // changed: the matching command flushes it, the same command for GSCID 8 (or PSCID 6) does not.
     [TestCase(false, false, Description = "GV=1 AV=0 PSCV=0: all spaces of GSCID")]
