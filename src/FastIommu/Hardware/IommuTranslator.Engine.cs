@@ -486,9 +486,11 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
             }
         }
 
-        // Both stages Bare (and no MSI page table): the IOVA is the SPA.
+        // Both stages Bare: the IOVA is the SPA. (An MSI page table needs a G-stage: a DC with one under a Bare
+        // G-stage failed its configuration checks.) So every walk below has a stage with a largest leaf, and the
+        // page size reported is at most that leaf's.
         bool bothBare = fsMode == 0 && gMode == 0;
-        if (bothBare && (dc.Msiptp >> AtpModeShift) != 1)
+        if (bothBare)
         {
             return Identity(iova, ttyp);
         }
