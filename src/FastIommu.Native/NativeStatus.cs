@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using FastIommu.Memory;
 using FastIommu.PageTables;
 
@@ -95,7 +96,8 @@ internal static unsafe class LastError
     [ThreadStatic]
     private static byte[]? t_buffer;
 
-    private static ReadOnlySpan<byte> Empty => ""u8;
+    // One NUL byte in the image's read-only data (a fixed over an empty span would give NULL).
+    private static ReadOnlySpan<byte> Empty => "\0"u8;
 
     public static NativeStatus Set(NativeStatus status, string message)
     {
@@ -119,10 +121,7 @@ internal static unsafe class LastError
         byte[]? buffer = t_buffer;
         if (buffer is null)
         {
-            fixed (byte* empty = Empty)
-            {
-                return empty; // a literal in the image's data: never moves
-            }
+            return (byte*)Unsafe.AsPointer(ref MemoryMarshal.GetReference(Empty)); // never moves
         }
 
         return (byte*)Unsafe.AsPointer(ref buffer[0]); // pinned-heap array: never moves

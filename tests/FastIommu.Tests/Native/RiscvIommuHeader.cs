@@ -23,6 +23,9 @@ internal static class RiscvIommuHeader
         ["RegisterOffsets"] = "REG",
         ["FaultCauses"] = "FAULT_CAUSE",
         ["Pte"] = "PTE",
+        ["CqCsr"] = "CQCSR",
+        ["FqCsr"] = "FQCSR",
+        ["PqCsr"] = "PQCSR",
     };
 
     public static string Generate()
