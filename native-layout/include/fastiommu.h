@@ -344,6 +344,13 @@ typedef struct fastiommu_translate_response {
 fastiommu_status fastiommu_iommu_translate(fastiommu_iommu iommu, const fastiommu_translate_request *request,
                                            fastiommu_translate_response *response);
 
+/* count translations in one call, requests[i] -> responses[i], each as fastiommu_iommu_translate does it: the
+ * call's fixed cost (entering the library, the handle lookup) is paid once for the batch. A request with a bad
+ * access stops the batch with FASTIOMMU_ERR_INVALID_ARGUMENT; those before it were translated. Same threads as
+ * fastiommu_iommu_translate. */
+fastiommu_status fastiommu_iommu_translate_batch(fastiommu_iommu iommu, const fastiommu_translate_request *requests,
+                                                 fastiommu_translate_response *responses, uint32_t count);
+
 #ifdef __cplusplus
 }
 #endif

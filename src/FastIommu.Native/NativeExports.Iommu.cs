@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using FastIommu.Formats.RiscV;
 using FastIommu.Hardware;
@@ -302,32 +303,38 @@ internal static unsafe partial class NativeExports
                 return TranslateRefused(o, iommu, request, response);
             }
 
-            uint flags = request->Flags;
-            var translation = new TranslationRequest
+            TranslateOne(o, request, response);
+            return NativeStatus.Ok;
+        }
+        catch (Exception e)
+        {
+            return Fail(e);
+        }
+    }
+
+    /// <summary>count translations in one call: the export's entry and exit (the reverse P/Invoke transition and the
+    /// handle lookup) are paid once for the batch, as a DMA burst of an emulator would want.</summary>
+    [UnmanagedCallersOnly(EntryPoint = "fastiommu_iommu_translate_batch")]
+    public static NativeStatus IommuTranslateBatch(ulong iommu, TranslateRequestNative* requests, TranslateResponseNative* responses,
+        uint count)
+    {
+        try
+        {
+            IommuObject? o = HandleTable.Find<IommuObject>(iommu);
+            if (o is null || ((requests == null || responses == null) && count != 0))
             {
-                DeviceId = request->DeviceId,
-                ProcessId = request->ProcessId,
-                ProcessIdValid = (flags & RequestProcessIdValid) != 0,
-                Iova = request->Iova,
-                Access = (AccessType)request->Access,
-                Privileged = (flags & RequestPrivileged) != 0,
-                AtsTranslationRequest = (flags & RequestAts) != 0,
-                Translated = (flags & RequestTranslated) != 0,
-            };
-            TranslationResult result = o.Device.Translate(in translation);
-            response->PhysicalAddress = result.PhysicalAddress;
-            response->PageSize = result.PageSize;
-            response->Iotval = result.Iotval;
-            response->Iotval2 = result.Iotval2;
-            response->Cause = (ushort)result.Cause;
-            response->Ttyp = (byte)result.Ttyp;
-            response->Pbmt = (byte)result.MemoryType;
-            response->Flags = (result.Success ? ResponseSuccess : 0) | (result.Readable ? ResponseRead : 0)
-                | (result.Writable ? ResponseWrite : 0) | (result.Executable ? ResponseExecute : 0)
-                | (result.FaultReportSuppressed ? ResponseSuppressed : 0);
-            if (!result.Success && o.FaultCallback != null)
+                return TranslateRefused(o, iommu, requests, responses);
+            }
+
+            for (uint i = 0; i < count; i++)
             {
-                NotifyFault(o, in translation, in result);
+                if (requests[i].Access > (uint)AccessType.Execute)
+                {
+                    return Fail(NativeStatus.InvalidArgument,
+                        $"request {i}: access {requests[i].Access} is not FASTIOMMU_ACCESS_READ, _WRITE or _EXECUTE; requests before it were translated.");
+                }
+
+                TranslateOne(o, requests + i, responses + i);
             }
 
             return NativeStatus.Ok;
@@ -335,6 +342,38 @@ internal static unsafe partial class NativeExports
         catch (Exception e)
         {
             return Fail(e);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void TranslateOne(IommuObject o, TranslateRequestNative* request, TranslateResponseNative* response)
+    {
+        uint flags = request->Flags;
+        var translation = new TranslationRequest
+        {
+            DeviceId = request->DeviceId,
+            ProcessId = request->ProcessId,
+            ProcessIdValid = (flags & RequestProcessIdValid) != 0,
+            Iova = request->Iova,
+            Access = (AccessType)request->Access,
+            Privileged = (flags & RequestPrivileged) != 0,
+            AtsTranslationRequest = (flags & RequestAts) != 0,
+            Translated = (flags & RequestTranslated) != 0,
+        };
+        TranslationResult result = o.Device.Translate(in translation);
+        response->PhysicalAddress = result.PhysicalAddress;
+        response->PageSize = result.PageSize;
+        response->Iotval = result.Iotval;
+        response->Iotval2 = result.Iotval2;
+        response->Cause = (ushort)result.Cause;
+        response->Ttyp = (byte)result.Ttyp;
+        response->Pbmt = (byte)result.MemoryType;
+        response->Flags = (result.Success ? ResponseSuccess : 0) | (result.Readable ? ResponseRead : 0)
+            | (result.Writable ? ResponseWrite : 0) | (result.Executable ? ResponseExecute : 0)
+            | (result.FaultReportSuppressed ? ResponseSuppressed : 0);
+        if (!result.Success && o.FaultCallback != null)
+        {
+            NotifyFault(o, in translation, in result);
         }
     }
 
