@@ -25,7 +25,8 @@ internal abstract class NativeObject : IDisposable
     /// <summary>The object this one borrows (released when this one is destroyed), or null.</summary>
     public NativeObject? Lender;
 
-    /// <summary>Releases what the object holds (Dispose). Called once, under the table's lock, after it left the table.</summary>
+    /// <summary>Releases what the object holds. Called under the table's lock before the handle is retired; if it throws,
+    /// the handle stays valid.</summary>
     public abstract void Dispose();
 }
 
@@ -126,6 +127,9 @@ internal static class HandleTable
                     $"Handle 0x{handle:x} is borrowed by {target.Borrowers} live handle(s); destroy them first.");
             }
 
+            // Release first: if the object refuses (a core object still in use throws), the handle stays valid and
+            // the caller gets the status, instead of a handle gone and its memory never freed.
+            target.Dispose();
             int index = (int)(uint)handle - 1;
             uint next = (uint)(handle >> 32) + 1;
             // Generation 0 is skipped so a handle is never (0 << 32) | n for a reused slot: easier to spot in a dump.
@@ -136,7 +140,6 @@ internal static class HandleTable
                 target.Lender.Borrowers--;
             }
 
-            target.Dispose();
             return NativeStatus.Ok;
         }
     }

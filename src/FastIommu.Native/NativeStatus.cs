@@ -56,7 +56,7 @@ internal static class StatusMap
         PhysicalAddressException => NativeStatus.AccessFault,
         ObjectDisposedException => NativeStatus.InvalidHandle,
         HandleTableFullException => NativeStatus.HandleTableFull,
-        ArgumentException => NativeStatus.InvalidArgument,
+        ArgumentException or OverflowException => NativeStatus.InvalidArgument,
         NotSupportedException => NativeStatus.Unsupported,
         // Lifetime refusals (an object still in use) are InvalidOperationException in the core.
         InvalidOperationException => NativeStatus.InUse,

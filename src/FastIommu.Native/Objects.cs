@@ -24,9 +24,8 @@ internal sealed class AllocatorObject(PageAllocator allocator) : NativeObject
 
     public PageAllocator Allocator { get; } = allocator;
 
-    public override void Dispose()
-    {
-    }
+    // The allocator has nothing to free today; if the core gives it a lifetime (IDisposable), it is ended here.
+    public override void Dispose() => ((object)Allocator as IDisposable)?.Dispose();
 }
 
 internal sealed class GatherObject : NativeObject
@@ -103,7 +102,9 @@ internal sealed unsafe class IommuObject(RiscVIommu device) : NativeObject
 
     public override void Dispose()
     {
-        // The device holds no unmanaged resource; dropping the interrupt hook stops callbacks into C at once.
+        // Dropping the interrupt hook stops callbacks into C at once. The device holds no unmanaged resource today;
+        // if the core gives it a lifetime (IDisposable), it is ended here.
         Device.InterruptRequested = null;
+        ((object)Device as IDisposable)?.Dispose();
     }
 }
