@@ -19,7 +19,9 @@ static int failures;
 #define IOVA 0x40000000ull
 
 struct events {
+    fastiommu_iommu iommu; /* the handler acknowledges through it, re-entering the library */
     int interrupts[4];
+    int acknowledged;
     int faults;
     uint64_t last_cause;
     uint64_t last_iotval;
@@ -31,6 +33,8 @@ static void on_interrupt(void *context, uint32_t source, uint32_t vector)
     (void)vector;
     if (source < 4) {
         events->interrupts[source]++;
+        /* The header allows the handler to write registers: acknowledge (ipsr is write-1-to-clear). */
+        events->acknowledged += fastiommu_iommu_write32(events->iommu, RISCV_IOMMU_REG_IPSR, 1u << source) == FASTIOMMU_OK;
     }
 }
 
@@ -51,7 +55,7 @@ int main(void)
 {
     uint8_t *ram = aligned_alloc(4096, RAM_SIZE);
     memset(ram, 0, RAM_SIZE);
-    struct events events = { { 0 }, 0, 0, 0 };
+    struct events events = { { 0 }, { 0 }, 0, 0, 0, 0 };
 
     fastiommu_memory memory;
     fastiommu_allocator allocator;
@@ -82,6 +86,7 @@ int main(void)
     struct test_driver driver = { .memory = memory, .cq_base = RAM_BASE + 0x1000, .fq_base = RAM_BASE + 0x2000 };
     OK(fastiommu_iommu_create(memory, &config, &driver.iommu));
     fastiommu_iommu iommu = driver.iommu;
+    events.iommu = iommu;
     failures += test_driver_start(&driver, DDT);
 
     uint64_t caps = 0;
@@ -116,7 +121,9 @@ int main(void)
           "the fault callback saw it: %d faults, cause %" PRIu64 ", iotval 0x%" PRIx64, events.faults, events.last_cause,
           events.last_iotval);
     CHECK(events.interrupts[FASTIOMMU_INTERRUPT_FQ] == 1, "fip raised once: %d", events.interrupts[FASTIOMMU_INTERRUPT_FQ]);
-    uint32_t fqt = 0;
+    uint32_t fqt = 0, ipsr = 0;
+    OK(fastiommu_iommu_read32(iommu, RISCV_IOMMU_REG_IPSR, &ipsr));
+    CHECK(events.acknowledged == 1 && ipsr == 0, "the handler cleared ipsr from inside the callback: ipsr 0x%x", ipsr);
     OK(fastiommu_iommu_read32(iommu, RISCV_IOMMU_REG_FQT, &fqt));
     CHECK(fqt == 1, "one fault record queued: fqt %u", fqt);
     struct riscv_iommu_fault_record *record = (struct riscv_iommu_fault_record *)host(ram, driver.fq_base);
