@@ -75,6 +75,25 @@ int main(void)
     OK(fastiommu_page_table_iova_to_phys(table, IOVA + 0x2345, &pa));
     CHECK(pa == DATA + 0x2345, "software walk: 0x%" PRIx64, pa);
 
+    /* The software walk, a 64 KiB Svnapot leaf from a table created with FASTIOMMU_PT_SVNAPOT, the host pointer. */
+    fastiommu_walk_result walk;
+    OK(fastiommu_page_table_walk(table, IOVA + 0x2345, &walk));
+    CHECK(walk.found && walk.level == 0 && walk.page_size == 4096 && walk.pa == DATA + 0x2345
+              && (walk.pte & (RISCV_IOMMU_PTE_V | RISCV_IOMMU_PTE_R | RISCV_IOMMU_PTE_W | RISCV_IOMMU_PTE_U))
+                     == (RISCV_IOMMU_PTE_V | RISCV_IOMMU_PTE_R | RISCV_IOMMU_PTE_W | RISCV_IOMMU_PTE_U),
+          "walk: found %u level %u size 0x%" PRIx64 " PA 0x%" PRIx64 " PTE 0x%" PRIx64, walk.found, walk.level, walk.page_size,
+          walk.pa, walk.pte);
+    fastiommu_page_table napot;
+    OK(fastiommu_page_table_create(allocator, FASTIOMMU_MODE_SV48, FASTIOMMU_PT_SVNAPOT, &napot));
+    OK(fastiommu_page_table_map(napot, 0x10000, DATA, 0x10000, FASTIOMMU_PROT_READ, FASTIOMMU_PBMT_PMA));
+    OK(fastiommu_page_table_walk(napot, 0x1F000, &walk));
+    CHECK(walk.found && walk.page_size == 0x10000 && (walk.pte & (1ull << RISCV_IOMMU_PTE_N_BIT)) && walk.pa == DATA + 0xF000,
+          "a 64 KiB NAPOT leaf: size 0x%" PRIx64 " PTE 0x%" PRIx64, walk.page_size, walk.pte);
+    OK(fastiommu_page_table_destroy(napot));
+    void *data_host = NULL;
+    OK(fastiommu_memory_host_pointer(memory, DATA, &data_host));
+    CHECK(data_host == ram + (DATA - RAM_BASE), "wrapped memory is used in place");
+
     fastiommu_iommu_config config = {
         .struct_size = sizeof config,
         .capabilities = test_capabilities(),
@@ -202,6 +221,23 @@ int main(void)
           "the second IOMMU is Off after reset: cause %u", r.cause);
     r = test_translate(iommu, DEVICE, IOVA + 2 * 4096, FASTIOMMU_ACCESS_READ, &failures);
     CHECK((r.flags & FASTIOMMU_RESP_SUCCESS) && r.pa == DATA + 2 * 4096, "the first still translates");
+    /* Deferred command processing: a cqt write only queues; fastiommu_iommu_process_commands runs them. */
+    fastiommu_iommu deferred;
+    fastiommu_iommu_config config3 = { .struct_size = sizeof config3, .flags = FASTIOMMU_IOMMU_DEFER_COMMANDS,
+                                       .capabilities = test_capabilities() };
+    OK(fastiommu_iommu_create(memory2, &config3, &deferred));
+    struct test_driver driver3 = { .iommu = deferred, .memory = memory2, .cq_base = RAM_BASE + 0x1000, .fq_base = RAM_BASE + 0x2000 };
+    failures += test_driver_start(&driver3, RAM_BASE + 0x10000);
+    failures += test_driver_queue(&driver3, cmd_iofence(RAM_BASE + 0x3000, 0xD0D0), cmd_iofence_addr(RAM_BASE + 0x3000));
+    OK(fastiommu_iommu_write32(deferred, RISCV_IOMMU_REG_CQT, driver3.cq_tail));
+    uint32_t cqh = 0, completed = 0;
+    OK(fastiommu_iommu_read32(deferred, RISCV_IOMMU_REG_CQH, &cqh));
+    CHECK(cqh == 0 && *(uint32_t *)(ram2 + 0x3000) == 0, "deferred: nothing ran at the cqt write (cqh %u)", cqh);
+    OK(fastiommu_iommu_process_commands(deferred, &completed));
+    OK(fastiommu_iommu_read32(deferred, RISCV_IOMMU_REG_CQH, &cqh));
+    CHECK(completed == 1 && cqh == 1 && *(uint32_t *)(ram2 + 0x3000) == 0xD0D0,
+          "process_commands ran the IOFENCE.C: %u completed, cqh %u, data 0x%x", completed, cqh, *(uint32_t *)(ram2 + 0x3000));
+    OK(fastiommu_iommu_destroy(deferred));
     OK(fastiommu_iommu_destroy(iommu2));
     OK(fastiommu_memory_destroy(memory2));
     free(ram2);
