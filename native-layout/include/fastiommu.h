@@ -300,6 +300,29 @@ fastiommu_status fastiommu_iommu_process_commands(fastiommu_iommu iommu, uint32_
  * be NULL. */
 fastiommu_status fastiommu_iommu_fault_counts(fastiommu_iommu iommu, uint64_t *written, uint64_t *dropped);
 
+/* What happened to a record handed to a queue (fastiommu_iommu_report_page_request's *outcome). */
+#define FASTIOMMU_REPORT_WRITTEN 0u      /* written at the old tail; the tail moved past it */
+#define FASTIOMMU_REPORT_QUEUE_OFF 1u    /* the queue is off (or absent: no capabilities.ATS): nothing recorded */
+#define FASTIOMMU_REPORT_OVERFLOW 2u     /* the queue was full: the overflow bit is now set, the record discarded */
+#define FASTIOMMU_REPORT_MEMORY_FAULT 3u /* storing it faulted: the memory-fault bit is now set, the record discarded */
+#define FASTIOMMU_REPORT_DISCARDED 4u    /* an overflow or memory-fault bit was already set: discarded */
+
+/* Queues a PCIe "Page Request" message a device sent (ATS PRI) in the page-request queue, raising pip when
+ * pqcsr.pie is set. The emulator checks the message is acceptable (DC.tc.EN_PRI and the spec's ATS_PRI rules)
+ * and, when the outcome is not FASTIOMMU_REPORT_WRITTEN for a message that needs a response, sends the automatic
+ * "Page Request Group Response" itself. *outcome may be NULL. Serialises on the device lock. */
+struct riscv_iommu_page_request;
+fastiommu_status fastiommu_iommu_report_page_request(fastiommu_iommu iommu, const struct riscv_iommu_page_request *message,
+                                                     uint32_t *outcome);
+
+/* The PCIe messages the command queue produced for ATS.INVAL and ATS.PRGR commands (no device is attached to the
+ * model: the emulator delivers them), oldest first, each as the 16-byte command it came from (func3 says which).
+ * Up to capacity are copied; *count says how many; the rest wait for the next call. Any thread; calls on one
+ * device serialise. */
+struct riscv_iommu_command;
+fastiommu_status fastiommu_iommu_take_ats_messages(fastiommu_iommu iommu, struct riscv_iommu_command *buffer,
+                                                   uint32_t capacity, uint32_t *count);
+
 /* fastiommu_translate_request.access */
 #define FASTIOMMU_ACCESS_READ 0u
 #define FASTIOMMU_ACCESS_WRITE 1u

@@ -224,7 +224,7 @@ int main(void)
     /* Deferred command processing: a cqt write only queues; fastiommu_iommu_process_commands runs them. */
     fastiommu_iommu deferred;
     fastiommu_iommu_config config3 = { .struct_size = sizeof config3, .flags = FASTIOMMU_IOMMU_DEFER_COMMANDS,
-                                       .capabilities = test_capabilities() };
+                                       .capabilities = test_capabilities() | (1ull << RISCV_IOMMU_CAPABILITIES_ATS_BIT) };
     OK(fastiommu_iommu_create(memory2, &config3, &deferred));
     struct test_driver driver3 = { .iommu = deferred, .memory = memory2, .cq_base = RAM_BASE + 0x1000, .fq_base = RAM_BASE + 0x2000 };
     failures += test_driver_start(&driver3, RAM_BASE + 0x10000);
@@ -237,6 +237,26 @@ int main(void)
     OK(fastiommu_iommu_read32(deferred, RISCV_IOMMU_REG_CQH, &cqh));
     CHECK(completed == 1 && cqh == 1 && *(uint32_t *)(ram2 + 0x3000) == 0xD0D0,
           "process_commands ran the IOFENCE.C: %u completed, cqh %u, data 0x%x", completed, cqh, *(uint32_t *)(ram2 + 0x3000));
+    /* ATS: an ATS.INVAL command becomes a message for the emulator to deliver; a page request with the page-request
+     * queue off is refused with its outcome. */
+    const uint64_t ats_inval = ((uint64_t)RISCV_IOMMU_COMMAND_OPCODE_ATS << RISCV_IOMMU_COMMAND_OPCODE_SHIFT)
+                               | ((uint64_t)0x1234 << RISCV_IOMMU_COMMAND_RID_SHIFT);
+    failures += test_driver_queue(&driver3, ats_inval, (0x40000ull << 12) | RISCV_IOMMU_COMMAND_ATS_S_MASK);
+    OK(fastiommu_iommu_write32(deferred, RISCV_IOMMU_REG_CQT, driver3.cq_tail));
+    OK(fastiommu_iommu_process_commands(deferred, &completed));
+    struct riscv_iommu_command messages[4];
+    uint32_t count = 99;
+    OK(fastiommu_iommu_take_ats_messages(deferred, messages, 0, &count));
+    CHECK(count == 0, "no room: nothing taken, the message waits (%u)", count);
+    OK(fastiommu_iommu_take_ats_messages(deferred, messages, 4, &count));
+    CHECK(count == 1 && messages[0].dword0 == ats_inval, "the ATS.INVAL message: %u, dword0 0x%" PRIx64, count,
+          count ? messages[0].dword0 : 0);
+    OK(fastiommu_iommu_take_ats_messages(deferred, messages, 4, &count));
+    CHECK(count == 0, "taken once only");
+    struct riscv_iommu_page_request page_request = { 0, 0 };
+    uint32_t outcome = 99;
+    OK(fastiommu_iommu_report_page_request(deferred, &page_request, &outcome));
+    CHECK(outcome == FASTIOMMU_REPORT_QUEUE_OFF, "the page-request queue is off: outcome %u", outcome);
     OK(fastiommu_iommu_destroy(deferred));
     OK(fastiommu_iommu_destroy(iommu2));
     OK(fastiommu_memory_destroy(memory2));

@@ -262,6 +262,78 @@ internal static unsafe partial class NativeExports
         }
     }
 
+    [UnmanagedCallersOnly(EntryPoint = "fastiommu_iommu_report_page_request")]
+    public static NativeStatus IommuReportPageRequest(ulong iommu, PageRequest* message, uint* outcome)
+    {
+        try
+        {
+            IommuObject? o = HandleTable.Find<IommuObject>(iommu);
+            if (o is null)
+            {
+                return BadHandle("iommu", iommu);
+            }
+
+            if (message == null)
+            {
+                return NullArgument("message");
+            }
+
+            FaultReportOutcome result = o.Device.ReportPageRequest(in *message);
+            if (outcome != null)
+            {
+                *outcome = (uint)result;
+            }
+
+            return NativeStatus.Ok;
+        }
+        catch (Exception e)
+        {
+            return Fail(e);
+        }
+    }
+
+    /// <summary>Hands the ATS.INVAL / ATS.PRGR messages the command queue produced to C, oldest first, as the
+    /// 16-byte commands they came from; what does not fit waits for the next call.</summary>
+    [UnmanagedCallersOnly(EntryPoint = "fastiommu_iommu_take_ats_messages")]
+    public static NativeStatus IommuTakeAtsMessages(ulong iommu, Command* buffer, uint capacity, uint* count)
+    {
+        try
+        {
+            IommuObject? o = HandleTable.Find<IommuObject>(iommu);
+            if (o is null)
+            {
+                return BadHandle("iommu", iommu);
+            }
+
+            if (count == null || (buffer == null && capacity != 0))
+            {
+                return NullArgument(count == null ? "count" : "buffer");
+            }
+
+            lock (o.PendingAts)
+            {
+                foreach (AtsMessage message in o.Device.TakeAtsMessages())
+                {
+                    o.PendingAts.Enqueue(message);
+                }
+
+                uint taken = 0;
+                while (taken < capacity && o.PendingAts.TryDequeue(out AtsMessage message))
+                {
+                    buffer[taken++] = new Command(message.Dword0, message.Dword1);
+                }
+
+                *count = taken;
+            }
+
+            return NativeStatus.Ok;
+        }
+        catch (Exception e)
+        {
+            return Fail(e);
+        }
+    }
+
     [UnmanagedCallersOnly(EntryPoint = "fastiommu_iommu_fault_counts")]
     public static NativeStatus IommuFaultCounts(ulong iommu, ulong* written, ulong* dropped)
     {

@@ -100,6 +100,9 @@ internal sealed unsafe class IommuObject(RiscVIommu device) : NativeObject
     public delegate* unmanaged<void*, FaultRecord*, void> FaultCallback;
     public void* FaultContext;
 
+    /// <summary>ATS messages taken from the device but not yet handed to C (its buffer was smaller); guarded by itself.</summary>
+    public Queue<AtsMessage> PendingAts { get; } = new();
+
     public override void Dispose()
     {
         // Dropping the interrupt hook stops callbacks into C at once. The device holds no unmanaged resource today;
