@@ -21,7 +21,7 @@
  * Threads
  *  - Every call may be made from any thread. fastiommu_last_error() is per thread.
  *  - Destroying an object must not race another call on the same object (as with free()); calls on other objects
- *    are unaffected. A call racing the destruction of its handle gets FASTIOMMU_ERR_INVALID_HANDLE or completes.
+ *    are unaffected. A call made after the destroy returned gets FASTIOMMU_ERR_INVALID_HANDLE.
  *  - Each call below says what it may run beside.
  *
  * Driver layer and images (instances, domains, devices, attach/replace, PASID attach, SVA bind, sync; save, load,
@@ -182,7 +182,7 @@ fastiommu_status fastiommu_page_table_map(fastiommu_page_table table, uint64_t i
 
 /* Clears the leaves of [iova, iova + size) (unmapped parts are skipped) and adds what must be invalidated to the
  * gather: the IOVA ranges, and the table pages that became empty and were unlinked. *unmapped (may be NULL) is
- * the bytes unmapped. Then the caller invalidates the IOTLB (IOTINVAL.VMA / GVMA, a whole PSCID/GSCID if tables
+ * the bytes unmapped (0 on failure). Then the caller invalidates the IOTLB (IOTINVAL.VMA / GVMA, a whole PSCID/GSCID if tables
  * were freed), waits for it (IOFENCE.C), and calls fastiommu_gather_complete, which frees the table pages. */
 fastiommu_status fastiommu_page_table_unmap(fastiommu_page_table table, uint64_t iova, uint64_t size,
                                             fastiommu_gather gather, uint64_t *unmapped);
