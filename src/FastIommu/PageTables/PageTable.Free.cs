@@ -1,0 +1,77 @@
+using System.Diagnostics;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using FastIommu.Formats.RiscV;
+using FastIommu.Memory;
+
+namespace FastIommu.PageTables;
+
+// Reservations on the side words, table death, unlink and hand-over to the gather.
+public sealed unsafe partial class PageTable<TMode> where TMode : struct, IPagingMode
+{
+    /// <summary>Subtracts <paramref name="n"/> cleared entries from the table at <paramref name="level"/> of the path;
+    /// a table left empty and unreserved dies, is unlinked and goes to the gather, and its parent loses an entry.</summary>
+    private void ReleaseAndFreeEmpty(ref Path path, int level, uint n, InvalidationGather gather)
+    {
+        for (int k = level; k < Top; k++)
+        {
+            ulong table = path.Table[k];
+            ref ulong side = ref Side(table);
+            ulong after = Interlocked.Add(ref side, 0UL - n);
+            Debug.Assert((after & CountMask) < 0x8000_0000, "table entry count underflow");
+            if ((after & CountMask) != 0)
+            {
+                return;
+            }
+
+            // Count 0: no entry and no reservation. Dead from here on: reservations are refused, so it stays empty.
+            ulong dead = ((after & GenMask) + GenUnit) | DeadBit;
+            if (Interlocked.CompareExchange(ref side, dead, after) != after)
+            {
+                return; // a mapper reserved it meanwhile: it lives on
+            }
+
+            Interlocked.Increment(ref _deaths.Value); // before this Unmap returns, so before Complete can free the page
+            ClearTableEntry(ref EntryRef(path.Table[k + 1], PagingMode<TMode>.Index(path.Iova, k + 1)), path.Entry[k + 1]);
+            gather.AddFreedTable(_allocator, table);
+            n = 1;
+        }
+    }
+
+    /// <summary>Reserves <paramref name="n"/> entries of a live table of generation <paramref name="gen"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private bool TryReserve(ulong table, ulong gen, uint n)
+    {
+        ref ulong side = ref Side(table);
+        while (true)
+        {
+            ulong value = Volatile.Read(ref side);
+            if ((value & (GenMask | DeadBit)) != gen)
+            {
+                return false;
+            }
+
+            if (Interlocked.CompareExchange(ref side, value + n, value) == value)
+            {
+                return true;
+            }
+        }
+    }
+
+    /// <summary>Gives back reservations (or entries) without freeing: used by Map, which has no gather.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void Release(ulong table, uint n) => Interlocked.Add(ref Side(table), 0UL - n);
+
+    /// <summary>The side word of the table page at <paramref name="table"/> (an address already checked to lie in
+    /// the allocator's range). Neighbouring pages get words on different cache lines: pages are spread over 8 lanes
+    /// (index = (page % 8) × lane length + page / 8), so two threads filling tables allocated one after the other
+    /// do not bounce one line between them with their reservation CASes.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private ref ulong Side(ulong table)
+    {
+        ulong page = (table - _tableStart) >> PhysicalMemory.PageShift;
+        ulong index = (page & 7) * _sideLane + (page >> 3);
+        Debug.Assert(index < (ulong)_side.Length, "side index of a page outside the allocator");
+        return ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(_side), (nint)index);
+    }
+}
