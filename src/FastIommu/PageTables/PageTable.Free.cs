@@ -1,6 +1,8 @@
 using System.Diagnostics;
+using System.Diagnostics.CodeAnalysis;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using FastIommu.Diagnostics;
 using FastIommu.Formats.RiscV;
 using FastIommu.Memory;
 
@@ -31,8 +33,35 @@ public sealed unsafe partial class PageTable<TMode> where TMode : struct, IPagin
                 return; // a mapper reserved it meanwhile: it lives on
             }
 
-            Interlocked.Increment(ref _deaths.Value); // before this Unmap returns, so before Complete can free the page
-            ClearTableEntry(ref EntryRef(path.Table[k + 1], PagingMode<TMode>.Index(path.Iova, k + 1)), path.Entry[k + 1]);
+            // Interleaving point: the table is dead (no reservation can succeed on it) and still linked.
+            if (Interleaving.Enabled)
+            {
+                Interleaving.Reach("PageTable.TableDied");
+            }
+
+            ref ulong parentSlot = ref EntryRef(path.Table[k + 1], PagingMode<TMode>.Index(path.Iova, k + 1));
+            ulong unlinked = ClearTableEntry(ref parentSlot, path.Entry[k + 1]);
+            if (unlinked != path.Entry[k + 1])
+            {
+                ThrowUnlinkFailed(table, k, path.Iova, path.Entry[k + 1], unlinked);
+            }
+
+            // Interleaving point: the dead table is unlinked from its parent; the death counter has not moved yet.
+            if (Interleaving.Enabled)
+            {
+                Interleaving.Reach("PageTable.Unlinked");
+            }
+
+            // After the unlink, before this Unmap returns (so before Complete can free the page): a walk that read
+            // the counter before this point and then found the table through its parent sees the counter move by
+            // the time the page could be reused; a walk that read it after cannot find the table any more.
+            Interlocked.Increment(ref _deaths.Value);
+            // Interleaving point: the death counter has moved for this (already unlinked) table.
+            if (Interleaving.Enabled)
+            {
+                Interleaving.Reach("PageTable.DeathCounted");
+            }
+
             gather.AddFreedTable(_allocator, table);
             n = 1;
         }
@@ -74,4 +103,16 @@ public sealed unsafe partial class PageTable<TMode> where TMode : struct, IPagin
         Debug.Assert(index < (ulong)_side.Length, "side index of a page outside the allocator");
         return ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(_side), (nint)index);
     }
+
+    /// <summary>The parent entry of a table this call killed no longer pointed to it. Only the killer unlinks a table,
+    /// mappers write only invalid entries, unmappers clear only leaves and the hardware never writes a non-leaf
+    /// entry, so this is reachable only if the table memory was written outside this class (through
+    /// <see cref="PhysicalMemory"/>) or by calls breaking the contract. The dead table is not freed: it may still be
+    /// linked somewhere.</summary>
+    [DoesNotReturn]
+    private void ThrowUnlinkFailed(ulong table, int level, ulong iova, ulong expected, ulong found) =>
+        throw new InvalidOperationException(
+            $"{TMode.Name} table at 0x{_root:x} is corrupted: unlinking the empty level-{level} table 0x{table:x} (IOVA 0x{iova:x}) " +
+            $"expected its parent entry to be 0x{expected:x} but found 0x{found:x}. The table page was not freed; " +
+            "the leaves cleared so far are in the gather.");
 }

@@ -128,11 +128,8 @@ public sealed unsafe partial class PageTable<TMode> where TMode : struct, IPagin
         return cleared;
     }
 
-    /// <summary>Unlinks a dead table: CAS from the pointer the walk saw (nobody else may change it: only mappers
-    /// write, and only into invalid entries).</summary>
-    private static void ClearTableEntry(ref ulong slot, ulong expected)
-    {
-        ulong old = Interlocked.CompareExchange(ref slot, 0, expected);
-        Debug.Assert(old == expected, "a dying table's parent entry changed");
-    }
+    /// <summary>Unlinks a dead table: CAS from the pointer the walk saw to 0. Returns what the entry held (the
+    /// expected pointer on success). Nobody else may change that entry: see <see cref="ThrowUnlinkFailed"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static ulong ClearTableEntry(ref ulong slot, ulong expected) => Interlocked.CompareExchange(ref slot, 0, expected);
 }

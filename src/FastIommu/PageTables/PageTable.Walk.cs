@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using FastIommu.Diagnostics;
 using FastIommu.Formats.RiscV;
 using FastIommu.Memory;
 
@@ -64,11 +65,14 @@ public sealed unsafe partial class PageTable<TMode> where TMode : struct, IPagin
             return false;
         }
 
-        // Fast path: a plain walk bracketed by two reads of the death counter. To read a freed and reused page, the
-        // walk must reach a table that dies after the walk read its parent entry (it was linked then); that death
-        // bumps the counter before its Unmap returns, so before any Complete can free the page. Counter unchanged:
-        // every table read was genuine. A dead but not yet freed table reads as all zero: "not mapped", true at the
-        // instant it died. So only a found leaf needs the check, and a moved counter falls back to the validated walk.
+        // Fast path: a plain walk bracketed by two reads of the death counter. A table's page can be reused only after
+        // its killer unlinked it, then moved the counter, then returned (so only then can Complete free it). A walk that
+        // found the table through its parent read that entry before the unlink, so it read the counter before the
+        // move, and if it then read the page's next life the move happened before: its second read sees it. Counter
+        // unchanged: every table read was genuine. A dead but not yet freed table reads as all zero: "not mapped",
+        // true at the instant it died. So only a found leaf needs the check, and a moved counter falls back to the
+        // validated walk. (Moving the counter before the unlink would break this: a walk could read the moved counter,
+        // then the still-linked dead table, and then its next life.)
         // The root step is peeled (its index width and shift are constants) and the lower levels count the shift
         // down, so the loop does no per-level index-width test or multiply.
         long deaths = Volatile.Read(ref _deaths.Value);
@@ -80,6 +84,12 @@ public sealed unsafe partial class PageTable<TMode> where TMode : struct, IPagin
             if (offset >= _tableBytes)
             {
                 return TryIovaToPhysValidated(iova, out pa);
+            }
+
+            // Interleaving point: a walk read a parent entry pointing to a table and has not read that table yet.
+            if (Interleaving.Enabled)
+            {
+                Interleaving.Reach("PageTable.TableEntryRead");
             }
 
             shift -= 9;
@@ -159,7 +169,7 @@ public sealed unsafe partial class PageTable<TMode> where TMode : struct, IPagin
         public fixed ulong Gen[5];
         public fixed ulong Entry[5];
         public ulong Iova;
-        public long Deaths; // the table-death counter when the walk started
+        public long Deaths; // the table-death counter when the walk started (read before the root entry)
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -196,6 +206,12 @@ public sealed unsafe partial class PageTable<TMode> where TMode : struct, IPagin
                 return -2;
             }
 
+            // Interleaving point: as in TryIovaToPhys, a parent entry read, the table below it not yet.
+            if (Interleaving.Enabled)
+            {
+                Interleaving.Reach("PageTable.TableEntryRead");
+            }
+
             ulong side = Volatile.Read(ref Side(next));
             if ((side & DeadBit) != 0)
             {
@@ -215,7 +231,7 @@ public sealed unsafe partial class PageTable<TMode> where TMode : struct, IPagin
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private bool Validate(ref Path path, int level)
     {
-        // No table died since the walk started: every table it read was linked and genuine when read (see
+        // No table was unlinked since the walk started: every table it read was genuine when read (see
         // TryIovaToPhys). What a caller then does is guarded as before: a reservation re-checks the bottom table's
         // generation, and an unmapper's leaf keeps its table alive.
         if (Volatile.Read(ref _deaths.Value) == path.Deaths)

@@ -28,7 +28,8 @@ namespace FastIommu.PageTables;
 /// (CAS count += n, refused when dead or the generation moved), then CASes them in; an unmapper clears its leaves and
 /// then subtracts them. Whoever brings count to 0 tries CAS(count 0 → dead, gen + 1). If that succeeds, the table is
 /// empty and no reservation can ever succeed on it again, so no mapping can be installed into it and lost; it is then
-/// unlinked (CAS parent table → 0), its parent's count is decremented (which may cascade) and the page goes to the
+/// unlinked (CAS parent table → 0; a failed CAS is a corrupted table and throws), the death counter moves (after the
+/// unlink: see <see cref="TryIovaToPhys"/>), its parent's count is decremented (which may cascade) and the page goes to the
 /// caller's <see cref="InvalidationGather"/>, to be freed only by <see cref="InvalidationGather.Complete"/> after the
 /// IOTLB invalidation (hardware may still walk it until then). A mapper that loses against a dying table sees the
 /// reservation refused, walks again from the root and installs a fresh table.</para>
@@ -66,7 +67,7 @@ public sealed unsafe partial class PageTable<TMode> : IDisposable where TMode : 
     private readonly ulong _root;
     private readonly bool _svnapot;
     private int _disposed;
-    private PaddedCounter _deaths; // tables that died so far: lets walks skip per-level validation
+    private PaddedCounter _deaths; // tables unlinked so far (moved after each unlink): lets walks skip per-level validation
 
     private static int Top
     {
