@@ -11,17 +11,18 @@ namespace FastIommu.PageTables;
 // Reservations on the side words, table death, unlink and hand-over to the gather.
 public sealed unsafe partial class PageTable<TMode> where TMode : struct, IPagingMode
 {
-    /// <summary>Subtracts <paramref name="n"/> cleared entries from the table at <paramref name="level"/> of the path;
-    /// a table left empty and unreserved dies, is unlinked and goes to the gather, and its parent loses an entry.</summary>
-    private void ReleaseAndFreeEmpty(ref Path path, int level, uint n, InvalidationGather gather)
+    /// <summary>Subtracts <paramref name="n"/> cleared entries (or given-back reservations) from the table at
+    /// <paramref name="level"/> of the path; a table left empty and unreserved dies, is unlinked and goes to the
+    /// gather (parked until Dispose when there is none), and its parent loses an entry. The root never dies.</summary>
+    private void ReleaseAndFreeEmpty(ref Path path, int level, uint n, InvalidationGather? gather)
     {
-        for (int k = level; k < Top; k++)
+        for (int k = level; ; k++)
         {
             ulong table = path.Table[k];
             ref ulong side = ref Side(table);
             ulong after = Interlocked.Add(ref side, 0UL - n);
             Debug.Assert((after & CountMask) < 0x8000_0000, "table entry count underflow");
-            if ((after & CountMask) != 0)
+            if (k == Top || (after & CountMask) != 0)
             {
                 return;
             }
@@ -62,7 +63,15 @@ public sealed unsafe partial class PageTable<TMode> where TMode : struct, IPagin
                 Interleaving.Reach("PageTable.DeathCounted");
             }
 
-            gather.AddFreedTable(_allocator, table);
+            if (gather is null)
+            {
+                Park(table);
+            }
+            else
+            {
+                gather.AddFreedTable(_allocator, table);
+            }
+
             n = 1;
         }
     }
@@ -87,9 +96,15 @@ public sealed unsafe partial class PageTable<TMode> where TMode : struct, IPagin
         }
     }
 
-    /// <summary>Gives back reservations (or entries) without freeing: used by Map, which has no gather.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private void Release(ulong table, uint n) => Interlocked.Add(ref Side(table), 0UL - n);
+    /// <summary>Keeps a dead, unlinked table that has no gather to go to (a rollback of a Map called without one):
+    /// hardware may still walk it until an invalidation nobody was told about, so it is freed only by Dispose.</summary>
+    private void Park(ulong table)
+    {
+        lock (_parkGate)
+        {
+            (_parked ??= []).Add(table);
+        }
+    }
 
     /// <summary>The side word of the table page at <paramref name="table"/> (an address already checked to lie in
     /// the allocator's range). Neighbouring pages get words on different cache lines: pages are spread over 8 lanes

@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using FastIommu.Diagnostics;
 using FastIommu.Formats.RiscV;
 
 namespace FastIommu.PageTables;
@@ -9,8 +10,55 @@ public sealed unsafe partial class PageTable<TMode> where TMode : struct, IPagin
 {
     /// <summary>Maps [iova, iova + size) to [pa, pa + size) with the largest leaves alignment allows.
     /// A is set, D too when writable (hardware A/D updating off, as the Linux driver does); G-stage leaves get U.</summary>
-    /// <returns><see cref="MapStatus.Success"/>, or why nothing was changed.</returns>
-    public MapStatus TryMap(ulong iova, ulong pa, ulong size, PageProtection prot, PageBasedMemoryType pbmt = PageBasedMemoryType.Pma)
+    /// <returns><see cref="MapStatus.Success"/>, or why nothing is mapped.</returns>
+    /// <remarks>Every refusal found by the checks changes nothing. A map can fail after its first store only when
+    /// another user takes the shared allocator's last pages between the check and an install, or a concurrent call
+    /// breaks the contract; it then rolls back. The leaves it cleared may already have been cached by the IOMMU, and
+    /// this overload has nowhere to report them: a driver that shares its allocator, or whose device may already use
+    /// the range, calls <see cref="TryMap(ulong, ulong, ulong, PageProtection, InvalidationGather, PageBasedMemoryType)"/>.
+    /// Tables the rollback empties are unlinked and kept until <see cref="Dispose"/>.</remarks>
+    public MapStatus TryMap(ulong iova, ulong pa, ulong size, PageProtection prot, PageBasedMemoryType pbmt = PageBasedMemoryType.Pma) =>
+        MapCore(iova, pa, size, prot, pbmt, gather: null);
+
+    /// <summary>Maps like <see cref="TryMap(ulong, ulong, ulong, PageProtection, PageBasedMemoryType)"/>; a map that
+    /// fails after its first store records in <paramref name="gather"/> what its rollback removed, as an Unmap would.</summary>
+    /// <returns><see cref="MapStatus.Success"/>, or why nothing is mapped.</returns>
+    /// <remarks>On a failure, if <paramref name="gather"/> is no longer empty the caller treats it like an Unmap's:
+    /// invalidate its <see cref="InvalidationGather.Ranges"/> (a whole PSCID/GSCID when it has freed tables), fence,
+    /// then <see cref="InvalidationGather.Complete"/>. On success, or a refusal before any store, it is untouched.
+    /// <see cref="MapStatus.ForeignGather"/>: the gather holds table pages of another allocator; nothing changed.</remarks>
+    public MapStatus TryMap(ulong iova, ulong pa, ulong size, PageProtection prot, InvalidationGather gather,
+        PageBasedMemoryType pbmt = PageBasedMemoryType.Pma)
+    {
+        ArgumentNullException.ThrowIfNull(gather);
+        return gather.Accepts(_allocator) ? MapCore(iova, pa, size, prot, pbmt, gather) : MapStatus.ForeignGather;
+    }
+
+    /// <summary>Maps like <see cref="TryMap(ulong, ulong, ulong, PageProtection, PageBasedMemoryType)"/>.</summary>
+    /// <exception cref="PageTableException">The mapping was refused (overlap, misalignment, range, memory); nothing is mapped.</exception>
+    public void Map(ulong iova, ulong pa, ulong size, PageProtection prot, PageBasedMemoryType pbmt = PageBasedMemoryType.Pma)
+    {
+        MapStatus status = MapCore(iova, pa, size, prot, pbmt, gather: null);
+        if (status != MapStatus.Success)
+        {
+            ThrowMap(status, iova, pa, size);
+        }
+    }
+
+    /// <summary>Maps like <see cref="TryMap(ulong, ulong, ulong, PageProtection, InvalidationGather, PageBasedMemoryType)"/>.</summary>
+    /// <exception cref="PageTableException">The mapping was refused; nothing is mapped, and what a rollback removed
+    /// is in <paramref name="gather"/>.</exception>
+    public void Map(ulong iova, ulong pa, ulong size, PageProtection prot, InvalidationGather gather,
+        PageBasedMemoryType pbmt = PageBasedMemoryType.Pma)
+    {
+        MapStatus status = TryMap(iova, pa, size, prot, gather, pbmt);
+        if (status != MapStatus.Success)
+        {
+            ThrowMap(status, iova, pa, size);
+        }
+    }
+
+    private MapStatus MapCore(ulong iova, ulong pa, ulong size, PageProtection prot, PageBasedMemoryType pbmt, InvalidationGather? gather)
     {
         MapStatus status = CheckMap(iova, pa, size, prot, pbmt);
         if (status != MapStatus.Success)
@@ -21,7 +69,7 @@ public sealed unsafe partial class PageTable<TMode> where TMode : struct, IPagin
         ulong leafBits = LeafBits(prot, pbmt);
         // First try without creating tables: if every table exists, nothing can fail after the first store except a
         // contract-breaking race (rolled back), so no preflight pass is needed.
-        status = MapRange(iova, pa, size, leafBits, allowInstall: false, out ulong done);
+        status = MapRange(iova, pa, size, leafBits, allowInstall: false, gather, out ulong done);
         if (status == MapStatus.Success)
         {
             return status;
@@ -37,7 +85,13 @@ public sealed unsafe partial class PageTable<TMode> where TMode : struct, IPagin
 
             if (status == MapStatus.Success)
             {
-                status = MapRange(iova + done, pa + done, size - done, leafBits, allowInstall: true, out ulong rest);
+                // Interleaving point: the preflight found room for every table; none is installed yet.
+                if (Interleaving.Enabled)
+                {
+                    Interleaving.Reach("PageTable.Preflighted");
+                }
+
+                status = MapRange(iova + done, pa + done, size - done, leafBits, allowInstall: true, gather, out ulong rest);
                 done += rest;
                 if (status == MapStatus.Success)
                 {
@@ -48,21 +102,10 @@ public sealed unsafe partial class PageTable<TMode> where TMode : struct, IPagin
 
         if (done != 0)
         {
-            Rollback(iova, done);
+            Rollback(iova, done, gather);
         }
 
         return status;
-    }
-
-    /// <summary>Maps like <see cref="TryMap"/>.</summary>
-    /// <exception cref="PageTableException">The mapping was refused (overlap, misalignment, range, memory); nothing changed.</exception>
-    public void Map(ulong iova, ulong pa, ulong size, PageProtection prot, PageBasedMemoryType pbmt = PageBasedMemoryType.Pma)
-    {
-        MapStatus status = TryMap(iova, pa, size, prot, pbmt);
-        if (status != MapStatus.Success)
-        {
-            ThrowMap(status, iova, pa, size);
-        }
     }
 
     private const MapStatus NeedTables = (MapStatus)255;
@@ -184,7 +227,7 @@ public sealed unsafe partial class PageTable<TMode> where TMode : struct, IPagin
         return left < (ulong)room ? (int)left : room;
     }
 
-    private MapStatus MapRange(ulong iova, ulong pa, ulong size, ulong leafBits, bool allowInstall, out ulong done)
+    private MapStatus MapRange(ulong iova, ulong pa, ulong size, ulong leafBits, bool allowInstall, InvalidationGather? gather, out ulong done)
     {
         Unsafe.SkipInit(out Path path);
         ulong cur = iova;
@@ -220,7 +263,7 @@ public sealed unsafe partial class PageTable<TMode> where TMode : struct, IPagin
                     return NeedTables;
                 }
 
-                MapStatus installed = TryInstallTable(ref path, stop);
+                MapStatus installed = TryInstallTable(ref path, stop, gather);
                 if (installed != MapStatus.Success)
                 {
                     return installed;
@@ -268,7 +311,10 @@ public sealed unsafe partial class PageTable<TMode> where TMode : struct, IPagin
 
     /// <summary>Installs a fresh zeroed table below the invalid entry of <c>path.Table[level]</c> for <c>path.Iova</c>.
     /// Success also when another thread installed one first (ours is then freed: it was never visible).</summary>
-    private MapStatus TryInstallTable(ref Path path, int level)
+    /// <remarks>Giving back the parent's reservation (no page, or a lost race) may leave the parent empty, whoever
+    /// created it (its other entries may have been removed meanwhile): it then dies like after an Unmap, into
+    /// <paramref name="gather"/> (or is parked until Dispose when there is none).</remarks>
+    private MapStatus TryInstallTable(ref Path path, int level, InvalidationGather? gather)
     {
         ulong parent = path.Table[level];
         if (!Validate(ref path, level) || !TryReserve(parent, path.Gen[level], 1))
@@ -276,9 +322,15 @@ public sealed unsafe partial class PageTable<TMode> where TMode : struct, IPagin
             return MapStatus.Success; // stale path: the caller walks again
         }
 
+        // Interleaving point: the parent entry is reserved for a new table, which is not allocated yet.
+        if (Interleaving.Enabled)
+        {
+            Interleaving.Reach("PageTable.InstallReserved");
+        }
+
         if (!_allocator.TryAllocatePage(out ulong page))
         {
-            Release(parent, 1);
+            ReleaseAndFreeEmpty(ref path, level, 1, gather);
             return MapStatus.OutOfMemory;
         }
 
@@ -289,9 +341,9 @@ public sealed unsafe partial class PageTable<TMode> where TMode : struct, IPagin
         if (Interlocked.CompareExchange(ref slot, Pte.Table(page).Value, 0) != 0)
         {
             // Lost the race: use the winner's table (the caller walks again); ours was never published.
-            Release(parent, 1);
             Volatile.Write(ref side, ((side & GenMask) + GenUnit) | DeadBit);
             _allocator.FreePage(page);
+            ReleaseAndFreeEmpty(ref path, level, 1, gather);
         }
 
         return MapStatus.Success;
@@ -439,7 +491,7 @@ public sealed unsafe partial class PageTable<TMode> where TMode : struct, IPagin
         return MapStatus.Success;
     }
 
-    /// <summary>Undoes a Map of [iova, iova + size) that failed half-way: clears its leaves, releases the counts.
-    /// Tables it created stay (empty); freeing them would need a gather and an invalidation.</summary>
-    private void Rollback(ulong iova, ulong size) => ClearRange(iova, size, gather: null);
+    /// <summary>Undoes a Map of [iova, iova + size) that failed half-way, as an Unmap would: clears its leaves
+    /// (recording them in <paramref name="gather"/>: hardware may have cached them), and tables left empty die.</summary>
+    private void Rollback(ulong iova, ulong size, InvalidationGather? gather) => ClearRange(iova, size, gather);
 }

@@ -201,8 +201,8 @@ public sealed unsafe partial class PageTable<TMode> where TMode : struct, IPagin
         return unmapped;
     }
 
-    /// <summary>Clears the leaves in [iova, iova + size). With a gather: records ranges and frees empty tables into it;
-    /// without (a rollback): only releases counts.</summary>
+    /// <summary>Clears the leaves in [iova, iova + size), records the ranges in <paramref name="gather"/> and frees
+    /// tables left empty into it (no gather: a rollback of the overload without one; empty tables are parked).</summary>
     private ulong ClearRange(ulong iova, ulong size, InvalidationGather? gather)
     {
         Unsafe.SkipInit(out Path path);
@@ -252,7 +252,7 @@ public sealed unsafe partial class PageTable<TMode> where TMode : struct, IPagin
                 total += (ulong)run << 12;
                 if (run != 0)
                 {
-                    ReleaseOrFree(ref path, run, gather);
+                    ReleaseAndFreeEmpty(ref path, 0, run, gather);
                 }
 
                 continue;
@@ -307,29 +307,11 @@ public sealed unsafe partial class PageTable<TMode> where TMode : struct, IPagin
             total += (ulong)cleared << shift;
             if (cleared != 0)
             {
-                if (gather is null)
-                {
-                    Release(table, cleared);
-                }
-                else
-                {
-                    ReleaseAndFreeEmpty(ref path, stop, cleared, gather);
-                }
+                ReleaseAndFreeEmpty(ref path, stop, cleared, gather);
             }
         }
 
         return total;
     }
 
-    private void ReleaseOrFree(ref Path path, uint cleared, InvalidationGather? gather)
-    {
-        if (gather is null)
-        {
-            Release(path.Table[0], cleared);
-        }
-        else
-        {
-            ReleaseAndFreeEmpty(ref path, 0, cleared, gather);
-        }
-    }
 }

@@ -43,7 +43,8 @@ namespace FastIommu.PageTables;
 /// <para>Empty-table detection is the count reaching 0 (O(1)), not a scan of the 512 entries.</para>
 /// <para>A failed call leaves nothing behind: arguments, overlap, partial superpages and the number of tables needed
 /// are checked before the first store. Only if a concurrent caller breaks the contract (or takes the allocator's
-/// last pages) does a half-done Map roll its leaves back; tables it created then stay, empty, until Dispose.</para>
+/// last pages) does a half-done Map roll back, as an Unmap would: its leaves go to the caller's gather (when the
+/// gather overload is used) and tables left empty die (into that gather, or parked until Dispose without one).</para>
 /// </remarks>
 [SkipLocalsInit] // the walk path is written before it is read; zeroing it costs more than the walk
 public sealed unsafe partial class PageTable<TMode> : IDisposable where TMode : struct, IPagingMode
@@ -66,6 +67,8 @@ public sealed unsafe partial class PageTable<TMode> : IDisposable where TMode : 
     private readonly ulong _sideLane; // side words per lane: ceil(pages / 8)
     private readonly ulong _root;
     private readonly bool _svnapot;
+    private readonly Lock _parkGate = new();
+    private List<ulong>? _parked; // dead tables of rollbacks without a gather: freed by Dispose
     private int _disposed;
     private PaddedCounter _deaths; // tables unlinked so far (moved after each unlink): lets walks skip per-level validation
 
@@ -119,6 +122,11 @@ public sealed unsafe partial class PageTable<TMode> : IDisposable where TMode : 
         }
 
         FreeSubtree(_root, Top);
+        foreach (ulong parked in _parked ?? [])
+        {
+            _allocator.FreePage(parked);
+        }
+
         if (TMode.IsGStage)
         {
             _allocator.FreeBlock(_root);
@@ -154,7 +162,7 @@ public sealed unsafe partial class PageTable<TMode> : IDisposable where TMode : 
     [DoesNotReturn]
     private static void ThrowMap(MapStatus status, ulong iova, ulong pa, ulong size) =>
         throw new PageTableException(status, iova,
-            $"{TMode.Name}: cannot map IOVA 0x{iova:x} -> PA 0x{pa:x} size 0x{size:x}: {status}. Nothing was changed.");
+            $"{TMode.Name}: cannot map IOVA 0x{iova:x} -> PA 0x{pa:x} size 0x{size:x}: {status}. Nothing of it is mapped.");
 
     [DoesNotReturn]
     private static void ThrowUnmap(MapStatus status, ulong iova, ulong size) =>
