@@ -35,7 +35,15 @@ public sealed class PageAllocator
     private long _pagesInUse;
 
     /// <summary>An allocator over the whole of <paramref name="memory"/>.</summary>
-    public PageAllocator(PhysicalMemory memory) : this(memory, memory.BaseAddress, memory.Size) { }
+    /// <exception cref="ArgumentNullException"><paramref name="memory"/> is null.</exception>
+    public PageAllocator(PhysicalMemory memory)
+        : this(memory, NotNull(memory).BaseAddress, memory.Size) { }
+
+    private static PhysicalMemory NotNull(PhysicalMemory memory)
+    {
+        ArgumentNullException.ThrowIfNull(memory);
+        return memory;
+    }
 
     /// <summary>An allocator over [<paramref name="start"/>, <paramref name="start"/> + <paramref name="size"/>),
     /// which must lie inside <paramref name="memory"/> and be 4 KiB aligned (an emulator reserves a window of its RAM).</summary>

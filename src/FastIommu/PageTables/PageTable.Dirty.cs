@@ -9,13 +9,23 @@ public sealed unsafe partial class PageTable<TMode> where TMode : struct, IPagin
     /// <summary>Finds the leaves in [iova, iova + size) with D set, clears D (CAS, so a racing hardware update is
     /// either seen or lands after), and marks their pages (within the range) in <paramref name="bitmap"/>.</summary>
     /// <returns>Bytes reported dirty.</returns>
+    /// <exception cref="ArgumentException">The bitmap's window does not cover the range (nothing is cleared).</exception>
     public ulong ReadAndClearDirty(ulong iova, ulong size, DirtyBitmap bitmap)
     {
+        ThrowIfUnusable();
         ArgumentNullException.ThrowIfNull(bitmap);
         if (size == 0 || ((iova | size) & 0xFFF) != 0 || !IsLegalRange(iova, size))
         {
             throw new PageTableException(MapStatus.IovaOutOfRange, iova,
                 $"Dirty range 0x{iova:x} + 0x{size:x} must be non-empty, 4 KiB aligned and legal for {TMode.Name}.");
+        }
+
+        // Every D bit cleared must be recorded: a bitmap that misses part of the range would lose dirty state.
+        if (iova < bitmap.BaseIova || iova - bitmap.BaseIova > bitmap.Size || size > bitmap.Size - (iova - bitmap.BaseIova))
+        {
+            throw new ArgumentException(
+                $"Dirty range 0x{iova:x} + 0x{size:x} is not inside the bitmap's window 0x{bitmap.BaseIova:x} + 0x{bitmap.Size:x}; nothing was cleared.",
+                nameof(bitmap));
         }
 
         Unsafe.SkipInit(out Path path);

@@ -17,8 +17,11 @@ public sealed unsafe partial class PageTable<TMode> where TMode : struct, IPagin
     /// this overload has nowhere to report them: a driver that shares its allocator, or whose device may already use
     /// the range, calls <see cref="TryMap(ulong, ulong, ulong, PageProtection, InvalidationGather, PageBasedMemoryType)"/>.
     /// Tables the rollback empties are unlinked and kept until <see cref="Dispose"/>.</remarks>
-    public MapStatus TryMap(ulong iova, ulong pa, ulong size, PageProtection prot, PageBasedMemoryType pbmt = PageBasedMemoryType.Pma) =>
-        MapCore(iova, pa, size, prot, pbmt, gather: null);
+    public MapStatus TryMap(ulong iova, ulong pa, ulong size, PageProtection prot, PageBasedMemoryType pbmt = PageBasedMemoryType.Pma)
+    {
+        ThrowIfUnusable();
+        return MapCore(iova, pa, size, prot, pbmt, gather: null);
+    }
 
     /// <summary>Maps like <see cref="TryMap(ulong, ulong, ulong, PageProtection, PageBasedMemoryType)"/>; a map that
     /// fails after its first store records in <paramref name="gather"/> what its rollback removed, as an Unmap would.</summary>
@@ -30,6 +33,7 @@ public sealed unsafe partial class PageTable<TMode> where TMode : struct, IPagin
     public MapStatus TryMap(ulong iova, ulong pa, ulong size, PageProtection prot, InvalidationGather gather,
         PageBasedMemoryType pbmt = PageBasedMemoryType.Pma)
     {
+        ThrowIfUnusable();
         ArgumentNullException.ThrowIfNull(gather);
         return gather.Accepts(_allocator) ? MapCore(iova, pa, size, prot, pbmt, gather) : MapStatus.ForeignGather;
     }
@@ -38,6 +42,7 @@ public sealed unsafe partial class PageTable<TMode> where TMode : struct, IPagin
     /// <exception cref="PageTableException">The mapping was refused (overlap, misalignment, range, memory); nothing is mapped.</exception>
     public void Map(ulong iova, ulong pa, ulong size, PageProtection prot, PageBasedMemoryType pbmt = PageBasedMemoryType.Pma)
     {
+        ThrowIfUnusable();
         MapStatus status = MapCore(iova, pa, size, prot, pbmt, gather: null);
         if (status != MapStatus.Success)
         {

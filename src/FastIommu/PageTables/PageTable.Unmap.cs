@@ -13,6 +13,7 @@ public sealed unsafe partial class PageTable<TMode> where TMode : struct, IPagin
     /// <returns>Success, or why nothing was changed (a superpage cut in part, misalignment, range).</returns>
     public MapStatus TryUnmap(ulong iova, ulong size, InvalidationGather gather, out ulong unmapped)
     {
+        ThrowIfUnusable();
         ArgumentNullException.ThrowIfNull(gather);
         unmapped = 0;
         MapStatus status = size == 0 ? MapStatus.ZeroSize

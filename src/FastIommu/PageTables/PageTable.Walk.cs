@@ -11,6 +11,7 @@ public sealed unsafe partial class PageTable<TMode> where TMode : struct, IPagin
     /// <summary>Walks the table for <paramref name="iova"/>: the leaf, its level and size, and the translation.</summary>
     public WalkResult Walk(ulong iova)
     {
+        ThrowIfUnusable();
         if (!PagingMode<TMode>.IsCanonical(iova))
         {
             return default;
@@ -59,6 +60,7 @@ public sealed unsafe partial class PageTable<TMode> where TMode : struct, IPagin
     /// <summary>The physical address <paramref name="iova"/> maps to; false when it is not mapped.</summary>
     public bool TryIovaToPhys(ulong iova, out ulong pa)
     {
+        ThrowIfUnusable();
         pa = 0;
         if (!PagingMode<TMode>.IsCanonical(iova))
         {

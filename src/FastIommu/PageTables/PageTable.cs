@@ -47,7 +47,7 @@ namespace FastIommu.PageTables;
 /// gather overload is used) and tables left empty die (into that gather, or parked until Dispose without one).</para>
 /// </remarks>
 [SkipLocalsInit] // the walk path is written before it is read; zeroing it costs more than the walk
-public sealed unsafe partial class PageTable<TMode> : IDisposable where TMode : struct, IPagingMode
+public sealed unsafe partial class PageTable<TMode> : IDisposable, IPhysicalMemoryUser where TMode : struct, IPagingMode
 {
     private const ulong CountMask = 0xFFFF_FFFF;
     private const ulong DeadBit = 1UL << 32;
@@ -57,6 +57,9 @@ public sealed unsafe partial class PageTable<TMode> : IDisposable where TMode : 
     private const ulong NapotSize = 64 * 1024;
     private const ulong NapotPpnLow = 0b1000; // PPN[3:0] of a 64 KiB Svnapot leaf
     private const ulong MaxPhysicalAddress = 1UL << 56; // 44-bit PPN
+    private const int Live = 0;
+    private const int Disposed = 1;
+    private const int MemoryGone = 2;
 
     private readonly PageAllocator _allocator;
     private readonly PhysicalMemory _memory;
@@ -69,7 +72,7 @@ public sealed unsafe partial class PageTable<TMode> : IDisposable where TMode : 
     private readonly bool _svnapot;
     private readonly Lock _parkGate = new();
     private List<ulong>? _parked; // dead tables of rollbacks without a gather: freed by Dispose
-    private int _disposed;
+    private int _state; // Live, Disposed, or MemoryGone: every public member checks it (one load, no interlocked)
     private PaddedCounter _deaths; // tables unlinked so far (moved after each unlink): lets walks skip per-level validation
 
     private static int Top
@@ -80,8 +83,11 @@ public sealed unsafe partial class PageTable<TMode> : IDisposable where TMode : 
 
     /// <summary>A table of mode <typeparamref name="TMode"/> whose pages come from <paramref name="allocator"/>.
     /// The root is allocated now (a 16 KiB block for an x4 mode), so mapping before attaching works.</summary>
-    /// <remarks>The allocator's memory must outlive the table: walks use its host pointer without a disposal check.</remarks>
+    /// <remarks>The table registers as a user of the allocator's <see cref="PhysicalMemory"/>: if the memory is
+    /// disposed first, every later call throws <see cref="ObjectDisposedException"/> and the memory's block is freed
+    /// only when this table is disposed (see <see cref="PhysicalMemory"/>).</remarks>
     /// <exception cref="OutOfPhysicalMemoryException">No page (block) is left for the root.</exception>
+    /// <exception cref="ObjectDisposedException">The allocator's memory is disposed.</exception>
     public PageTable(PageAllocator allocator, PageTableOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(allocator);
@@ -91,36 +97,117 @@ public sealed unsafe partial class PageTable<TMode> : IDisposable where TMode : 
         _tableBytes = (ulong)allocator.TotalPages * PhysicalMemory.PageSize;
         // One bounds check for the whole table area; later accesses check a table address against it.
         _ = _memory.GetSpan(_tableStart, PhysicalMemory.PageSize);
+        // A user from here on: the block cannot be freed while this table may still read it through _host.
+        _memory.AddUser(this);
         _host = _memory.UncheckedPointer(_tableStart);
         _sideLane = ((ulong)allocator.TotalPages + 7) / 8;
         _side = new ulong[_sideLane * 8];
         _svnapot = (options ?? PageTableOptions.Default).Svnapot;
-        _root = TMode.IsGStage ? allocator.AllocateBlock() : allocator.AllocatePage();
+        try
+        {
+            _root = TMode.IsGStage ? allocator.AllocateBlock() : allocator.AllocatePage();
+        }
+        catch
+        {
+            _memory.RemoveUser(this);
+            throw;
+        }
     }
 
     /// <summary>Physical address of the root table (iosatp/iohgatp PPN = RootAddress &gt;&gt; 12).</summary>
-    public ulong RootAddress => _root;
+    public ulong RootAddress
+    {
+        get
+        {
+            ThrowIfUnusable();
+            return _root;
+        }
+    }
 
     /// <summary>The memory the tables live in.</summary>
-    public PhysicalMemory Memory => _memory;
+    public PhysicalMemory Memory
+    {
+        get
+        {
+            ThrowIfUnusable();
+            return _memory;
+        }
+    }
 
     /// <summary>The allocator the table pages come from.</summary>
-    public PageAllocator Allocator => _allocator;
+    public PageAllocator Allocator
+    {
+        get
+        {
+            ThrowIfUnusable();
+            return _allocator;
+        }
+    }
 
     /// <summary>True when 64 KiB Svnapot leaves are used.</summary>
-    public bool Svnapot => _svnapot;
+    public bool Svnapot
+    {
+        get
+        {
+            ThrowIfUnusable();
+            return _svnapot;
+        }
+    }
+
+    /// <summary>Throws when this table or its memory is disposed: the first statement of every public member.
+    /// One plain load of a field and a branch predicted not taken; no interlocked.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void ThrowIfUnusable()
+    {
+        if (_state != Live)
+        {
+            ThrowUnusable();
+        }
+    }
+
+    [DoesNotReturn]
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void ThrowUnusable() =>
+        throw (Volatile.Read(ref _state) == Disposed
+            ? new ObjectDisposedException($"PageTable<{TMode.Name}>", $"This {TMode.Name} page table (root 0x{_root:x}) is disposed.")
+            : new ObjectDisposedException(nameof(PhysicalMemory),
+                $"The PhysicalMemory of this {TMode.Name} page table (root 0x{_root:x}) was disposed: dispose the table first."));
+
+    /// <summary>The memory was disposed: every later call throws. The block stays allocated until Dispose.</summary>
+    void IPhysicalMemoryUser.OnMemoryDisposed() => Interlocked.CompareExchange(ref _state, MemoryGone, Live);
 
     // ------------------------------------------------------------------------------------------------ Dispose
 
-    /// <summary>Returns every table page (root included) to the allocator. Not concurrent with other calls.
-    /// Pages already handed to a gather are not part of the table any more and are freed by its Complete.</summary>
+    /// <summary>Returns every table page (root included) to the allocator and stops using the memory. Idempotent;
+    /// not concurrent with other calls. Pages already handed to a gather are not part of the table any more and are
+    /// freed by its Complete. After the memory was disposed the pages are not returned (they go with the memory).</summary>
     public void Dispose()
     {
-        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        int was = Interlocked.Exchange(ref _state, Disposed);
+        if (was == Disposed)
         {
             return;
         }
 
+        try
+        {
+            if (was == Live)
+            {
+                FreePages();
+            }
+        }
+        catch (ObjectDisposedException)
+        {
+            // The memory was disposed while this ran: its pages go with it.
+        }
+        finally
+        {
+            _memory.RemoveUser(this);
+        }
+    }
+
+    private void FreePages()
+    {
         FreeSubtree(_root, Top);
         foreach (ulong parked in _parked ?? [])
         {
