@@ -21,8 +21,8 @@ public struct TranslationRequest
     /// <summary>The widest device_id (24 bits).</summary>
     public const uint MaxDeviceId = 0xFF_FFFF;
 
+    // The fields keep the order the auto-properties had (DeviceId first, Access after Iova): the same layout.
     private uint _deviceId;
-    private AccessType _access;
 
     /// <summary>device_id, at most 24 bits (<see cref="MaxDeviceId"/>). One wider than the DDT mode supports is
     /// "transaction type disallowed" (cause 260).</summary>
@@ -41,6 +41,8 @@ public struct TranslationRequest
 
     /// <summary>The IOVA (for a translated request: the SPA, or the GPA when DC.tc.T2GPA = 1).</summary>
     public ulong Iova { get; set; }
+
+    private AccessType _access;
 
     /// <exception cref="ArgumentOutOfRangeException">Not Read, Write or Execute.</exception>
     public AccessType Access
