@@ -269,6 +269,11 @@ public sealed unsafe class PhysicalMemory : IDisposable
     private static int NaturalAlignment<T>() where T : unmanaged =>
         sizeof(T) is 2 or 4 or 8 ? sizeof(T) : 1;
 
+    /// <summary>Throws <see cref="ObjectDisposedException"/> once disposed: for users that must check before they
+    /// change their own state (the allocator).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal void ThrowIfDisposed() => _ = CheckedPointer();
+
     /// <summary><paramref name="value"/>, or ObjectDisposedException once disposed.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private T Live<T>(T value)

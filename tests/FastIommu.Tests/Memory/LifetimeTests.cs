@@ -169,6 +169,23 @@ public sealed class LifetimeTests
     }
 
     [Test]
+    public void An_allocator_on_a_disposed_memory_refuses_before_changing_anything()
+    {
+        var memory = PhysicalMemory.Allocate(0x4000, 0x1000);
+        var allocator = new PageAllocator(memory);
+        ulong page = allocator.AllocatePage();
+        memory.Dispose();
+        Assert.Multiple(() =>
+        {
+            Assert.That(() => allocator.TryAllocatePage(out _), Throws.InstanceOf<ObjectDisposedException>(), "allocate a page");
+            Assert.That(() => allocator.TryAllocateBlock(out _), Throws.InstanceOf<ObjectDisposedException>(), "allocate a block");
+            Assert.That(() => allocator.FreePage(page), Throws.InstanceOf<ObjectDisposedException>(), "free a page");
+            Assert.That(allocator.PagesInUse, Is.EqualTo(1), "nothing changed");
+            Assert.That(allocator.IsAllocated(page), Is.True, "the page is still marked");
+        });
+    }
+
+    [Test]
     public void A_null_memory_for_an_allocator_is_an_ArgumentNullException() =>
         Assert.That(() => new PageAllocator(null!), Throws.ArgumentNullException.With.Property("ParamName").EqualTo("memory"),
             "not a NullReferenceException");
