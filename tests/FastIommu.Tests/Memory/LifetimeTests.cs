@@ -132,6 +132,35 @@ public sealed class LifetimeTests
     }
 
     [Test]
+    public void A_device_that_outlives_its_memory_faults_instead_of_throwing_or_crashing()
+    {
+        var memory = PhysicalMemory.Allocate(1 << 20, 0x8000_0000);
+        var allocator = new PageAllocator(memory);
+        var table = new PageTable<Sv39>(allocator);
+        table.Map(0x1000_0000, 0x8100_0000, 0x1000, Rw | PageProtection.User);
+        var iommu = new RiscVIommu(memory, Capabilities.FullRv64);
+        ulong ddt = allocator.AllocatePage();
+        memory.GetRef<DeviceContext>(ddt + DeviceContext.Size) = new DeviceContext(DeviceContextTc.Default.WithV(true),
+            default, DeviceContextTa.Default.WithPscid(5), Iosatp.Create<Sv39>(table.RootAddress));
+        iommu.Write64(RegisterOffsets.Ddtp, Ddtp.Create(DdtpMode.OneLevel, ddt).Value);
+        ulong fq = allocator.AllocatePage();
+        iommu.Write64(RegisterOffsets.Fqb, (fq >> 12 << 10) | 3); // 16 records
+        iommu.Write32(RegisterOffsets.Fqcsr, 1u << FqCsr.FqenBit);
+        var dma = new TranslationRequest(1, 0x1000_0000, AccessType.Read);
+        Assert.That(iommu.Translate(in dma).Success, Is.True, "translates while the memory lives");
+
+        table.Dispose();
+        memory.Dispose(); // the device is still in use: wrong order, but no crash
+        // Another page: the IOTLB (rightly) still holds the first one; this one needs a walk of the table.
+        var other = new TranslationRequest(1, 0x2000_0000, AccessType.Read);
+        TranslationResult result = default;
+        Assert.That(() => result = iommu.Translate(in other), Throws.Nothing, "a translation after the memory is gone");
+        Assert.That(result.Success, Is.False, "it is a fault (the table cannot be read)");
+        Assert.That(iommu.Read32(RegisterOffsets.Fqcsr) & (1u << FqCsr.FqmfBit), Is.Not.Zero,
+            "the fault record could not be stored: fqmf, as for any fault-queue store that faults");
+    }
+
+    [Test]
     public void Wrap_names_the_alignment_it_needs()
     {
         nint raw = NativeMemoryAlloc(0x3000);
