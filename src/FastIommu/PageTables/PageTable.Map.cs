@@ -26,10 +26,12 @@ public sealed unsafe partial class PageTable<TMode> where TMode : struct, IPagin
     /// <summary>Maps like <see cref="TryMap(ulong, ulong, ulong, PageProtection, PageBasedMemoryType)"/>; a map that
     /// fails after its first store records in <paramref name="gather"/> what its rollback removed, as an Unmap would.</summary>
     /// <returns><see cref="MapStatus.Success"/>, or why nothing is mapped.</returns>
-    /// <remarks>On a failure, if <paramref name="gather"/> is no longer empty the caller treats it like an Unmap's:
-    /// invalidate its <see cref="InvalidationGather.Ranges"/> (a whole PSCID/GSCID when it has freed tables), fence,
-    /// then <see cref="InvalidationGather.Complete"/>. On success, or a refusal before any store, it is untouched.
-    /// <see cref="MapStatus.ForeignGather"/>: the gather holds table pages of another allocator; nothing changed.</remarks>
+    /// <remarks>Whatever the result, if <paramref name="gather"/> is not empty afterwards the caller treats it like an
+    /// Unmap's: invalidate its <see cref="InvalidationGather.Ranges"/> (a whole PSCID/GSCID when it has freed tables),
+    /// fence, then <see cref="InvalidationGather.Complete"/>. It gains entries only from a rollback, or (rarely, even on
+    /// success) a table left empty when this call gave back a reservation while unmaps emptied it; a refusal by the
+    /// checks leaves it untouched. <see cref="MapStatus.ForeignGather"/>: the gather holds table pages of another
+    /// allocator; nothing changed.</remarks>
     public MapStatus TryMap(ulong iova, ulong pa, ulong size, PageProtection prot, InvalidationGather gather,
         PageBasedMemoryType pbmt = PageBasedMemoryType.Pma)
     {
