@@ -314,5 +314,4 @@ public sealed unsafe partial class PageTable<TMode> where TMode : struct, IPagin
 
         return total;
     }
-
 }
