@@ -97,6 +97,24 @@ public sealed class PageTableInterleavingTests
         Assert.That(_allocator.PagesInUse, Is.Zero, "every page is back");
     }
 
+    [TestCaseSource(nameof(DeathSteps))]
+    public void Dirty_tracking_under_a_dying_table_never_clears_the_D_bit_of_the_table_s_next_life(string unmapperAt)
+    {
+        using var table = new PageTable<Sv39>(_allocator);
+        ulong range = Region1 + 5 * Two;
+        ulong other = Region2 + 5 * Two;
+        var bitmap = new DirtyBitmap(range, Two);
+        ulong reported = ulong.MaxValue;
+        RunInterleaving(table, unmapperAt, () => reported = table.ReadAndClearDirty(range, Two, bitmap),
+            reuse: () => table.Map(other, 0x2_0000_0000, Two, Rw)); // writable: D preset
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(reported, Is.Zero, $"nothing is mapped in 0x{range:x} (held while X died at {unmapperAt})");
+            Assert.That(table.Walk(other).Pte.Dirty, Is.True, $"the D bit of another caller's leaf at 0x{other:x} is kept");
+        });
+    }
+
     [Test]
     public void A_dying_table_whose_parent_entry_was_overwritten_is_a_hard_error_and_is_not_freed()
     {
