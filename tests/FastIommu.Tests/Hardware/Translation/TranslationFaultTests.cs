@@ -69,7 +69,6 @@ public class TranslationFaultTests
 
     [TestCase(2UL, 0x80u, Description = "1LVL base: DDI[1] = device_id[15:7] = 1")]
     [TestCase(3UL, 0x1_0000u, Description = "2LVL base: DDI[2] = device_id[23:16] = 1")]
-    [TestCase(4UL, 0x100_0000u, Description = "3LVL: wider than 24 bits")]
     public void Device_id_wider_than_the_ddt_mode_is_cause_260(ulong mode, uint deviceId)
     {
         using var bed = Bed();
