@@ -57,3 +57,20 @@ public class ImageGoldenTests
         Assert.That(TableImage.Read(stream).ToArray(), Is.EqualTo(bytes), "reading from a stream must give the same image");
     }
 }
+
+/// <summary>Writes the golden scenarios' images to the folder in FASTIOMMU_WRITE_IMAGES (for trying the CLI by hand).</summary>
+public class GoldenImageWriter
+{
+    [Test, Explicit("writes files; run by hand")]
+    public void Write_the_golden_images()
+    {
+        string dir = Environment.GetEnvironmentVariable("FASTIOMMU_WRITE_IMAGES") ?? Path.GetTempPath();
+        foreach (string name in GoldenScenarios.Names)
+        {
+            using var scenario = GoldenScenarios.Build(name);
+            scenario.Capture().Save(Path.Combine(dir, name + ".img"));
+        }
+
+        Assert.Pass($"written to {dir}");
+    }
+}
