@@ -43,6 +43,10 @@ internal static class DumpNames
     /// <summary>4K, 64K, 2M, 1G, 512G, 256T.</summary>
     public static string PageSize(ulong size) => size switch
     {
+        0x1000 => "4K",
+        0x1_0000 => "64K",
+        0x20_0000 => "2M",
+        0x4000_0000 => "1G",
         >= 1UL << 40 => (size >> 40).ToString(CultureInfo.InvariantCulture) + "T",
         >= 1UL << 30 => (size >> 30).ToString(CultureInfo.InvariantCulture) + "G",
         >= 1UL << 20 => (size >> 20).ToString(CultureInfo.InvariantCulture) + "M",

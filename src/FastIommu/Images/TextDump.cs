@@ -122,12 +122,49 @@ public static class TextDump
         }
     }
 
+    /// <summary>One line per range, formatted into one reused buffer: a dump of millions of ranges allocates nothing per line.</summary>
     private static void WriteRanges(TextWriter w, List<MappingRange> ranges, string indent)
     {
+        Span<char> line = stackalloc char[256];
         foreach (var r in ranges)
         {
-            w.Write($"{indent}{Hex(r.Input)}-{Hex(r.Input + r.Size - 1)} -> {Hex(r.Output)}-{Hex(r.Output + r.Size - 1)}  {PageSize(r.PageSize)}  {r.FlagString()}  {Pbmt(r.Pbmt)}\n");
+            int n = 0;
+            Put(line, ref n, indent);
+            PutHex(line, ref n, r.Input);
+            line[n++] = '-';
+            PutHex(line, ref n, r.Input + r.Size - 1);
+            Put(line, ref n, " -> ");
+            PutHex(line, ref n, r.Output);
+            line[n++] = '-';
+            PutHex(line, ref n, r.Output + r.Size - 1);
+            Put(line, ref n, "  ");
+            Put(line, ref n, PageSize(r.PageSize));
+            Put(line, ref n, "  ");
+            const string Names = "RWXUGAD";
+            for (int i = 0; i < 7; i++)
+            {
+                line[n++] = (r.Flags & (1 << (i + 1))) != 0 ? Names[i] : '-';
+            }
+
+            Put(line, ref n, "  ");
+            Put(line, ref n, Pbmt(r.Pbmt));
+            line[n++] = '\n';
+            w.Write(line[..n]);
         }
+    }
+
+    private static void Put(Span<char> line, ref int n, string text)
+    {
+        text.CopyTo(line[n..]);
+        n += text.Length;
+    }
+
+    private static void PutHex(Span<char> line, ref int n, ulong value)
+    {
+        line[n++] = '0';
+        line[n++] = 'x';
+        value.TryFormat(line[n..], out int written, "x", System.Globalization.CultureInfo.InvariantCulture);
+        n += written;
     }
 
     private static void WriteFindings(TextWriter w, IReadOnlyList<DecodeFinding> findings, string indent)
