@@ -194,7 +194,12 @@ public sealed class DecodedTable
 /// <summary>
 /// A run of leaves that map [Input, Input + Size) to [Output, Output + Size) with the same page size, flags and PBMT.
 /// </summary>
+/// <param name="Input">First input address (IOVA, or GPA for a G-stage).</param>
+/// <param name="Output">Output address of <paramref name="Input"/> (SPA, or GPA for a nested first stage).</param>
+/// <param name="Size">Bytes in the range.</param>
+/// <param name="PageSize">Size of each leaf: 4 KiB, 64 KiB (NAPOT), 2 MiB...</param>
 /// <param name="Flags">The leaf PTE's bits 7:0 (V R W X U G A D).</param>
+/// <param name="Pbmt">The leaf's PBMT.</param>
 public readonly record struct MappingRange(ulong Input, ulong Output, ulong Size, ulong PageSize, byte Flags, PageBasedMemoryType Pbmt)
 {
     public bool Readable => (Flags & (byte)Pte.R) != 0;

@@ -8,8 +8,7 @@ namespace FastIommu.Images;
 /// locate them (ddtp, capabilities, fctl) and the pages they occupy, as a <see cref="SparseMemory"/> the hardware model
 /// can translate from and the dumps can decode.
 /// </summary>
-/// <remarks>Built by <see cref="Capture"/> from live memory, or read from bytes by <see cref="Read(ReadOnlySpan{byte})"/>
-/// and <see cref="Load"/>; written by <see cref="WriteTo"/>. The same pages and registers always give the same bytes.</remarks>
+/// <remarks>Built by <c>Capture</c> from live memory, or read from bytes by <c>Read</c> and <see cref="Load"/>; written by <see cref="WriteTo"/>. The same pages and registers always give the same bytes.</remarks>
 public sealed partial class TableImage
 {
     public TableImage(Ddtp ddtp, Capabilities capabilities, Fctl fctl, SparseMemory memory)
