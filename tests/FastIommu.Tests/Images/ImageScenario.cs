@@ -17,10 +17,24 @@ internal sealed class ImageScenario : IDisposable
 
     private readonly List<IDisposable> _tables = [];
 
-    public ImageScenario(DdtpMode mode, Capabilities caps, ulong size = 8 << 20)
+    /// <summary>GPA at which a guest sees the top <c>guestSize</c> bytes of this memory (see <see cref="GuestMemory"/>).</summary>
+    public const ulong GuestTablesGpa = 0x1_0000_0000;
+
+    /// <param name="guestSize">When not zero, the top <paramref name="guestSize"/> bytes are a guest's RAM: seen at
+    /// <see cref="GuestTablesGpa"/> through <see cref="GuestMemory"/>, with its own allocator, so tables built there
+    /// hold guest-physical pointers (as a guest kernel's would) that differ from their system-physical addresses.</param>
+    public ImageScenario(DdtpMode mode, Capabilities caps, ulong size = 8 << 20, ulong guestSize = 0)
     {
         Memory = PhysicalMemory.Allocate(size, Base);
-        Allocator = new PageAllocator(Memory);
+        Allocator = new PageAllocator(Memory, Base, size - guestSize);
+        GuestSpa = Base + size - guestSize;
+        GuestSize = guestSize;
+        if (guestSize != 0)
+        {
+            GuestMemory = PhysicalMemory.Wrap(Memory.HostPointer + (nint)(size - guestSize), guestSize, GuestTablesGpa);
+            GuestAllocator = new PageAllocator(GuestMemory);
+        }
+
         Caps = caps;
         DdtRoot = Allocator.AllocatePage();
         Ddtp = Ddtp.Create(mode, DdtRoot);
@@ -28,6 +42,10 @@ internal sealed class ImageScenario : IDisposable
 
     public PhysicalMemory Memory { get; }
     public PageAllocator Allocator { get; }
+    public PhysicalMemory? GuestMemory { get; }
+    public PageAllocator? GuestAllocator { get; }
+    public ulong GuestSpa { get; }
+    public ulong GuestSize { get; }
     public Capabilities Caps { get; }
     public ulong DdtRoot { get; }
     public Ddtp Ddtp { get; }
@@ -40,9 +58,9 @@ internal sealed class ImageScenario : IDisposable
 
     public static Capabilities ExtendedCaps => Capabilities.FullRv64.WithMsiFlat(true);
 
-    public PageTable<TMode> NewTable<TMode>() where TMode : struct, IPagingMode
+    public PageTable<TMode> NewTable<TMode>(bool guest = false) where TMode : struct, IPagingMode
     {
-        var table = new PageTable<TMode>(Allocator);
+        var table = new PageTable<TMode>(guest ? GuestAllocator! : Allocator);
         _tables.Add(table);
         return table;
     }
@@ -94,18 +112,21 @@ internal sealed class ImageScenario : IDisposable
         new(new DeviceContextTc(0).WithV(true).WithPdtv(pdtv).WithDpe(dpe), iohgatp, new DeviceContextTa(0).WithPscid(pscid), fsc);
 
     /// <summary>Address of <paramref name="processId"/>'s PC in the PDT at <paramref name="root"/> (SPA), creating levels.</summary>
-    public ulong PcAddress(ulong root, PdtpMode mode, uint processId)
+    public ulong PcAddress(ulong root, PdtpMode mode, uint processId) => PcAddress(Memory, Allocator, root, mode, processId);
+
+    /// <summary>The same in <paramref name="memory"/> (a guest's view: the addresses are then GPAs).</summary>
+    public static ulong PcAddress(PhysicalMemory memory, PageAllocator allocator, ulong root, PdtpMode mode, uint processId)
     {
         ulong table = root;
         int levels = mode switch { PdtpMode.PD8 => 1, PdtpMode.PD17 => 2, _ => 3 };
         for (int level = levels - 1; level > 0; level--)
         {
             ulong entryPa = table + (DirectoryIndex.Pdi(processId, level) << 3);
-            var entry = new NonLeafEntry(Memory.Qword(entryPa));
+            var entry = new NonLeafEntry(memory.Qword(entryPa));
             if (!entry.Valid)
             {
-                entry = NonLeafEntry.Pointing(Allocator.AllocatePage());
-                Memory.Qword(entryPa) = entry.Value;
+                entry = NonLeafEntry.Pointing(allocator.AllocatePage());
+                memory.Qword(entryPa) = entry.Value;
             }
 
             table = entry.TableAddress;
@@ -114,8 +135,11 @@ internal sealed class ImageScenario : IDisposable
         return table + ((ulong)DirectoryIndex.Pdi(processId, 0) * ProcessContext.Size);
     }
 
-    public void SetPc(ulong pdtRoot, PdtpMode mode, uint processId, in ProcessContext pc) =>
-        Memory.GetRef<ProcessContext>(PcAddress(pdtRoot, mode, processId)) = pc;
+    public void SetPc(ulong pdtRoot, PdtpMode mode, uint processId, in ProcessContext pc, bool guest = false)
+    {
+        var memory = guest ? GuestMemory! : Memory;
+        memory.GetRef<ProcessContext>(PcAddress(memory, guest ? GuestAllocator! : Allocator, pdtRoot, mode, processId)) = pc;
+    }
 
     public static ProcessContext Pc(ulong fsc, uint pscid, bool ens = false, bool sum = false) =>
         new(new ProcessContextTa(0).WithV(true).WithEns(ens).WithSum(sum).WithPscid(pscid), new Iosatp(fsc));
@@ -137,6 +161,7 @@ internal sealed class ImageScenario : IDisposable
             table.Dispose();
         }
 
+        GuestMemory?.Dispose();
         Memory.Dispose();
     }
 }
