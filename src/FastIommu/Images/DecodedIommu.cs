@@ -84,6 +84,10 @@ public sealed class DecodedDevice
     /// <summary>The first stage of DC.fsc when tc.PDTV = 0 and iosatp is not Bare.</summary>
     public DecodedTable? FirstStage { get; internal set; }
 
+    /// <summary>For an extended DC with msiptp.MODE = Flat: the MSI page table's entries (2^popcount(msi_addr_mask)) and how
+    /// many of them are valid; null otherwise.</summary>
+    public (ulong Entries, ulong Valid)? MsiPageTable { get; internal set; }
+
     /// <summary>Valid process contexts when tc.PDTV = 1, by ascending process_id.</summary>
     public IReadOnlyList<DecodedProcess> Processes { get; internal set; } = [];
 

@@ -170,6 +170,11 @@ public sealed partial class IommuDecoder
                 $"{device.Misconfiguration}: every transaction of the device faults"));
         }
 
+        if (device.Extended && dc.Msiptp.Mode == MsiptpMode.Flat)
+        {
+            WalkMsiPageTable(device);
+        }
+
         bool gade = dc.Tc.Gade;
         if (dc.Iohgatp.PagingMode is { } gMode)
         {
@@ -301,5 +306,34 @@ public sealed partial class IommuDecoder
         }
 
         return true;
+    }
+
+    /// <summary>A flat MSI page table: one 16-byte MSI PTE per interrupt file, 2^popcount(msi_addr_mask) of them (at most
+    /// 2^16 are read: a wider mask names more files than any guest has).</summary>
+    private void WalkMsiPageTable(DecodedDevice device)
+    {
+        var dc = device.Context;
+        int bits = Math.Min(System.Numerics.BitOperations.PopCount(dc.MsiMask), 16);
+        ulong entries = 1UL << bits;
+        ulong valid = 0;
+        var page = new ulong[512];
+        ulong root = dc.Msiptp.RootAddress;
+        for (ulong offset = 0; offset < entries * 16; offset += ImageFormat.PageSize)
+        {
+            int words = (int)Math.Min(512UL, (entries * 16 - offset) / 8);
+            if (!ReadTable(root + offset, page.AsSpan(0, words)))
+            {
+                device.Findings.Add(new($"MSI page table of device_id 0x{device.DeviceId:x}", root + offset,
+                    FaultCause.MsiPteLoadAccessFault, "the table is not in memory"));
+                break;
+            }
+
+            for (int i = 0; i < words; i += 2)
+            {
+                valid += page[i] & 1;
+            }
+        }
+
+        device.MsiPageTable = (entries, valid);
     }
 }

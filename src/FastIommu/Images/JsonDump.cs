@@ -59,6 +59,14 @@ public static class JsonDump
             w.WriteString("msiptp", Hex(dc.Msiptp.Value));
             w.WriteString("msi_addr_mask", Hex(dc.MsiAddrMask));
             w.WriteString("msi_addr_pattern", Hex(dc.MsiAddrPattern));
+            if (device.MsiPageTable is { } msi)
+            {
+                w.WriteStartObject("msi_page_table");
+                w.WriteString("root", Hex(dc.Msiptp.RootAddress));
+                w.WriteNumber("entries", msi.Entries);
+                w.WriteNumber("valid", msi.Valid);
+                w.WriteEndObject();
+            }
         }
 
         if (device.Misconfiguration == ContextMisconfiguration.None)

@@ -66,6 +66,10 @@ public static class TextDump
         {
             w.Write($"  msiptp    {Hex16(dc.Msiptp.Value)}  MODE={(dc.Msiptp.Mode == MsiptpMode.Flat ? "Flat" : dc.Msiptp.Mode == MsiptpMode.Off ? "Off" : $"reserved({(byte)dc.Msiptp.Mode})")} PPN={Hex(dc.Msiptp.Ppn)}\n");
             w.Write($"  msi_addr_mask {Hex(dc.MsiAddrMask)}  msi_addr_pattern {Hex(dc.MsiAddrPattern)}\n");
+            if (device.MsiPageTable is { } msi)
+            {
+                w.Write($"  MSI page table (flat) at {Hex(dc.Msiptp.RootAddress)}: {msi.Entries} entries, {msi.Valid} valid\n");
+            }
         }
 
         WriteFindings(w, device.Findings, "  ");

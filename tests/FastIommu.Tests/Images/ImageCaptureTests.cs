@@ -76,4 +76,20 @@ public class ImageCaptureTests
         Assert.That(decoded.Devices, Is.Empty, "the hardware never reaches the DC below a misconfigured entry");
         Assert.That(decoded.Findings.Select(f => f.Cause), Is.EqualTo(new[] { FaultCause.DdtEntryMisconfigured }));
     }
+
+    [Test]
+    public void A_flat_msi_page_table_is_part_of_the_image_and_the_dump()
+    {
+        using var s = new ImageScenario(DdtpMode.OneLevel, ImageScenario.ExtendedCaps);
+        ulong msiPt = s.Allocator.AllocatePage();
+        s.Memory.Qword(msiPt + 16) = 0x7 | (0x9000_0UL << 10); // entry 1: V, M = 3 (basic), PPN
+        var dc = new ExtendedDeviceContext(ImageScenario.Dc(0))
+            .WithMsiptp(new Msiptp(0).WithMode(MsiptpMode.Flat).WithPpn(msiPt >> 12)).WithMsiAddrMask(0x3).WithMsiAddrPattern(0x2_8000);
+        s.SetDc(4, dc);
+        var image = s.Capture();
+        var pages = Enumerable.Range(0, image.Memory.PageCount).Select(image.Memory.PageAddress).ToList();
+        Assert.That(pages, Does.Contain(msiPt), "the MSI page table is an IOMMU structure");
+        string text = TextDump.ToText(IommuDecoder.Decode(image));
+        Assert.That(text, Does.Contain($"MSI page table (flat) at 0x{msiPt:x}: 4 entries, 1 valid"), text);
+    }
 }
