@@ -16,6 +16,7 @@ public sealed partial class IommuDecoder
         public required bool Gade { get; init; }
         public required ulong[][] Buffers { get; init; }
         public required int AddressBits { get; init; }
+        public required HashSet<(ulong Page, int Level)> Visited { get; init; } // per table: a page linked twice is walked once
     }
 
     private DecodedTable WalkTable(PagingModeKind mode, ulong root, Iohgatp? gStage, bool ade, bool gade = false)
@@ -31,6 +32,7 @@ public sealed partial class IommuDecoder
         var walk = new TableWalk
         {
             Table = table, GStage = gStage, Ade = ade, Gade = gade, Buffers = buffers, AddressBits = PagingModes.AddressBits(mode),
+            Visited = [],
         };
         WalkLevel(in walk, levels - 1, root, 0);
         return table;
@@ -45,6 +47,13 @@ public sealed partial class IommuDecoder
         if (!ResolveTable(tableAddress, walk.GStage, walk.Gade, out ulong spa, out FaultCause cause, out string why))
         {
             AddFinding(table, new($"{table.Mode} level {level} table", tableAddress, cause, why));
+            return;
+        }
+
+        if (!walk.Visited.Add((spa, level)))
+        {
+            AddFinding(table, new($"{table.Mode} level {level} table", spa, FaultCause.None,
+                "linked more than once; its mappings are listed once"));
             return;
         }
 

@@ -18,6 +18,9 @@ public sealed partial class IommuDecoder
     private readonly Capabilities _caps;
     private readonly Fctl _fctl;
     private readonly HashSet<ulong> _pages = [];
+    // Directory pages already walked, by level: a page linked twice (aliased, or a loop in damaged memory) is walked once,
+    // so the work is bounded by the memory's size whatever the entries say.
+    private readonly HashSet<(ulong Page, int Level)> _directoryVisited = [];
     private readonly ulong[] _buffer = new ulong[2048]; // one table (an x4 root is 2048 entries)
 
     private IommuDecoder(IMemoryAccess memory, Capabilities caps, Fctl fctl)
@@ -75,6 +78,13 @@ public sealed partial class IommuDecoder
 
     private void WalkDdtLevel(ulong table, int level, uint idBase, bool extended, List<DecodedDevice> devices, List<DecodeFinding> findings)
     {
+        if (!_directoryVisited.Add((table, 16 + level)))
+        {
+            findings.Add(new($"DDT level {level} (device_id 0x{idBase:x} and up)", table, FaultCause.None,
+                "this table is linked more than once; its entries are listed once"));
+            return;
+        }
+
         if (level == 0)
         {
             WalkDeviceContexts(table, idBase, extended, devices);
@@ -222,6 +232,13 @@ public sealed partial class IommuDecoder
         {
             device.Findings.Add(new($"PDT level {level} of device_id 0x{device.DeviceId:x}", table,
                 cause == FaultCause.ReadAccessFault ? FaultCause.PdtEntryLoadAccessFault : cause, why));
+            return;
+        }
+
+        if (!_directoryVisited.Add((spa, level)))
+        {
+            device.Findings.Add(new($"PDT level {level} of device_id 0x{device.DeviceId:x} (process_id 0x{idBase:x} and up)", spa,
+                FaultCause.None, "this table is linked more than once; its entries are listed once"));
             return;
         }
 

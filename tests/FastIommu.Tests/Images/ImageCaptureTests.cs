@@ -93,3 +93,43 @@ public class ImageCaptureTests
         Assert.That(text, Does.Contain($"MSI page table (flat) at 0x{msiPt:x}: 4 entries, 1 valid"), text);
     }
 }
+
+/// <summary>Untrusted memory (a raw guest dump) cannot make the decoder loop or blow up.</summary>
+public class DecoderRobustnessTests
+{
+    [Test]
+    public void A_table_whose_every_entry_points_at_one_table_is_walked_once()
+    {
+        using var s = new ImageScenario(DdtpMode.OneLevel, ImageScenario.FullCaps);
+        ulong root = s.Allocator.AllocatePage();
+        ulong mid = s.Allocator.AllocatePage();
+        // Sv57: root -> 512 x mid, mid -> 512 x mid (itself) at every lower level: 512^4 paths if followed blindly.
+        for (int i = 0; i < 512; i++)
+        {
+            s.Memory.Qword(root + ((ulong)i * 8)) = Pte.Table(mid).Value;
+            s.Memory.Qword(mid + ((ulong)i * 8)) = Pte.Table(mid).Value;
+        }
+
+        s.SetDc(1, ImageScenario.Dc(new Iosatp(0).WithMode(Iosatp.ModeSv57).WithPpn(root >> 12).Value));
+        var decoded = IommuDecoder.Decode(s.Capture());
+        var table = decoded.Devices[0].FirstStage!;
+        Assert.That(table.TablePages, Is.LessThanOrEqualTo(5), "each (page, level) is walked once");
+        Assert.That(table.Findings.Count + table.FindingsOmitted, Is.GreaterThan(0), "the aliasing is reported");
+    }
+
+    [Test]
+    public void A_ddt_whose_entries_all_point_at_one_leaf_is_walked_once()
+    {
+        using var s = new ImageScenario(DdtpMode.TwoLevel, ImageScenario.FullCaps);
+        s.SetDc(0, ImageScenario.Dc(0));
+        ulong leaf = new NonLeafEntry(s.Memory.Qword(s.DdtRoot)).TableAddress;
+        for (int i = 1; i < 512; i++)
+        {
+            s.Memory.Qword(s.DdtRoot + ((ulong)i * 8)) = NonLeafEntry.Pointing(leaf).Value;
+        }
+
+        var decoded = IommuDecoder.Decode(s.Capture());
+        Assert.That(decoded.Devices, Has.Count.EqualTo(1), "device 0 is listed once, not under each alias");
+        Assert.That(decoded.Findings, Has.Count.EqualTo(511), "each extra link is reported");
+    }
+}
