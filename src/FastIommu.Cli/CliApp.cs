@@ -1,6 +1,7 @@
 using System.CommandLine;
 using FastIommu.Cli.Commands;
 using FastIommu.Images;
+using Spectre.Console;
 
 namespace FastIommu.Cli;
 
@@ -17,9 +18,9 @@ internal static class CliApp
     public const int BadInput = 1;
     public const int UsageError = 2;
 
-    public static int Run(string[] args, Stream stdout, Stream stdin, TextWriter error)
+    public static int Run(string[] args, Stream stdout, Stream stdin, TextWriter error, bool interactive = false)
     {
-        using var context = new CliContext(stdout, stdin, error);
+        using var context = new CliContext(stdout, stdin, error) { Interactive = interactive };
         var output = context.Out;
         var root = new RootCommand(
             "fastiommu: byte-exact RISC-V IOMMU table images. Dump an image (or a raw guest memory file) as text, DOT or "
@@ -59,6 +60,22 @@ internal static class CliApp
             error.WriteLine($"fastiommu: {ex.Message}");
             return BadInput;
         }
+    }
+
+    /// <summary>Runs <paramref name="work"/>, with a spinner on standard error when it is a terminal and the work is
+    /// long (<paramref name="long"/>): loading and decoding a large image takes a moment.</summary>
+    public static T WithProgress<T>(CliContext context, bool @long, string what, Func<T> work)
+    {
+        if (!context.Interactive || !@long)
+        {
+            return work();
+        }
+
+        var console = Spectre.Console.AnsiConsole.Create(new Spectre.Console.AnsiConsoleSettings
+        {
+            Out = new Spectre.Console.AnsiConsoleOutput(context.Error),
+        });
+        return console.Status().Start(what, _ => work());
     }
 
     /// <summary>Reports a usage problem found by a command's own checks.</summary>

@@ -14,5 +14,8 @@ internal sealed class CliContext(Stream outStream, Stream inStream, TextWriter e
 
     public TextWriter Error { get; } = error;
 
+    /// <summary>Standard error is a terminal: long work may show progress there.</summary>
+    public bool Interactive { get; init; }
+
     public void Dispose() => Out.Dispose();
 }

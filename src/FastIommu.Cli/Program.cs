@@ -6,6 +6,6 @@ internal static class Program
     {
         using var stdout = Console.OpenStandardOutput();
         using var stdin = Console.OpenStandardInput();
-        return CliApp.Run(args, stdout, stdin, Console.Error);
+        return CliApp.Run(args, stdout, stdin, Console.Error, interactive: !Console.IsErrorRedirected);
     }
 }

@@ -56,7 +56,9 @@ internal static class DumpCommand
             DecodedIommu decoded;
             if (imagePath is not null)
             {
-                decoded = IommuDecoder.Decode(TableImage.Load(imagePath));
+                bool large = new FileInfo(imagePath).Exists && new FileInfo(imagePath).Length > (64L << 20);
+                decoded = CliApp.WithProgress(context, large, $"Loading and decoding {Path.GetFileName(imagePath)}...",
+                    () => IommuDecoder.Decode(TableImage.Load(imagePath)));
             }
             else
             {
@@ -68,8 +70,11 @@ internal static class DumpCommand
 
                 string? c = parse.GetValue(caps);
                 var capabilities = c is null ? Capabilities.FullRv64 : new Capabilities(Numbers.Parse(c, "--capabilities"));
-                var memory = SparseMemory.LoadFlat(rawPath!, Numbers.Parse(b, "--base"));
-                decoded = IommuDecoder.Decode(memory, new Ddtp(Numbers.Parse(d, "--ddtp")), capabilities);
+                ulong rawBase = Numbers.Parse(b, "--base");
+                var ddtpValue = new Ddtp(Numbers.Parse(d, "--ddtp"));
+                bool large = new FileInfo(rawPath!).Exists && new FileInfo(rawPath!).Length > (64L << 20);
+                decoded = CliApp.WithProgress(context, large, $"Loading and decoding {Path.GetFileName(rawPath)}...",
+                    () => IommuDecoder.Decode(SparseMemory.LoadFlat(rawPath!, rawBase), ddtpValue, capabilities));
             }
 
             string? path = parse.GetValue(outFile);

@@ -106,6 +106,12 @@ public class CliTests
         var r = CliProcess.Run(null, "frobnicate");
         Assert.That(r.ExitCode, Is.EqualTo(2), "an unknown command");
         Assert.That(r.Stderr, Does.Contain("frobnicate"), r.Stderr);
+        var unaligned = CliProcess.Run(null, "dump", "--raw", Path.Combine(_dir, "two-stage.raw"), "--base", "0x80000010", "--ddtp", "2");
+        Assert.That(unaligned.ExitCode, Is.EqualTo(1), "an unaligned base is bad input");
+        Assert.That(unaligned.Stderr, Does.Contain("0x80000010"), unaligned.Stderr);
+        var notNumber = CliProcess.Run(null, "dump", "--raw", Path.Combine(_dir, "two-stage.raw"), "--base", "eighty", "--ddtp", "2");
+        Assert.That(notNumber.ExitCode, Is.EqualTo(1), "a base that is not a number is bad input");
+        Assert.That(notNumber.Stderr, Does.Contain("--base 'eighty'"), notNumber.Stderr);
         var missing = CliProcess.Run(null, "dump", Path.Combine(_dir, "missing.img"));
         Assert.That(missing.ExitCode, Is.EqualTo(1), "a missing file is bad input");
         Assert.That(missing.Stderr, Does.Contain("missing.img"), missing.Stderr);
