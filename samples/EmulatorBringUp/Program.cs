@@ -1,7 +1,7 @@
 // The emulator bring-up of docs/hardware-device.md as one program: guest RAM, the IOMMU device on it, a driver that
 // sets up the device directory and the queues through MMIO registers, maps a buffer, a device's DMA, unmap and
 // invalidation through the command queue, and the fault record of a DMA after the unmap.
-// Run: dotnet run --project samples/EmulatorBringUp
+// Run: dotnet run --project samples/EmulatorBringUp [-- IMAGE]  (IMAGE: where to save the table image it takes)
 using FastIommu.Formats.RiscV;
 using FastIommu.Hardware;
 using FastIommu.Images;
@@ -53,6 +53,17 @@ var dma = new TranslationRequest(DeviceId, Iova + 0x1234, AccessType.Write);
 var result = iommu.Translate(in dma);
 Console.WriteLine($"\nDMA write 0x{dma.Iova:x} -> {result}");
 Check(result.Success && result.PhysicalAddress == Buffer + 0x1234, "the DMA reaches the buffer");
+
+// A byte-exact image of the IOMMU's structures and queues as they are now (docs/image-format.md). Given a path
+// (dotnet run --project samples/EmulatorBringUp -- demo.img), it is saved for `fastiommu dump` and `translate`.
+var image = TableImage.Capture(iommu, new PhysicalMemoryAccess(ram));
+Console.WriteLine($"image: {image.Memory.PageCount} pages, {image.SizeInBytes} bytes");
+Check(TableImage.Read(image.ToArray()).ToArray().AsSpan().SequenceEqual(image.ToArray()), "the image reads back byte for byte");
+if (args.Length > 0)
+{
+    image.Save(args[0]);
+    Console.WriteLine($"saved to {args[0]}");
+}
 
 // 6. Unmap: the table's pages go to the gather; IOTINVAL.VMA for the PSCID (tables were freed: flush the PSCID),
 //    IOFENCE.C, and only then may the pages be reused.

@@ -14,13 +14,32 @@ public sealed partial class TableImage
     /// pages are not included. The same memory and registers always give the same image.
     /// </summary>
     public static TableImage Capture(IMemoryAccess memory, Ddtp ddtp, Capabilities capabilities, Fctl fctl = default,
-        QueueBase? cqb = null, QueueBase? fqb = null)
+        QueueBase? cqb = null, QueueBase? fqb = null) => Capture(memory, ddtp, capabilities, fctl, cqb, fqb, pqb: null);
+
+    /// <summary>An image of what the device <paramref name="iommu"/> currently points at in <paramref name="memory"/>
+    /// (the memory it was built on): its ddtp, capabilities and fctl registers, and the command, fault and (with
+    /// capabilities.ATS) page-request queues its base registers name (a queue whose base is still 0 is left out).</summary>
+    public static TableImage Capture(RiscVIommu iommu, IMemoryAccess memory)
+    {
+        ArgumentNullException.ThrowIfNull(iommu);
+        var caps = iommu.Capabilities;
+        return Capture(memory, new Ddtp(iommu.Read64(RegisterOffsets.Ddtp)), caps, new Fctl(iommu.Read32(RegisterOffsets.Fctl)),
+            Queue(iommu, RegisterOffsets.Cqb, true), Queue(iommu, RegisterOffsets.Fqb, true), Queue(iommu, RegisterOffsets.Pqb, caps.Ats));
+    }
+
+    /// <summary>A queue base register, or null when the queue does not exist or was never given a base (reset value 0).</summary>
+    private static QueueBase? Queue(RiscVIommu iommu, uint offset, bool exists) =>
+        exists && iommu.Read64(offset) is var value and not 0 ? new QueueBase(value) : null;
+
+    private static TableImage Capture(IMemoryAccess memory, Ddtp ddtp, Capabilities capabilities, Fctl fctl,
+        QueueBase? cqb, QueueBase? fqb, QueueBase? pqb)
     {
         ArgumentNullException.ThrowIfNull(memory);
         var decoded = IommuDecoder.Decode(memory, ddtp, capabilities, fctl);
         var pages = new SortedSet<ulong>(decoded.StructurePages);
         AddQueue(memory, pages, cqb, QueueBase.CommandEntrySize);
         AddQueue(memory, pages, fqb, QueueBase.FaultRecordEntrySize);
+        AddQueue(memory, pages, pqb, QueueBase.PageRequestEntrySize);
 
         var addresses = new ulong[pages.Count];
         var words = new ulong[pages.Count * WordsPerPage];

@@ -26,6 +26,23 @@ public class ImageCaptureTests
     }
 
     [Test]
+    public void A_device_capture_takes_its_registers_and_queues()
+    {
+        using var s = GoldenScenarios.Build("one-level-base");
+        var iommu = new FastIommu.Hardware.RiscVIommu(s.Memory, s.Caps);
+        ulong cq = s.Allocator.AllocatePage(), fq = s.Allocator.AllocatePage(), pq = s.Allocator.AllocatePage();
+        iommu.Write64(RegisterOffsets.Cqb, QueueBase.Create(cq, 8).Value);
+        iommu.Write64(RegisterOffsets.Fqb, QueueBase.Create(fq, 7).Value);
+        iommu.Write64(RegisterOffsets.Pqb, QueueBase.Create(pq, 8).Value);
+        iommu.Write64(RegisterOffsets.Ddtp, s.Ddtp.Value);
+        var image = TableImage.Capture(iommu, new FastIommu.Hardware.PhysicalMemoryAccess(s.Memory));
+        var pages = Enumerable.Range(0, image.Memory.PageCount).Select(image.Memory.PageAddress).ToList();
+        Assert.That(image.Ddtp, Is.EqualTo(s.Ddtp), "ddtp as the device holds it");
+        Assert.That(pages, Is.SupersetOf(new[] { cq, fq, pq }), "the three queues");
+        Assert.That(pages.Count, Is.EqualTo(s.Capture().Memory.PageCount + 3), "and the same structure pages");
+    }
+
+    [Test]
     public void A_flat_memory_dump_at_its_base_decodes_like_the_image()
     {
         using var s = GoldenScenarios.Build("two-stage");
