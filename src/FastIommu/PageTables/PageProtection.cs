@@ -14,7 +14,7 @@ public enum PageProtection : byte
     Global = 16,
 }
 
-/// <summary>Outcome of <see cref="PageTable{TMode}.TryMap"/> and <see cref="PageTable{TMode}.TryUnmap"/>.
+/// <summary>Outcome of <see cref="PageTable{TMode}.TryMap(ulong, ulong, ulong, PageProtection, FastIommu.Formats.RiscV.PageBasedMemoryType)"/> and <see cref="PageTable{TMode}.TryUnmap"/>.
 /// Every value but <see cref="Success"/> means the call changed nothing.</summary>
 public enum MapStatus : byte
 {

@@ -50,7 +50,7 @@ public sealed unsafe partial class PageTable<TMode> where TMode : struct, IPagin
     /// <summary>Clears the leaves among <paramref name="n"/> level-0 entries of this call's range, adds the cleared
     /// stretches to the gather and returns how many were valid. Vector stores of zero: the range is the caller's, and
     /// a racing hardware A/D update (a CAS against the old leaf) either lands first and is discarded with the leaf,
-    /// or fails; the count decrement that follows (a full fence) orders the clears before any freeing.</remarks>
+    /// or fails; the count decrement that follows (a full fence) orders the clears before any freeing.</summary>
     private static uint ClearLeafRun(ref ulong first, int n, ulong iova, InvalidationGather? gather)
     {
         uint cleared = 0;
