@@ -28,6 +28,8 @@ public sealed partial class IommuDriver : IDisposable
         ArgumentNullException.ThrowIfNull(allocator);
         Allocator = allocator;
         Memory = allocator.Memory;
+        Blocked = new BlockedDomain(this);
+        Identity = new IdentityDomain(this);
     }
 
     /// <summary>Where domain page tables come from.</summary>

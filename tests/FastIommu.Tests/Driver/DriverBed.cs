@@ -19,6 +19,7 @@ internal sealed class DriverBed : IDisposable
     public const ulong DataBase = 0x8010_0000;
 
     private readonly List<InProcessMmio> _mmios = [];
+    private readonly List<RecordingMmio> _recorders = [];
 
     public DriverBed(int instances = 1, Capabilities? capabilities = null, IommuDriverOptions? options = null,
         IommuOptions? deviceOptions = null, ulong windowSize = WindowSize)
@@ -31,7 +32,9 @@ internal sealed class DriverBed : IDisposable
             var device = new RiscVIommu(Memory, capabilities ?? Capabilities.FullRv64, deviceOptions, TranslatorCacheOptions.Default);
             var mmio = new InProcessMmio(device);
             _mmios.Add(mmio);
-            Driver.AddInstance(mmio, options: options);
+            var recorder = new RecordingMmio(mmio, Memory);
+            _recorders.Add(recorder);
+            Driver.AddInstance(recorder, options: options);
         }
     }
 
@@ -46,6 +49,12 @@ internal sealed class DriverBed : IDisposable
     public InProcessMmio Mmio(int i = 0) => _mmios[i];
 
     public RiscVIommu Hardware(int i = 0) => _mmios[i].Device;
+
+    /// <summary>What the driver sent to instance <paramref name="i"/>, doorbell by doorbell.</summary>
+    public RecordingMmio Recorder(int i = 0) => _recorders[i];
+
+    /// <summary>A 4 KiB data page of the lower half (index 0..255), for mappings.</summary>
+    public static ulong Data(int page) => DataBase + ((ulong)page << 12);
 
     /// <summary>Translates through the hardware of instance <paramref name="i"/> as device traffic would.</summary>
     public TranslationResult Translate(int i, uint deviceId, ulong iova, AccessType access = AccessType.Read) =>
