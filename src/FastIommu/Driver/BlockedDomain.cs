@@ -1,3 +1,5 @@
+using FastIommu.Formats.RiscV;
+
 namespace FastIommu.Driver;
 
 /// <summary>No DMA. As Linux's riscv blocking domain: the device context is written with tc.V = 0, so every request
@@ -9,4 +11,9 @@ public sealed class BlockedDomain : IommuDomain
     }
 
     internal override ContextImage DeviceImage(Bond? bond) => ContextImage.Invalid;
+
+    internal override bool FitsProcessContext => true;
+
+    internal override ProcessContext ProcessImage(Bond? bond) => default; // ta.V = 0
+
 }

@@ -11,4 +11,8 @@ public sealed class IdentityDomain : IommuDomain
 
     internal override ContextImage DeviceImage(Bond? bond) =>
         new(DeviceContextTc.Default.WithV(true), Iohgatp.Default, DeviceContextTa.Default, Iosatp.Default.Value);
+
+    internal override bool FitsProcessContext => true;
+
+    internal override ProcessContext ProcessImage(Bond? bond) => new(ProcessContextTa.Default.WithV(true), Iosatp.Default);
 }

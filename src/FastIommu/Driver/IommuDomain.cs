@@ -1,3 +1,5 @@
+using FastIommu.Formats.RiscV;
+
 namespace FastIommu.Driver;
 
 /// <summary>
@@ -52,6 +54,15 @@ public abstract partial class IommuDomain : IDisposable
 
     /// <summary>The device context for a device whose RID (requests without process_id) uses this domain.</summary>
     internal abstract ContextImage DeviceImage(Bond? bond);
+
+    /// <summary>The process context for a (device, PASID) using this domain (PASID 0 carries the RID domain of a
+    /// device with a PDT).</summary>
+    /// <exception cref="NotSupportedException">The domain cannot sit in a process context (a G-stage).</exception>
+    internal virtual ProcessContext ProcessImage(Bond? bond) =>
+        throw new NotSupportedException($"{this} cannot be attached to a PASID (a process context holds a first stage only).");
+
+    /// <summary>True when <see cref="ProcessImage"/> works.</summary>
+    internal virtual bool FitsProcessContext => false;
 
     internal void AddUsers(int n) => Interlocked.Add(ref _users, n);
 

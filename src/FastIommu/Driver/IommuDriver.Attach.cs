@@ -76,6 +76,7 @@ public sealed partial class IommuDriver
             }
 
             domain.CheckUsableOn(device.Instance);
+            device.CheckRidDomain(domain);
         }
 
         // Prepare: bonds first (linked, then a barrier, before any context holds their ids).
@@ -110,7 +111,7 @@ public sealed partial class IommuDriver
         for (int i = 0; i < devices.Count; i++)
         {
             IommuDevice device = devices[i];
-            device.Instance.WriteContext(device.DeviceId, device.ContextAddress, device.Image(domain, bonds[i]));
+            device.ApplyRidDomain(domain, bonds[i]);
         }
 
         for (int i = 0; i < devices.Count; i++)

@@ -193,6 +193,7 @@ public sealed partial class IommuInstance
             "turn its queues off");
 
         _directory.FreeAll();
+        FreePdtPages();
         FreeRing(_allocator, _commandRing, Math.Max(1, (1 << Options.CommandQueueLog2Entries) * Command.Size / PhysicalMemory.PageSize));
         FreeRing(_allocator, _faultRing, Math.Max(1, (1 << Options.FaultQueueLog2Entries) * FaultRecord.Size / PhysicalMemory.PageSize));
         FreeRing(_allocator, _fencePage, 1);

@@ -78,6 +78,9 @@ public sealed partial class IommuInstance : IDisposable
 
     internal IIommuMmio Mmio => _mmio;
 
+    /// <summary>Where DDT and PDT pages come from.</summary>
+    internal PageAllocator DirectoryAllocator => _allocator;
+
     /// <summary>True once shut down.</summary>
     public bool IsDisposed => Volatile.Read(ref _disposed) != 0;
 

@@ -53,6 +53,13 @@ public abstract partial class PagingDomain : IommuDomain
             : new ContextImage(tc, Iohgatp.Default, DeviceContextTa.Default.WithPscid(bond!.Id), Iosatp.Default.WithMode(encoding).WithPpn(RootAddress >> 12).Value);
     }
 
+    internal override bool FitsProcessContext => !IsGStage;
+
+    internal override ProcessContext ProcessImage(Bond? bond) => IsGStage
+        ? base.ProcessImage(bond)
+        : new ProcessContext(ProcessContextTa.Default.WithV(true).WithPscid(bond!.Id),
+            Iosatp.Default.WithMode(PagingModes.ModeEncoding(Mode)).WithPpn(RootAddress >> 12));
+
     /// <summary>Maps [iova, iova + size) to [pa, pa + size) with the largest leaves alignment allows.</summary>
     /// <returns>Success, or why nothing was changed.</returns>
     public abstract MapStatus TryMap(ulong iova, ulong pa, ulong size, DmaProtection prot);
