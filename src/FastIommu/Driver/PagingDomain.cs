@@ -32,6 +32,12 @@ public abstract partial class PagingDomain : IommuDomain
     /// <summary>The allocator its table pages come from.</summary>
     public abstract PageAllocator Allocator { get; }
 
+    /// <summary>For an address space (kind SVA): its PASID and binds, under the driver's SVA lock.</summary>
+    internal SvaState? Sva { get; set; }
+
+    /// <summary>The PASID of an address space while bound to at least one device.</summary>
+    public uint? SvaPasid => Sva?.Pasid;
+
     internal override bool NeedsBond => true;
 
     internal override bool GStageBond => IsGStage;
