@@ -67,7 +67,7 @@ public sealed partial class IommuDevice
     /// domain lives in PC 0, which holds a first stage only).</summary>
     internal void CheckRidDomain(IommuDomain domain)
     {
-        if (Pdt is not null && domain is PagingDomain { IsGStage: true })
+        if (Pdt is not null && !domain.FitsProcessContext)
         {
             throw new NotSupportedException($"{this} has PASIDs: its RID domain sits in process context 0 and cannot be a G-stage ({domain}).");
         }
@@ -83,10 +83,10 @@ public sealed partial class IommuDevice
             return Pdt.GetOrCreateContext(pasid);
         }
 
-        CheckRidDomain(Domain); // a G-stage RID domain cannot move into PC 0
-        if (Domain is PagingDomain { IsGStage: true })
+        if (!Domain.FitsProcessContext)
         {
-            throw new NotSupportedException($"{this} is on a G-stage domain; attach PASIDs through a nested domain instead.");
+            // Its RID domain would have to move into PC 0, which holds a first stage only.
+            throw new NotSupportedException($"{this} is on {Domain}, which cannot sit in process context 0; no PASID can be added beside it.");
         }
 
         var pdt = ProcessDirectory.Create(Instance.DirectoryAllocator, ProcessDirectory.ModeFor(PasidBits, Instance.Capabilities));

@@ -14,7 +14,7 @@ public abstract partial class IommuDomain
     /// <summary>The bond on <paramref name="instance"/> with one more user, created (with a fresh id) if the domain
     /// had none there. Under <see cref="Gate"/>.</summary>
     /// <exception cref="IdSpaceExhaustedException">The instance has no PSCID/GSCID left; nothing changed.</exception>
-    internal Bond AcquireBond(IommuInstance instance)
+    internal virtual Bond AcquireBond(IommuInstance instance)
     {
         Bond[] bonds = _bonds;
         foreach (Bond existing in bonds)
@@ -51,7 +51,7 @@ public abstract partial class IommuDomain
 
     /// <summary>One user less; the last one unlinks the bond (after its contexts stopped using it: the caller's
     /// job), flushes its id on the instance and frees the id. Under <see cref="Gate"/>.</summary>
-    internal void ReleaseBond(Bond bond)
+    internal virtual void ReleaseBond(Bond bond)
     {
         if (--bond.References > 0)
         {

@@ -61,6 +61,9 @@ public abstract partial class IommuDomain : IDisposable
     internal virtual ProcessContext ProcessImage(Bond? bond) =>
         throw new NotSupportedException($"{this} cannot be attached to a PASID (a process context holds a first stage only).");
 
+    /// <summary>A domain whose gate must be held with this one's (a nested domain's parent, whose bonds it uses).</summary>
+    internal virtual IommuDomain? LockParent => null;
+
     /// <summary>True when <see cref="ProcessImage"/> works.</summary>
     internal virtual bool FitsProcessContext => false;
 

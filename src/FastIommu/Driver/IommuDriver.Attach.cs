@@ -22,7 +22,7 @@ public sealed partial class IommuDriver
     /// its bytes unchanged. Commit: each device context rewritten in the spec's order (see
     /// <see cref="IommuInstance.WriteContext"/>), then the old domain's bonds released (unlinked only after no context
     /// uses them).</para>
-    /// <para>Locks: the group's gate, then both domains' gates in <see cref="IommuDomain.Id"/> order, so replaces in
+    /// <para>Locks: the group's gate, then both domains' gates (and a nested domain's parent) in <see cref="IommuDomain.Id"/> order, so replaces in
     /// opposite directions (A→B beside B→A) cannot deadlock.</para>
     /// </remarks>
     /// <exception cref="ArgumentException">The domain or group belongs to another driver.</exception>
@@ -52,15 +52,8 @@ public sealed partial class IommuDriver
                 return;
             }
 
-            IommuDomain first = old.Id < domain.Id ? old : domain;
-            IommuDomain second = old.Id < domain.Id ? domain : old;
-            lock (first.Gate)
-            {
-                lock (second.Gate)
-                {
-                    ReplaceLocked(group, old, domain);
-                }
-            }
+            using var locks = new DomainLocks(old, domain);
+            ReplaceLocked(group, old, domain);
         }
     }
 

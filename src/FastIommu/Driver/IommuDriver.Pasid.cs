@@ -32,63 +32,56 @@ public sealed partial class IommuDriver
                 return;
             }
 
-            IommuDomain first = old.Id < domain.Id ? old : domain;
-            IommuDomain second = old.Id < domain.Id ? domain : old;
-            lock (first.Gate)
+            using var locks = new DomainLocks(old, domain);
+            domain.ThrowIfDestroyed();
+            domain.CheckUsableOn(device.Instance);
+            if (!domain.FitsProcessContext)
             {
-                lock (second.Gate)
+                throw new NotSupportedException($"{domain} cannot be attached to a PASID: a process context holds a first stage only.");
+            }
+
+            Bond? bond = domain.NeedsBond ? domain.AcquireBond(device.Instance) : null;
+            ulong pc;
+            try
+            {
+                pc = current?.ContextAddress ?? device.EnsureProcessContext(pasid);
+            }
+            catch
+            {
+                if (bond is not null)
                 {
-                    domain.ThrowIfDestroyed();
-                    domain.CheckUsableOn(device.Instance);
-                    if (!domain.FitsProcessContext)
-                    {
-                        throw new NotSupportedException($"{domain} cannot be attached to a PASID: a process context holds a first stage only.");
-                    }
+                    domain.ReleaseBond(bond);
+                }
 
-                    Bond? bond = domain.NeedsBond ? domain.AcquireBond(device.Instance) : null;
-                    ulong pc;
-                    try
-                    {
-                        pc = current?.ContextAddress ?? device.EnsureProcessContext(pasid);
-                    }
-                    catch
-                    {
-                        if (bond is not null)
-                        {
-                            domain.ReleaseBond(bond);
-                        }
+                throw;
+            }
 
-                        throw;
-                    }
+            device.Instance.WriteProcessContext(device.DeviceId, pasid, pc, domain.ProcessImage(bond));
+            if (current?.Bond is { } oldBond)
+            {
+                old.ReleaseBond(oldBond);
+            }
 
-                    device.Instance.WriteProcessContext(device.DeviceId, pasid, pc, domain.ProcessImage(bond));
-                    if (current?.Bond is { } oldBond)
-                    {
-                        old.ReleaseBond(oldBond);
-                    }
+            if (current is not null)
+            {
+                old.AddUsers(-1);
+            }
 
-                    if (current is not null)
-                    {
-                        old.AddUsers(-1);
-                    }
-
-                    if (domain is BlockedDomain)
-                    {
-                        device.Pasids.Remove(pasid);
-                    }
-                    else
-                    {
-                        domain.AddUsers(1);
-                        if (current is null)
-                        {
-                            device.Pasids.Add(pasid, new PasidAttachment(domain, bond, pc));
-                        }
-                        else
-                        {
-                            current.Domain = domain;
-                            current.Bond = bond;
-                        }
-                    }
+            if (domain is BlockedDomain)
+            {
+                device.Pasids.Remove(pasid);
+            }
+            else
+            {
+                domain.AddUsers(1);
+                if (current is null)
+                {
+                    device.Pasids.Add(pasid, new PasidAttachment(domain, bond, pc));
+                }
+                else
+                {
+                    current.Domain = domain;
+                    current.Bond = bond;
                 }
             }
         }
