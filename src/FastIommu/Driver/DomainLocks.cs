@@ -1,3 +1,5 @@
+using FastIommu.Diagnostics;
+
 namespace FastIommu.Driver;
 
 /// <summary>Holds the gates of up to four domains (the two of a replace and their parents), entered in one fixed
@@ -35,6 +37,11 @@ internal ref struct DomainLocks
 
         (_a, _b, _c, _d) = (sorted[0], sorted[1], sorted[2], sorted[3]);
         _a?.Gate.Enter();
+        if (Interleaving.Enabled)
+        {
+            Interleaving.Reach("Driver.FirstDomainLocked"); // the lowest-id gate is held, the others not yet
+        }
+
         _b?.Gate.Enter();
         _c?.Gate.Enter();
         _d?.Gate.Enter();

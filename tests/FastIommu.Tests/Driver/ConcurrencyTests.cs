@@ -206,7 +206,7 @@ public class ConcurrencyTests
     }
 
     [Test]
-    public void ASecondReplaceWaitsForTheFirstInsteadOfInterleaving()
+    public void OppositeReplacesTakeTheDomainGatesInOneOrder()
     {
         using var bed = new DriverBed();
         PagingDomain a = bed.Driver.CreatePagingDomain(PagingModeKind.Sv39);
@@ -215,13 +215,15 @@ public class ConcurrencyTests
         DeviceGroup g2 = bed.Instance().AddDevice(0x2).Group;
         bed.Driver.Attach(g1, a);
         bed.Driver.Attach(g2, b);
-        using var pause = PausePoint.Arm("Driver.ReplacePrepared");
-        var first = Task.Run(() => bed.Driver.Replace(g1, b));  // holds a's and b's gates, in id order
+        // Hold the first replace with one gate taken (a's: the lower id), then start the opposite one.
+        using var pause = PausePoint.Arm("Driver.FirstDomainLocked");
+        var first = Task.Run(() => bed.Driver.Replace(g1, b));
         pause.WaitUntilHeld();
-        var second = Task.Run(() => bed.Driver.Replace(g2, a)); // the opposite direction
-        Assert.That(second.Wait(100), Is.False, "the opposite replace waits for the gates");
+        var second = Task.Run(() => bed.Driver.Replace(g2, a));
+        Assert.That(second.Wait(200), Is.False, "the opposite replace waits at a's gate (had it taken b's first, this would deadlock)");
         pause.Release();
-        Assert.That(Task.WaitAll([first, second], Limit), Is.True, "then both finish: no deadlock");
+        Assert.That(Task.WaitAll([first, second], TimeSpan.FromSeconds(10)), Is.True, "both finish: no deadlock");
+
         Assert.That((g1.Domain, g2.Domain), Is.EqualTo(((IommuDomain)b, (IommuDomain)a)), "both applied");
     }
 }
