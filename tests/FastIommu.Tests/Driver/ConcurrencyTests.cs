@@ -37,15 +37,17 @@ public class ConcurrencyTests
         using var stop = new CancellationTokenSource();
         long translations = 0, transient = 0;
         string? wrong = null;
+        using var readerRunning = new ManualResetEventSlim();
         var reader = Task.Run(() =>
         {
             var rng = new Random(7);
+            readerRunning.Set();
             while (!stop.IsCancellationRequested)
             {
                 int instance = rng.Next(2);
                 uint device = (uint)((instance == 1 || rng.Next(2) == 0 ? 0x10 : 0x20) + rng.Next(3));
                 TranslationResult r = bed.Translate(instance, device, Iova);
-                translations++;
+                Interlocked.Increment(ref translations);
                 if (r.Success ? r.PhysicalAddress != DriverBed.Data(1) && r.PhysicalAddress != DriverBed.Data(2) : r.Cause != FaultCause.DdtEntryNotValid)
                 {
                     wrong ??= $"instance {instance} device 0x{device:x}: {r}";
@@ -57,9 +59,12 @@ public class ConcurrencyTests
                 }
             }
         });
+        Assert.That(readerRunning.Wait(Limit), Is.True, "the reader started");
+        // At least Rounds each, and on until the reader has seen plenty (bounded by 20 × Rounds).
+        bool More(int i) => i < Rounds || (Interlocked.Read(ref translations) < 20_000 && i < 20 * Rounds);
         var t1 = Task.Run(() =>
         {
-            for (int i = 0; i < Rounds; i++)
+            for (int i = 0; More(i); i++)
             {
                 driver.Replace(g1, b);
                 driver.Replace(g1, a);
@@ -67,7 +72,7 @@ public class ConcurrencyTests
         });
         var t2 = Task.Run(() =>
         {
-            for (int i = 0; i < Rounds; i++)
+            for (int i = 0; More(i); i++)
             {
                 driver.Replace(g2, a);
                 driver.Replace(g2, b);

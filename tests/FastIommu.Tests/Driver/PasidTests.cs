@@ -110,4 +110,45 @@ public class PasidTests
         d.UnmapAndSync(Iova, 4096);
         Assert.That(bed.Translate(0, 0x30, 7, Iova).Cause, Is.EqualTo(FaultCause.ReadPageFault), "the PASID's bond was invalidated");
     }
+
+    [Test]
+    public void ALiveProcessContextIsUpdatedInTheSpecsOrder()
+    {
+        using var bed = new DriverBed();
+        IommuDevice device = bed.Instance().AddDevice(0x30, pasidBits: 8);
+        PagingDomain a = bed.Driver.CreatePagingDomain(PagingModeKind.Sv39);
+        PagingDomain b = bed.Driver.CreatePagingDomain(PagingModeKind.Sv39);
+        bed.Driver.AttachPasid(device, 6, a);
+        // PD8: the PC of PASID 6 is at root + 6 × 16; watch its ta (V in bit 0).
+        ulong pdt = bed.Instance().ReadDeviceContext(device).FscAsPdtp.RootAddress;
+        uint pscidA = new ProcessContextTa(bed.Memory.Qword(pdt + (6 * 16))).Pscid;
+        RecordingMmio rec = bed.Recorder();
+        rec.Watch = pdt + (6 * 16);
+        rec.Clear();
+        bed.Driver.AttachPasid(device, 6, b);
+        Assert.That(rec.Log.Select(e => (e.Command.Kind, e.Watched & 1)), Is.EqualTo(new[]
+        {
+            (CommandKind.IodirInvalPdt, 0UL), (CommandKind.IotinvalVma, 0UL), (CommandKind.IofenceC, 0UL),
+            (CommandKind.IodirInvalPdt, 1UL), (CommandKind.IofenceC, 1UL),
+            (CommandKind.IotinvalVma, 1UL), (CommandKind.IofenceC, 1UL),
+        }), "clear V -> INVAL_PDT + IOTINVAL (old PSCID) -> fence -> fsc -> V -> INVAL_PDT -> fence; then a's bond flushed before its PSCID is freed");
+        Assert.That(rec.Log[0].Command, Is.EqualTo(Command.IodirInvalPdt(0x30, 6)), "INVAL_PDT names device and PASID");
+        Assert.That(rec.Log[1].Command, Is.EqualTo(Command.IotinvalVma(false, 0, true, pscidA, false, 0)), "spec 'Changing process directory table entry'");
+    }
+
+    [Test]
+    public void AReusedPscidAtAPasidCarriesNothingOfItsLastDomain()
+    {
+        using var bed = new DriverBed(options: new IommuDriverOptions { PscidCount = 2 }); // PSCID 1 only
+        IommuDevice device = bed.Instance().AddDevice(0x30, pasidBits: 8);
+        PagingDomain a = bed.Driver.CreatePagingDomain(PagingModeKind.Sv39);
+        PagingDomain b = bed.Driver.CreatePagingDomain(PagingModeKind.Sv39);
+        a.Map(Iova, DriverBed.Data(1), 4096, DmaProtection.Read);
+        b.Map(Iova, DriverBed.Data(2), 4096, DmaProtection.Read);
+        bed.Driver.AttachPasid(device, 6, a);
+        Assert.That(bed.Translate(0, 0x30, 6, Iova).PhysicalAddress, Is.EqualTo(DriverBed.Data(1)), "a, cached under PSCID 1");
+        bed.Driver.DetachPasid(device, 6);
+        bed.Driver.AttachPasid(device, 6, b);
+        Assert.That(bed.Translate(0, 0x30, 6, Iova).PhysicalAddress, Is.EqualTo(DriverBed.Data(2)), "b under the same PSCID: nothing of a's");
+    }
 }
