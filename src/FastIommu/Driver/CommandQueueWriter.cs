@@ -27,6 +27,7 @@ internal sealed class CommandQueueWriter
     private uint _tail;
     private uint _head;      // last cqh read: the hardware is at least this far
     private uint _fenceSeq;  // last sequence number handed to a fence
+    private bool _closed;    // the instance shut down: the ring's pages may be reused
 
     public CommandQueueWriter(IIommuMmio mmio, PhysicalMemory memory, IommuCounters counters, ulong ringBase, int log2Entries,
         ulong fenceWord, TimeSpan timeout)
@@ -38,6 +39,15 @@ internal sealed class CommandQueueWriter
         _mask = (1u << log2Entries) - 1;
         _fenceWord = fenceWord;
         _timeout = timeout;
+    }
+
+    /// <summary>Refuses every later command (the instance is shutting down and will free the ring).</summary>
+    public void Close()
+    {
+        lock (_lock)
+        {
+            _closed = true;
+        }
     }
 
     /// <summary>Queues <paramref name="command"/> and rings the doorbell.</summary>
@@ -105,6 +115,7 @@ internal sealed class CommandQueueWriter
         var spin = default(SpinWait);
         while (!FenceDone(seq))
         {
+            ObjectDisposedException.ThrowIf(Volatile.Read(ref _closed), this);
             CheckErrors();
             if (Stopwatch.GetTimestamp() > deadline)
             {
@@ -127,6 +138,7 @@ internal sealed class CommandQueueWriter
 
     private void Write(in Command command)
     {
+        ObjectDisposedException.ThrowIf(_closed, this);
         uint next = (_tail + 1) & _mask;
         if (next == _head)
         {

@@ -171,6 +171,7 @@ public sealed partial class IommuInstance
         }
 
         Driver.Forget(this);
+        ForgetDevices();
         _mmio.Write64(RegisterOffsets.Ddtp, Ddtp.Create(DdtpMode.Off, 0).Value);
         try
         {
@@ -187,6 +188,7 @@ public sealed partial class IommuInstance
             // A stopped IOMMU: ddtp is Off, so it walks nothing; turning the queues off below stops it for good.
         }
 
+        _commands.Close();
         _mmio.Write32(RegisterOffsets.Cqcsr, 0);
         _mmio.Write32(RegisterOffsets.Fqcsr, 0);
         Poll(() => !new CqCsr(_mmio.Read32(RegisterOffsets.Cqcsr)).Cqon && !new FqCsr(_mmio.Read32(RegisterOffsets.Fqcsr)).Fqon,

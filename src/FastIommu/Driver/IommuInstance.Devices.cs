@@ -112,4 +112,43 @@ public sealed partial class IommuInstance
             }
         }
     }
+
+    /// <summary>At shutdown: every device leaves its group, and the domains it used drop its users and bonds (no
+    /// flush: the instance is going down and its ids with it), so no sync touches this instance's freed queue.</summary>
+    private void ForgetDevices()
+    {
+        IommuDevice[] devices;
+        lock (_devices)
+        {
+            devices = [.. _devices.Values];
+            _devices.Clear();
+        }
+
+        foreach (IommuDevice device in devices)
+        {
+            lock (device.Group.Gate)
+            {
+                device.Group.Members.Remove(device);
+                Forget(device.Group.Domain, device.RidBond);
+                device.RidBond = null;
+                foreach (PasidAttachment attachment in device.Pasids.Values)
+                {
+                    Forget(attachment.Domain, attachment.Bond);
+                }
+
+                device.Pasids.Clear();
+            }
+        }
+    }
+
+    private static void Forget(IommuDomain domain, Bond? bond)
+    {
+        using var locks = new DomainLocks(domain, domain);
+        if (bond is not null)
+        {
+            domain.ReleaseBond(bond); // the instance is disposed: unlinked without a flush
+        }
+
+        domain.AddUsers(-1);
+    }
 }

@@ -111,6 +111,11 @@ public sealed partial class NestedDomain
         for (int b = 0; b < bonds.Length; b++)
         {
             IommuInstance instance = bonds[b].Instance;
+            if (instance.IsDisposed)
+            {
+                continue;
+            }
+
             foreach (Command c in requests)
             {
                 if (c.Kind == CommandKind.IotinvalVma)
@@ -129,7 +134,10 @@ public sealed partial class NestedDomain
 
         for (int b = 0; b < bonds.Length; b++)
         {
-            bonds[b].Instance.Commands.WaitFence(fences[b]);
+            if (!bonds[b].Instance.IsDisposed)
+            {
+                bonds[b].Instance.Commands.WaitFence(fences[b]);
+            }
         }
     }
 

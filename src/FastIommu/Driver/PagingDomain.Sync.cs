@@ -37,9 +37,9 @@ public abstract partial class PagingDomain
                 for (int i = 0; i < bonds.Length; i++)
                 {
                     IommuInstance instance = bonds[i].Instance;
-                    if (SeenBefore(bonds, i))
+                    if (SeenBefore(bonds, i) || instance.IsDisposed)
                     {
-                        continue; // this instance's bonds went out with the first of them
+                        continue; // this instance's bonds went out with the first of them, or it is shut down
                     }
 
                     for (int j = i; j < bonds.Length; j++)
@@ -58,7 +58,7 @@ public abstract partial class PagingDomain
                 // Every instance's fence before any page is reused.
                 for (int i = 0; i < bonds.Length; i++)
                 {
-                    if (!SeenBefore(bonds, i))
+                    if (!SeenBefore(bonds, i) && !bonds[i].Instance.IsDisposed)
                     {
                         bonds[i].Instance.Commands.WaitFence(fences[i]);
                     }
