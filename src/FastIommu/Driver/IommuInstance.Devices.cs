@@ -83,32 +83,30 @@ public sealed partial class IommuInstance
             lock (group.Gate)
             {
                 IommuDomain domain = group.Domain;
-                lock (domain.Gate)
+                using var locks = new DomainLocks(domain, domain);
+                domain.CheckUsableOn(this);
+                Bond? bond = domain.NeedsBond ? domain.AcquireBond(this) : null;
+                ulong dc;
+                try
                 {
-                    domain.CheckUsableOn(this);
-                    Bond? bond = domain.NeedsBond ? domain.AcquireBond(this) : null;
-                    ulong dc;
-                    try
-                    {
-                        dc = _directory.GetOrCreateContext(deviceId);
-                    }
-                    catch
-                    {
-                        if (bond is not null)
-                        {
-                            domain.ReleaseBond(bond);
-                        }
-
-                        throw;
-                    }
-
-                    var device = new IommuDevice(this, deviceId, group, pasidBits, features, dc) { RidBond = bond };
-                    WriteContext(deviceId, dc, device.Image(domain, bond));
-                    domain.AddUsers(1);
-                    group.Members.Add(device);
-                    _devices.Add(deviceId, device);
-                    return device;
+                    dc = _directory.GetOrCreateContext(deviceId);
                 }
+                catch
+                {
+                    if (bond is not null)
+                    {
+                        domain.ReleaseBond(bond);
+                    }
+
+                    throw;
+                }
+
+                var device = new IommuDevice(this, deviceId, group, pasidBits, features, dc) { RidBond = bond };
+                WriteContext(deviceId, dc, device.Image(domain, bond));
+                domain.AddUsers(1);
+                group.Members.Add(device);
+                _devices.Add(deviceId, device);
+                return device;
             }
         }
     }
