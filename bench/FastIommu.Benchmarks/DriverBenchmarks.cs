@@ -19,6 +19,7 @@ namespace FastIommu.Benchmarks;
 /// number of commands one sync sends (measured once, outside the timed runs). Must allocate 0 B.
 /// </summary>
 [Config(typeof(Config))]
+[MemoryDiagnoser]
 public class DriverBenchmarks
 {
     private const ulong MemoryBase = 0x8000_0000;
