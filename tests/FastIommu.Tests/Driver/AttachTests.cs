@@ -182,4 +182,34 @@ public class AttachTests
         Assert.That(bed.Allocator.PagesInUse, Is.LessThan(pages), "the table went back once detached");
         Assert.Throws<ObjectDisposedException>(() => bed.Driver.Attach(device.Group, domain), "a destroyed domain cannot be attached");
     }
+
+    [Test]
+    public void AnAtsDeviceGetsEnAts()
+    {
+        using var bed = new DriverBed();
+        IommuDevice device = bed.Instance().AddDevice(0x9, features: DeviceFeatures.Ats);
+        bed.Driver.Attach(device.Group, bed.Driver.Identity);
+        Assert.That(bed.Instance().ReadDeviceContext(device).Tc.Value, Is.EqualTo(DeviceContextTc.V | DeviceContextTc.EnAtsMask), "tc: V, EN_ATS");
+        using var noAts = new DriverBed(capabilities: Capabilities.FullRv64.WithAts(false));
+        Assert.Throws<NotSupportedException>(() => noAts.Instance().AddDevice(0x9, features: DeviceFeatures.Ats), "no capabilities.ATS");
+    }
+
+    [Test]
+    public void AReplaceNeverWritesTheBlockedImage()
+    {
+        using var bed = new DriverBed();
+        IommuDevice device = bed.Instance().AddDevice(0x42);
+        PagingDomain a = bed.Driver.CreatePagingDomain(PagingModeKind.Sv39);
+        PagingDomain b = bed.Driver.CreatePagingDomain(PagingModeKind.Sv39);
+        bed.Driver.Attach(device.Group, a);
+        ulong fscA = bed.Instance().ReadDeviceContext(device).Fsc;
+        RecordingMmio rec = bed.Recorder();
+        rec.Watch = device.ContextAddress + DeviceContext.FscOffset;
+        rec.Clear();
+        bed.Driver.Replace(device.Group, b);
+        ulong fscB = bed.Instance().ReadDeviceContext(device).Fsc;
+        Assert.That(rec.Log.Select(e => e.Watched).Distinct(), Is.EquivalentTo(new[] { fscA, fscB }),
+            "fsc goes from a's iosatp to b's: never Bare/zero (the blocked domain's), no detour through blocked");
+        Assert.That(device.Domain, Is.SameAs(b), "on b");
+    }
 }
