@@ -231,4 +231,48 @@ public class ConcurrencyTests
 
         Assert.That((g1.Domain, g2.Domain), Is.EqualTo(((IommuDomain)b, (IommuDomain)a)), "both applied");
     }
+
+    [Test]
+    public void TheDriverWorksWithADeviceThatRunsItsQueueOnItsOwnThread()
+    {
+        // An emulator's model: the doorbell only records cqt; a device thread runs the queue when it gets to it.
+        using var bed = new DriverBed(options: new IommuDriverOptions { CommandQueueLog2Entries = 3 },
+            deviceOptions: new IommuOptions { ProcessCommandsOnTailWrite = false });
+        using var stop = new CancellationTokenSource();
+        var deviceThread = Task.Run(() =>
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                bed.Hardware().ProcessCommands();
+                Thread.Yield();
+            }
+        });
+        bed.Mmio().ProcessOnDoorbell = false;
+        try
+        {
+            DeviceGroup group = bed.Driver.CreateGroup();
+            for (uint d = 0; d < 4; d++)
+            {
+                bed.Instance().AddDevice(d, group, pasidBits: 8, features: DeviceFeatures.Sva);
+            }
+
+            PagingDomain domain = bed.Driver.CreatePagingDomain(PagingModeKind.Sv39);
+            domain.Map(Iova, DriverBed.Data(1), 64 * 4096, DmaProtection.Read);
+            bed.Driver.Attach(group, domain);
+            Assert.That(bed.Translate(0, 2, Iova).PhysicalAddress, Is.EqualTo(DriverBed.Data(1)), "attached (every DC update waited for its fences)");
+            // 32 page-addressed commands through an 8-entry ring: the writer waits for cqh again and again.
+            domain.UnmapAndSync(Iova, 32 * 4096);
+            Assert.That(bed.Translate(0, 2, Iova).Success, Is.False, "unmapped and invalidated");
+            Assert.That(bed.Translate(0, 2, Iova + (32 * 4096)).Success, Is.True, "the rest stays");
+            SvaHandle h = bed.Driver.BindSva(group.Devices[0], bed.Driver.CreateAddressSpace(PagingModeKind.Sv48));
+            bed.Driver.UnbindSva(h);
+            bed.Driver.Detach(group);
+            Assert.That(bed.Translate(0, 2, Iova + (32 * 4096)).Cause, Is.EqualTo(FaultCause.DdtEntryNotValid), "detached");
+        }
+        finally
+        {
+            stop.Cancel();
+            deviceThread.Wait(Limit);
+        }
+    }
 }
