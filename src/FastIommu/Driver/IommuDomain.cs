@@ -4,7 +4,7 @@ namespace FastIommu.Driver;
 
 /// <summary>
 /// What a device (or a device's PASID) translates through. Created by the driver
-/// (<see cref="IommuDriver.Blocked"/>, <see cref="IommuDriver.Identity"/>, <see cref="IommuDriver.CreatePagingDomain"/>,
+/// (<see cref="IommuDriver.Blocked"/>, <see cref="IommuDriver.Identity"/>, <see cref="IommuDriver.CreatePagingDomain(FastIommu.Formats.RiscV.PagingModeKind, FastIommu.PageTables.PageTableOptions?)"/>,
 /// ...), attached to device groups (<see cref="IommuDriver.Attach"/>) or PASIDs, destroyed with <see cref="Dispose"/>
 /// once nothing uses it.
 /// </summary>
