@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Runs every test of FastIommu: the NUnit suite (C# library) and the C tests (ctest).
 # Exits non-zero when any test fails, and ends with one line "tests: N passed, N failed".
-# Needs the .NET SDK, gcc and cmake (native-layout publishes libfastiommu.so with NativeAOT through CMake);
-# valgrind for the memcheck tests (skipped without it).
+# Needs the .NET SDK; scripts/install-deps.sh installs the system packages it uses (cmake, gcc, zlib, valgrind,
+# pkg-config) when they are missing. native-layout publishes libfastiommu.so with NativeAOT through CMake.
 set -euo pipefail
 cd "$(dirname "$0")"
 
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
+# System packages (cmake, gcc, zlib, valgrind, pkg-config) from the distribution, when missing.
+bash scripts/install-deps.sh
 log=$(mktemp -d)
 trap 'rm -rf "$log"' EXIT
 passed=0
