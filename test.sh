@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of FastIommu: the NUnit suite (C# library) and the C tests (ctest).
 # Exits non-zero when any test fails, and ends with one line "tests: N passed, N failed".
-# Needs only the .NET SDK, gcc and cmake.
+# Needs the .NET SDK, gcc and cmake (native-layout publishes libfastiommu.so with NativeAOT through CMake);
+# valgrind for the memcheck tests (skipped without it).
 set -euo pipefail
 cd "$(dirname "$0")"
 

@@ -21,7 +21,8 @@
  * Sv39 first stage over a Bare G-stage only: what the C# code does generically over modes, the twin does for this
  * pair. Paths it does not model (DC not in the cache, a process context, other modes, MSI translation, an IOTLB,
  * the C# shortcut's fallback when an address-space slot was recycled, which needs an IOTLB)
- * end in a result with cause CB_HW_MISS_NOT_MODELLED, never a silent wrong answer.
+ * end in a result with cause CB_HW_MISS_NOT_MODELLED, never a silent wrong answer. Every walk marks itself in flight
+ * as the C# does for IOFENCE.C (WalksInFlight: a thread-local mark, one store on entry and one on exit).
  * x86-64 (TSO): acquire loads and the seqlock's read barrier compile to plain loads and compiler barriers, as
  * .NET's Volatile.Read and Volatile.ReadBarrier do.
  *
@@ -580,6 +581,53 @@ static void translate_fully(const engine *e, const cb_hw_miss_request *req, cb_h
     /* No IOTLB insert: `cache` is false (no IOTLB), as for the C# translator without one. */
 }
 
+/* ---- WalksInFlight: the walk's in-flight mark (IOFENCE.C waits for odd marks) ---- */
+
+/* WalksInFlight.Mark: the thread's walk sequence, odd while it walks, alone in its cache line. Entering and leaving a
+ * walk are plain (release) stores, as in the C#; the fence's process-wide barrier is not on this path. The C# keeps
+ * one mark per thread and translator, registered on the thread's first walk; the twin keeps one per thread and
+ * re-points it at the engine it walks for (the same test on every walk: the mark's registry is this engine). */
+typedef struct {
+    const void *registry;
+    char pad0[56];
+    int64_t sequence;
+    char pad1[120];
+} walk_mark;
+
+_Static_assert(sizeof(walk_mark) == 192, "WalksInFlight.Mark is 192 bytes");
+
+static __thread walk_mark *t_walk_mark;
+
+__attribute__((noinline)) static walk_mark *register_walk_mark(const engine *e)
+{
+    walk_mark *m = t_walk_mark;
+    if (m == NULL) {
+        m = aligned_alloc(64, sizeof *m);
+        if (m == NULL)
+            abort();
+        memset(m, 0, sizeof *m);
+        t_walk_mark = m;
+    }
+    m->registry = e;
+    return m;
+}
+
+/* WalksInFlight.Begin. */
+static inline void begin_walk(const engine *e)
+{
+    walk_mark *m = t_walk_mark;
+    if (m == NULL || m->registry != e)
+        m = register_walk_mark(e);
+    __atomic_store_n(&m->sequence, m->sequence | 1, __ATOMIC_RELEASE);
+}
+
+/* WalksInFlight.EndCurrent (TranslatorEngine.EndWalk). */
+static inline void end_walk(void)
+{
+    walk_mark *m = t_walk_mark;
+    __atomic_store_n(&m->sequence, m->sequence + 1, __ATOMIC_RELEASE);
+}
+
 /* ---- Translate: the IOTLB-hit prologue, then the full process ---- */
 
 static inline bool try_cached_translation(const engine *e, const cb_hw_miss_request *req)
@@ -607,9 +655,11 @@ static void translate_first_stage(const engine *e, const cb_hw_miss_request *req
     w.svpbmt = has(e->caps, CAP_SVPBMT);
     w.fs_root = (fsc & ATP_PPN) << 12;
     if (!walk_sv39(e, &w)) {
+        end_walk();
         walk_fault(res, &w, (tc & TC_DTF) != 0);
         return;
     }
+    end_walk();
     res->pa = w.gpa;
     res->page_size = 1ull << w.fs_shift;
     res->memory_type = (uint8_t)w.fs_pbmt;
@@ -618,27 +668,30 @@ static void translate_first_stage(const engine *e, const cb_hw_miss_request *req
 
 __attribute__((noinline)) static void translate(const engine *e, const cb_hw_miss_request *req, cb_hw_miss_result *res)
 {
-    if (!req->ats_translation_request && !req->translated) {
-        if (try_cached_translation(e, req)) {
+    if (!req->ats_translation_request && !req->translated && try_cached_translation(e, req)) {
+        memset(res, 0, sizeof *res);
+        not_modelled(res);
+        return;
+    }
+    /* TranslateMiss: a walk from here on, marked in flight; TranslateWalk: steps 1, 2, 5 by the device_id limit,
+     * then the DC's walk plan. */
+    begin_walk(e);
+    uint64_t fsc;
+    uint32_t tc;
+    if (!req->ats_translation_request && !req->translated && !req->process_id_valid
+        && req->device_id < ACQUIRE(e->hit_device_limit) && try_get_dc_walk(e, req->device_id, &fsc, &tc)) {
+        if ((fsc >> ATP_MODE_SHIFT) != 8) { /* Sv48, Sv57: not modelled */
+            end_walk();
             memset(res, 0, sizeof *res);
             not_modelled(res);
             return;
         }
-        /* TranslateMiss: steps 1, 2, 5 by the device_id limit, then the DC's walk plan. */
-        uint64_t fsc;
-        uint32_t tc;
-        if (!req->process_id_valid && req->device_id < ACQUIRE(e->hit_device_limit)
-            && try_get_dc_walk(e, req->device_id, &fsc, &tc)) {
-            if ((fsc >> ATP_MODE_SHIFT) != 8) { /* Sv48, Sv57: not modelled */
-                memset(res, 0, sizeof *res);
-                not_modelled(res);
-                return;
-            }
-            translate_first_stage(e, req, fsc, tc, res);
-            return;
-        }
+        translate_first_stage(e, req, fsc, tc, res); /* ends the walk's mark */
+        return;
     }
+    /* TranslateFullyThenEnd. */
     translate_fully(e, req, res);
+    end_walk();
 }
 
 /* ---- API ---- */

@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Runtime.CompilerServices;
 
 namespace FastIommu.Diagnostics;
@@ -11,7 +12,8 @@ namespace FastIommu.Diagnostics;
 /// use (the test project does, in its runtimeconfig). Call sites read
 /// <c>if (Interleaving.Enabled) Interleaving.Reach("name");</c>: <see cref="Enabled"/> is a static readonly field,
 /// which the tier-1 JIT treats as a constant, so in every other process the call and its branch are compiled
-/// away.</para>
+/// away. Ahead-of-time builds (the native library) declare the switch false and trimmable, and the
+/// <see cref="FeatureSwitchDefinitionAttribute"/> lets the AOT compiler fold <see cref="Enabled"/> the same way.</para>
 /// <para>Point names are <c>Area.Event</c> (for example <c>PageTable.DeathCounted</c>); each is documented where
 /// it is reached. A point is reached by whatever thread passes it; the test side decides which thread to stop.</para>
 /// </remarks>
@@ -20,8 +22,11 @@ internal static class Interleaving
     /// <summary>The switch that turns the points on for a whole process.</summary>
     internal const string Switch = "FastIommu.Testing.Interleaving";
 
+    private static readonly bool s_enabled = AppContext.TryGetSwitch(Switch, out bool on) && on;
+
     /// <summary>True only in a process that set <see cref="Switch"/>.</summary>
-    internal static readonly bool Enabled = AppContext.TryGetSwitch(Switch, out bool on) && on;
+    [FeatureSwitchDefinition(Switch)]
+    internal static bool Enabled => s_enabled;
 
     private static Action<string>? s_hook;
 

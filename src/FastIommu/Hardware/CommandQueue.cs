@@ -216,8 +216,11 @@ internal sealed class CommandQueue
             return CmdIll;
         }
 
-        // Every earlier command has completed (they run synchronously); PR/PW ask that device reads/writes already
-        // processed be globally visible, which a full fence gives for the translations published so far.
+        // Every earlier command has completed (they run synchronously), and so has every walk that began before this
+        // fence (the translator waits for them: a driver frees the table pages an invalidation unlinked once the
+        // fence completes, and no walk may read them after). PR/PW ask that device reads/writes already processed
+        // be globally visible, which the full fence of that wait gives for the translations published so far.
+        _backend.Fence();
         Interlocked.MemoryBarrier();
         if (command.Av)
         {

@@ -42,8 +42,9 @@ public enum FaultReportOutcome : byte
 /// reservations atomically. Each writer stores its record into its own slot and then publishes fqt in slot order
 /// (waiting for the writer before it), so software that sees fqt move also sees every record before it, whole
 /// (spec: "the consumer that observes an update to the tail register must also observe all data produced").
-/// A writer whose store faults sets fqmf at its turn and rewinds the reservation to its slot; the writers after it
-/// see fqmf and discard. Turning the queue off or clearing fqof/fqmf waits until no writer is in flight.
+/// A writer whose store faults (or whose memory throws: the exception then goes on to the caller) sets fqmf at its
+/// turn and rewinds the reservation to its slot; the writers after it see fqmf and discard. Turning the queue off
+/// or clearing fqof/fqmf waits until no writer is in flight.
 /// </remarks>
 internal sealed class FaultQueue
 {
@@ -55,13 +56,15 @@ internal sealed class FaultQueue
     public const uint Busy = FqCsr.BusyMask;
     public const int RecordSize = QueueBase.FaultRecordEntrySize;
 
-    // The state word: reservation index 31:0, writers in flight 47:32, fqon 48, fqof 49, fqmf 50.
-    private const long ReserveMask = 0xFFFF_FFFFL;
-    private const long InflightOne = 1L << 32;
-    private const long InflightMask = 0xFFFFL << 32;
-    private const long StateOn = 1L << 48;
-    private const long StateOf = 1L << 49;
-    private const long StateMf = 1L << 50;
+    // The state word: reservation index 31:0, fqon 32, fqof 33, fqmf 34, writers in flight 63:35. The count is
+    // last so that it cannot carry into the flags: 29 bits, more than the threads a process can have (a 16-bit
+    // count below the flags overflowed into fqon at 65536 writers).
+    internal const long ReserveMask = 0xFFFF_FFFFL;
+    internal const long StateOn = 1L << 32;
+    internal const long StateOf = 1L << 33;
+    internal const long StateMf = 1L << 34;
+    internal const long InflightOne = 1L << 35;
+    internal const long InflightMask = -InflightOne;
 
     private readonly RegisterFile _registers;
     private readonly IMemoryAccess _memory;
@@ -215,8 +218,27 @@ internal sealed class FaultQueue
         WriteDword(record[FaultRecord.Dword1Offset..], faultRecord.Dword1, bigEndian);
         WriteDword(record[FaultRecord.IotvalOffset..], faultRecord.Iotval, bigEndian);
         WriteDword(record[FaultRecord.Iotval2Offset..], faultRecord.Iotval2, bigEndian);
-        bool stored = _memory.TryWrite(CommandQueue.QueueAddress(Fqb) + ((ulong)slot * RecordSize), record);
+        bool stored;
+        try
+        {
+            stored = _memory.TryWrite(CommandQueue.QueueAddress(Fqb) + ((ulong)slot * RecordSize), record);
+        }
+        catch
+        {
+            // The memory threw (a bug or a bus error of the emulator's): the record is not stored. Leave the state
+            // as a memory fault does, so the writers after this one and turning the queue off do not wait forever
+            // for this slot, then let the exception go on.
+            Publish(slot, stored: false);
+            throw;
+        }
 
+        return Publish(slot, stored);
+    }
+
+    /// <summary>Publishes the record in <paramref name="slot"/> (or, when it was not stored, sets fqmf) at its turn,
+    /// and leaves: the writer's part after the store.</summary>
+    private FaultReportOutcome Publish(uint slot, bool stored)
+    {
         // Publish in slot order: wait until every earlier record is published (or one of them faulted).
         var spin = new SpinWait();
         while (Volatile.Read(ref _fqt) != slot)

@@ -178,6 +178,14 @@ internal sealed partial class TranslatorEngine<TMemory>
             return true;
         }
 
+        // msiptp.MODE other than Off with iohgatp.MODE Bare is reserved (MSI translation takes guest physical
+        // addresses); the spec recommends "DDT entry misconfigured" for it. Without this a Bare/Bare DC with an MSI
+        // page table would skip the identity path and report a page size of 2^63.
+        if (extended && gMode == 0 && (msiptp >> AtpModeShift) != 0)
+        {
+            return true;
+        }
+
         // 17. A G-stage root must be 16 KiB aligned.
         if (gMode != 0 && (iohgatp & 3) != 0)
         {
@@ -241,11 +249,13 @@ internal sealed partial class TranslatorEngine<TMemory>
         ulong spa;
         while (true)
         {
-            // Step 2: under a G-stage, a is a GPA: translate it as an implicit read (iotval2 bit 0 on a fault).
+            // Step 2: under a G-stage, a is a GPA: translate it as an implicit read (iotval2 bit 0 on a guest-page
+            // fault). A G-stage PTE that cannot be read is an access fault of this PDT read, "PDT entry load access
+            // fault" (as the spec's reference model reports it), not one of the request's own access type.
             spa = a;
             if (TGs.Levels != 0 && !GStage<TGs>(ref w, a, ImplicitRead, out spa, out _, out _, out _))
             {
-                return false;
+                return (ushort)w.Cause is 1 or 5 or 7 ? PdtFault(ref w, FaultCause.PdtEntryLoadAccessFault) : false;
             }
 
             // Step 3: i == 0: the leaf level.

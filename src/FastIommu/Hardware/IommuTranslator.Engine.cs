@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using FastIommu.Diagnostics;
 using FastIommu.Formats.RiscV;
 using FastIommu.Hardware.Caches;
 using static FastIommu.Hardware.SpecBits;
@@ -78,37 +79,52 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
         return TranslateMiss(in request);
     }
 
-    /// <summary>A micro-TLB miss: the second level (DC, PC and IOTLB caches), else the full process. Out of line, so
-    /// that the first level's frame stays small.</summary>
+    /// <summary>A micro-TLB miss: the second level (DC, PC and IOTLB caches), else a walk. Out of line, so that the
+    /// first level's frame stays small.</summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
     private TranslationResult TranslateMiss(in TranslationRequest request)
     {
-        if (!request.AtsTranslationRequest && !request.Translated)
+        if (!request.AtsTranslationRequest && !request.Translated && TryCachedTranslation(in request, out ulong pa, out uint flags))
         {
-            if (TryCachedTranslation(in request, out ulong pa, out uint flags))
-            {
-                return Hit(in request, pa, (int)((flags >> Iotlb.PageShiftShift) & 0xFF), (flags >> Iotlb.PbmtShift) & 3, flags);
-            }
+            return Hit(in request, pa, (int)((flags >> Iotlb.PageShiftShift) & 0xFF), (flags >> Iotlb.PbmtShift) & 3, flags);
+        }
 
-            // Steps 1, 2, 5 as the hit paths check them; then a DC that translates by its first stage alone.
-            uint deviceId = request.DeviceId;
-            if (!request.ProcessIdValid && deviceId < Volatile.Read(ref HitDeviceLimit)
-                && Dir.TryGetDcWalk(deviceId, out ulong fsc, out uint tc, out int slot, out uint identity))
+        // A walk from here on (it reads contexts and tables): IOFENCE.C waits for it (WalksInFlight), so it is marked
+        // before anything below reads a context. Over PhysicalMemory the walk ends its mark where it returns; other
+        // memories may throw, so their walks are marked under a finally.
+        if (!WalksEndThemselves)
+        {
+            return TranslateGuarded(in request);
+        }
+
+        Walks.Begin();
+        return TranslateWalk(in request);
+    }
+
+    /// <summary>Steps 1 to 20 for a request no TLB level served: the first-stage shortcut when the cached DC allows it,
+    /// else the full process.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private TranslationResult TranslateWalk(in TranslationRequest request)
+    {
+        // Steps 1, 2, 5 as the hit paths check them; then a DC that translates by its first stage alone.
+        uint deviceId = request.DeviceId;
+        if (!request.AtsTranslationRequest && !request.Translated && !request.ProcessIdValid
+            && deviceId < Volatile.Read(ref HitDeviceLimit)
+            && Dir.TryGetDcWalk(deviceId, out ulong fsc, out uint tc, out int slot, out uint identity))
+        {
+            // One return per call (not a switch expression), so each call writes straight into our return buffer.
+            switch (fsc >> AtpModeShift)
             {
-                // One return per call (not a switch expression), so each call writes straight into our return buffer.
-                switch (fsc >> AtpModeShift)
-                {
-                    case 8:
-                        return TranslateFirstStage<Sv39>(in request, fsc, tc, slot, identity);
-                    case 9:
-                        return TranslateFirstStage<Sv48>(in request, fsc, tc, slot, identity);
-                    default:
-                        return TranslateFirstStage<Sv57>(in request, fsc, tc, slot, identity);
-                }
+                case 8:
+                    return TranslateFirstStage<Sv39>(in request, fsc, tc, slot, identity);
+                case 9:
+                    return TranslateFirstStage<Sv48>(in request, fsc, tc, slot, identity);
+                default:
+                    return TranslateFirstStage<Sv57>(in request, fsc, tc, slot, identity);
             }
         }
 
-        return TranslateFully(in request);
+        return TranslateFullyThenEnd(in request);
     }
 
     /// <summary><see cref="TranslateFully"/> for an untranslated request without process_id whose cached DC
@@ -135,7 +151,7 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
             stamp.AllGen = Volatile.Read(ref space.AllGen);
             if (Volatile.Read(ref space.Identity) != identity)
             {
-                return TranslateFully(in request);
+                return TranslateFullyThenEnd(in request);
             }
 
             invalSeq = tlb.InvalidationSequence;
@@ -152,6 +168,7 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
         w.FsRoot = (fsc & AtpPpn) << 12;
         if (!WalkFirstStageInline<TFs, BareStage>(ref w))
         {
+            EndWalk();
             return Fault(iova, HitTtyp(request.Access), w.Cause, (tc & TcDtf) != 0, w.Iotval2);
         }
 
@@ -163,6 +180,8 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
             Fill(tlb, slot, stamp, invalSeq, iova, w.Gpa, shift, perms, w.FsUser, w.FsGlobal, w.FsDirty, firstStage: true, w.FsPbmt);
         }
 
+        // The walk and the fill are done: the result is built from registers.
+        EndWalk();
         return new TranslationResult(w.Gpa, 1UL << shift, iova, HitTtyp(request.Access), (PageBasedMemoryType)w.FsPbmt,
             (byte)(perms | TranslationResult.SuccessBit));
     }
@@ -486,9 +505,11 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
             }
         }
 
-        // Both stages Bare (and no MSI page table): the IOVA is the SPA.
+        // Both stages Bare: the IOVA is the SPA. (An MSI page table needs a G-stage: a DC with one under a Bare
+        // G-stage failed its configuration checks.) So every walk below has a stage with a largest leaf, and the
+        // page size reported is at most that leaf's.
         bool bothBare = fsMode == 0 && gMode == 0;
-        if (bothBare && (dc.Msiptp >> AtpModeShift) != 1)
+        if (bothBare)
         {
             return Identity(iova, ttyp);
         }
@@ -905,6 +926,12 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
             if (!_memory.TryRead64(ptePa, out ulong raw))
             {
                 return AccessFault(ref w);
+            }
+
+            // A first-stage walk has read a PTE (tests hold a walk here, with the entry in hand, to race a fence).
+            if (Interleaving.Enabled)
+            {
+                Interleaving.Reach("Translator.PteRead");
             }
 
             // Step 3: invalid or reserved encodings.

@@ -13,7 +13,8 @@ namespace FastIommu.Hardware;
 /// <para>Thread safety: <see cref="Translate"/> may run on any number of threads while other threads call the
 /// Invalidate methods and set the registers. A translation that began before an invalidation returned may use
 /// (and return) what it read before; once an Invalidate method has returned, no translation that starts later
-/// returns anything that invalidation removed, and no translation still in flight can put it back in a cache.</para>
+/// returns anything that invalidation removed, and no translation still in flight can put it back in a cache.
+/// Once <see cref="Fence"/> has returned, no translation that began before it is still reading table memory.</para>
 /// <para><see cref="Translate"/> allocates nothing. Caches never observe memory writes by themselves: a PTE, DC or
 /// PC changed without the matching IOTINVAL / IODIR may keep translating the old way.</para>
 /// </remarks>
@@ -91,6 +92,15 @@ public sealed class IommuTranslator
     /// <summary>Flushes every cache.</summary>
     public void InvalidateAll() => _engine.InvalidateAll();
 
+    /// <summary>The translator's part of IOFENCE.C: returns once every translation that was walking memory (reading
+    /// a directory or a page table) when it was called has finished. The <c>Invalidate*</c> methods do not wait; call
+    /// this after them before freeing or reusing a table page they unlinked, as a driver waits for IOFENCE.C.
+    /// Translations that start later cannot reach what the invalidations removed, and cache hits read no table.
+    /// A call from a thread that is itself in a walk of this translator (from an <see cref="IMemoryAccess"/>
+    /// callback) does not wait for that walk. An <see cref="IMemoryAccess"/> must not block on anything held by the
+    /// thread that fences (the device lock, for <see cref="RiscVIommu"/>): the fence would wait for it forever.</summary>
+    public void Fence() => _engine.Fence();
+
     /// <summary>Non-empty IOTLB entries (live or stale); for tests and statistics.</summary>
     public int IotlbOccupancy => _engine.Tlb?.CountOccupied() ?? 0;
 }
@@ -112,6 +122,9 @@ internal abstract class TranslatorEngine
     public readonly MicroTlb? Micro;
     public readonly DirectoryCaches Dir;
     public readonly AddressSpaceTable Spaces;
+
+    /// <summary>The walks in flight, which <see cref="Fence"/> waits for.</summary>
+    public readonly WalksInFlight Walks = new();
 
     protected TranslatorEngine(Capabilities capabilities, TranslatorCacheOptions? options)
     {
@@ -234,6 +247,9 @@ internal abstract class TranslatorEngine
         Dir.InvalidateProcess(deviceId, processId);
         Micro?.NoteContextInvalidation();
     }
+
+    /// <summary>IOFENCE.C's wait: every walk in flight when it is called has ended when it returns.</summary>
+    public void Fence() => Walks.WaitForWalks();
 
     public void InvalidateAll()
     {

@@ -65,23 +65,23 @@ public readonly struct PhysicalMemoryAccess : IMemoryAccess
 
     public bool TryRead(ulong pa, Span<byte> destination)
     {
-        if (!_memory.Contains(pa, (ulong)destination.Length))
+        if (!_memory.TryGetSpan(pa, destination.Length, out Span<byte> span))
         {
-            return false;
+            return false; // outside, or the memory is disposed
         }
 
-        _memory.GetSpan(pa, destination.Length).CopyTo(destination);
+        span.CopyTo(destination);
         return true;
     }
 
     public bool TryWrite(ulong pa, ReadOnlySpan<byte> source)
     {
-        if (!_memory.Contains(pa, (ulong)source.Length))
+        if (!_memory.TryGetSpan(pa, source.Length, out Span<byte> span))
         {
             return false;
         }
 
-        source.CopyTo(_memory.GetSpan(pa, source.Length));
+        source.CopyTo(span);
         return true;
     }
 }

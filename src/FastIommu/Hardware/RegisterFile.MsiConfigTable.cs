@@ -1,3 +1,4 @@
+using FastIommu.Diagnostics;
 using FastIommu.Formats.RiscV;
 
 namespace FastIommu.Hardware;
@@ -45,6 +46,11 @@ internal sealed class MsiConfigTable
 
     /// <summary>Writes msi_data_x or msi_vec_ctl_x; returns the vector whose pending message must now be sent
     /// (M cleared while a message was pending), or -1.</summary>
+    /// <remarks>Runs under the device lock, racing <see cref="TryTakeMessage"/> on translation threads: the control
+    /// value is stored before the pending bit is taken (the <c>Interlocked.And</c> is a full fence), and
+    /// <see cref="TryTakeMessage"/> sets the pending bit before it reads the mask again, so a message raised while
+    /// M was being cleared is seen by at least one side, and the atomic take of the pending bit lets exactly one
+    /// side send it.</remarks>
     public int WriteNarrow(uint offset, uint value)
     {
         int index = Index(offset);
@@ -55,7 +61,14 @@ internal sealed class MsiConfigTable
         }
 
         Volatile.Write(ref _control[index], value & MaskBit);
-        if ((value & MaskBit) == 0 && (Interlocked.And(ref _pending, ~(1 << index)) & (1 << index)) != 0)
+
+        // msi_vec_ctl_x is written, the pending bit not yet taken (tests hold an unmask write here).
+        if (Interleaving.Enabled)
+        {
+            Interleaving.Reach("Msi.Unmasked");
+        }
+
+        if ((value & MaskBit) == 0 && TakePending(index))
         {
             return index;
         }
@@ -63,17 +76,41 @@ internal sealed class MsiConfigTable
         return -1;
     }
 
-    /// <summary>The message for <paramref name="vector"/>, or false when it is masked (it is then left pending).</summary>
+    /// <summary>The message for <paramref name="vector"/>, or false when it is masked (it is then left pending for the
+    /// unmask write to send) or when a racing unmask write took it.</summary>
     public bool TryTakeMessage(int vector, out ulong address, out uint data)
     {
-        address = Volatile.Read(ref _address[vector]);
-        data = Volatile.Read(ref _data[vector]);
         if ((Volatile.Read(ref _control[vector]) & MaskBit) != 0)
         {
+            // Masked: the message is pending. Held here, a translation thread has read M = 1 and not yet said so.
+            if (Interleaving.Enabled)
+            {
+                Interleaving.Reach("Msi.MaskSeen");
+            }
+
             Interlocked.Or(ref _pending, 1 << vector);
-            return false;
+
+            // Pending is set (a full fence), M not yet read again (tests hold a translation thread here).
+            if (Interleaving.Enabled)
+            {
+                Interleaving.Reach("Msi.PendingSet");
+            }
+
+            // An unmask write that ran since the first read did not see the pending bit, or is about to take it:
+            // whoever takes the bit sends the message.
+            if ((Volatile.Read(ref _control[vector]) & MaskBit) != 0 || !TakePending(vector))
+            {
+                address = 0;
+                data = 0;
+                return false;
+            }
         }
 
+        address = Volatile.Read(ref _address[vector]);
+        data = Volatile.Read(ref _data[vector]);
         return true;
     }
+
+    /// <summary>Clears <paramref name="vector"/>'s pending bit; true when this call cleared it.</summary>
+    private bool TakePending(int vector) => (Interlocked.And(ref _pending, ~(1 << vector)) & (1 << vector)) != 0;
 }

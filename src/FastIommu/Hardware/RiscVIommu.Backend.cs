@@ -16,6 +16,9 @@ internal interface ITranslationBackend
     void InvalidateDdt(bool dv, uint deviceId);
 
     void InvalidatePdt(uint deviceId, uint processId);
+
+    /// <summary>IOFENCE.C: returns once every translation walking memory when it was called has finished.</summary>
+    void Fence();
 }
 
 /// <summary>The backend of a real device: the <see cref="IommuTranslator"/> itself.</summary>
@@ -33,4 +36,6 @@ internal sealed class TranslatorBackend(IommuTranslator translator) : ITranslati
     public void InvalidateDdt(bool dv, uint deviceId) => translator.InvalidateDdt(dv, deviceId);
 
     public void InvalidatePdt(uint deviceId, uint processId) => translator.InvalidatePdt(deviceId, processId);
+
+    public void Fence() => translator.Fence();
 }

@@ -35,7 +35,15 @@ public sealed class PageAllocator
     private long _pagesInUse;
 
     /// <summary>An allocator over the whole of <paramref name="memory"/>.</summary>
-    public PageAllocator(PhysicalMemory memory) : this(memory, memory.BaseAddress, memory.Size) { }
+    /// <exception cref="ArgumentNullException"><paramref name="memory"/> is null.</exception>
+    public PageAllocator(PhysicalMemory memory)
+        : this(memory, NotNull(memory).BaseAddress, memory.Size) { }
+
+    private static PhysicalMemory NotNull(PhysicalMemory memory)
+    {
+        ArgumentNullException.ThrowIfNull(memory);
+        return memory;
+    }
 
     /// <summary>An allocator over [<paramref name="start"/>, <paramref name="start"/> + <paramref name="size"/>),
     /// which must lie inside <paramref name="memory"/> and be 4 KiB aligned (an emulator reserves a window of its RAM).</summary>
@@ -75,8 +83,10 @@ public sealed class PageAllocator
     public long PagesFree => _pageCount - PagesInUse;
 
     /// <summary>Allocates one zeroed 4 KiB page. False when none is left; then nothing changed.</summary>
+    /// <exception cref="ObjectDisposedException">The memory is disposed (nothing changed).</exception>
     public bool TryAllocatePage(out ulong pa)
     {
+        _memory.ThrowIfDisposed();
         if (!TryPop(ref _pageFreeList, out uint index) && !TryBump(1, 1, out index))
         {
             pa = 0;
@@ -92,8 +102,10 @@ public sealed class PageAllocator
     public ulong AllocatePage() => TryAllocatePage(out ulong pa) ? pa : ThrowExhausted(1);
 
     /// <summary>Allocates 4 zeroed pages, 16 KiB aligned (a G-stage x4 root). False when no such block is left.</summary>
+    /// <exception cref="ObjectDisposedException">The memory is disposed (nothing changed).</exception>
     public bool TryAllocateBlock(out ulong pa)
     {
+        _memory.ThrowIfDisposed();
         if (!TryPop(ref _blockFreeList, out uint index) && !TryBump(BlockPages, BlockPages, out index))
         {
             pa = 0;
@@ -110,11 +122,17 @@ public sealed class PageAllocator
 
     /// <summary>Returns a page from <see cref="AllocatePage"/> for reuse.</summary>
     /// <exception cref="ArgumentException">The page is not one this allocator handed out, or was freed already.</exception>
-    public void FreePage(ulong pa) => Push(ref _pageFreeList, Release(pa, 1), pa);
+    /// <exception cref="ObjectDisposedException">The memory is disposed (nothing changed).</exception>
+    public void FreePage(ulong pa)
+    {
+        _memory.ThrowIfDisposed();
+        Push(ref _pageFreeList, Release(pa, 1), pa);
+    }
 
     /// <summary>Returns a block from <see cref="AllocateBlock"/> for reuse.</summary>
     public void FreeBlock(ulong pa)
     {
+        _memory.ThrowIfDisposed();
         if (pa % BlockSize != 0)
         {
             throw new ArgumentException($"Block 0x{pa:x} is not 16 KiB aligned: not one AllocateBlock handed out.", nameof(pa));

@@ -11,8 +11,8 @@ public readonly record struct IovaRange(ulong Start, ulong Size)
 }
 
 /// <summary>
-/// What an unmap left to invalidate: the IOVA ranges whose leaves were cleared, and the table pages that were
-/// unlinked because they became empty. The caller invalidates the IOTLB for <see cref="Ranges"/> (a full PSCID/GSCID
+/// What an unmap (or a map that failed half-way and rolled back) left to invalidate: the IOVA ranges whose leaves
+/// were cleared, and the table pages that were unlinked because they became empty. The caller invalidates the IOTLB for <see cref="Ranges"/> (a full PSCID/GSCID
 /// flush when <see cref="HasFreedTables"/>: IOMMU v1.0 has no non-leaf invalidation), fences, then calls
 /// <see cref="Complete"/>, which returns the table pages to the allocator. Until then hardware may still walk them,
 /// so they keep their (all-zero) contents.

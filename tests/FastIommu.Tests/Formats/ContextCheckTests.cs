@@ -115,6 +115,21 @@ public class ContextCheckTests
     }
 
     [Test]
+    public void Msiptp_with_a_bare_g_stage_is_misconfigured()
+    {
+        var flat = new ExtendedDeviceContext(Clean).WithMsiptp(default(Msiptp).WithMode(MsiptpMode.Flat));
+        var bare = new ExtendedDeviceContext(Clean.WithIohgatp(default)).WithMsiptp(default(Msiptp).WithMode(MsiptpMode.Flat));
+        Assert.Multiple(() =>
+        {
+            Assert.That(ContextChecks.Check(flat, Caps.WithMsiFlat(true), Le), Is.EqualTo(ContextMisconfiguration.None), "Flat under a G-stage");
+            Assert.That(ContextChecks.Check(bare, Caps.WithMsiFlat(true), Le), Is.EqualTo(ContextMisconfiguration.MsiptpWithBareGStage),
+                "Flat under iohgatp Bare: reserved, the spec recommends cause 259");
+            Assert.That(ContextChecks.Check(bare.WithMsiptp(default), Caps.WithMsiFlat(true), Le), Is.EqualTo(ContextMisconfiguration.None),
+                "Off under iohgatp Bare");
+        });
+    }
+
+    [Test]
     public void Rules_17_to_21()
     {
         Assert.That(ContextChecks.Check(Clean.WithIohgatp(Iohgatp.Create<Sv39x4>(0x10_1000, 1)), Caps, Le), Is.EqualTo(ContextMisconfiguration.GStageRootMisaligned), "rule 17: root at 0x101000");

@@ -54,7 +54,8 @@ public class PhysicalMemoryTests
     [Test]
     public void Wrapped_memory_is_the_callers_and_is_not_copied()
     {
-        nint raw = Marshal.AllocHGlobal(0x1000);
+        nint block = Marshal.AllocHGlobal(0x2000);
+        nint raw = (block + 0xFFF) & ~(nint)0xFFF; // Wrap needs page-aligned memory, as guest RAM is
         try
         {
             using (var memory = PhysicalMemory.Wrap(raw, 0x1000, basePa: 0x4000_0000))
@@ -69,7 +70,7 @@ public class PhysicalMemoryTests
         }
         finally
         {
-            Marshal.FreeHGlobal(raw);
+            Marshal.FreeHGlobal(block);
         }
     }
 

@@ -43,6 +43,9 @@ public enum ContextMisconfiguration : byte
     SxlIllegal,
     /// <summary>tc.SBE is not a legal value (fctl.BE not writable and SBE differs).</summary>
     SbeIllegal,
+    /// <summary>msiptp.MODE is not Off while iohgatp.MODE is Bare: a reserved setting (MSI address translation
+    /// applies to guest physical addresses), for which the spec recommends "DDT entry misconfigured".</summary>
+    MsiptpWithBareGStage,
 }
 
 /// <summary>
@@ -176,8 +179,14 @@ public static class ContextChecks
             return result;
         }
 
-        return caps.MsiFlat && dc.Msiptp.Mode is not (MsiptpMode.Off or MsiptpMode.Flat)
-            ? ContextMisconfiguration.MsiptpModeInvalid
+        if (caps.MsiFlat && dc.Msiptp.Mode is not (MsiptpMode.Off or MsiptpMode.Flat))
+        {
+            return ContextMisconfiguration.MsiptpModeInvalid;
+        }
+
+        // Recommended, not required, by the spec: the reserved msiptp-without-G-stage setting is rejected.
+        return dc.Msiptp.Mode != MsiptpMode.Off && dc.Base.Iohgatp.IsBare
+            ? ContextMisconfiguration.MsiptpWithBareGStage
             : ContextMisconfiguration.None;
     }
 

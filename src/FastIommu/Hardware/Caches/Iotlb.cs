@@ -1,6 +1,7 @@
 using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using FastIommu.Diagnostics;
 
 namespace FastIommu.Hardware.Caches;
 
@@ -167,6 +168,15 @@ internal sealed class Iotlb
             way = (_victim++ ^ (int)tag) & 3;
         }
 
+        // The level's bit before the sequence check, each side with a full fence between its store and its load
+        // (here the Or or the CAS below; InvalidateAddress: the sequence increment): either this fill sees the
+        // invalidation's new sequence and gives up, or the invalidation sees the bit and visits this entry. Set after
+        // the entry, an invalidation that ran in between skipped the level and the entry stayed live.
+        if ((Volatile.Read(ref _levelMask) & (1 << level)) == 0)
+        {
+            Interlocked.Or(ref _levelMask, 1 << level);
+        }
+
         ref Entry target = ref Unsafe.Add(ref set, way);
         if (!SeqLock.TryEnter(ref target.Seq, out int start))
         {
@@ -185,9 +195,11 @@ internal sealed class Iotlb
         target.Epoch = (flags & GlobalPage) != 0 ? stamp.AllGen : stamp.Gen;
         target.Flags = flags;
         SeqLock.Exit(ref target.Seq, start);
-        if ((Volatile.Read(ref _levelMask) & (1 << level)) == 0)
+
+        // A fill has written its entry and left its sequence lock (tests hold it here to run an invalidation).
+        if (Interleaving.Enabled)
         {
-            Interlocked.Or(ref _levelMask, 1 << level);
+            Interleaving.Reach("Iotlb.EntryWritten");
         }
     }
 
@@ -198,6 +210,7 @@ internal sealed class Iotlb
     /// at every level; global entries only if <paramref name="includeGlobal"/>. Visits 4 entries per level.</summary>
     public void InvalidateAddress(int slot, ulong address, bool includeGlobal)
     {
+        // The increment is a full fence before the mask is read (see Insert).
         NoteInvalidation();
         int space = slot + 1;
         int mask = Volatile.Read(ref _levelMask);

@@ -66,6 +66,7 @@ public class DeviceCommandQueueTests
             Assert.That(h.Memory.Qword(DeviceHarness.FenceFlag), Is.EqualTo(0xFFFF_FFFF_CAFE_F00DUL), "exactly 4 bytes, little-endian");
             Assert.That(h.Memory.Qword(DeviceHarness.FenceFlag + 8), Is.EqualTo(0xFFFF_FFFF_FFFF_FFFFUL), "AV=0 writes nothing");
             Assert.That(h.Cqh, Is.EqualTo(2u), "both completed");
+            Assert.That(h.Backend.Fences, Is.EqualTo(2), "each IOFENCE.C waited for the translator's walks in flight");
         });
     }
 
@@ -89,6 +90,7 @@ public class DeviceCommandQueueTests
         msi.EnableCommandQueue();
         msi.Submit((0x0000_0000_0000_0802, 0));
         Assert.That(msi.CqCsr & 0xC00u, Is.EqualTo(0x400u), "with fctl.WSI = 0 the WSI bit is reserved: cmd_ill, no fence_w_ip");
+        Assert.That(msi.Backend.Fences, Is.Zero, "an illegal IOFENCE.C does not run");
     }
 
     [Test]

@@ -25,6 +25,11 @@ internal sealed class RecordingBackend : ITranslationBackend
     public void InvalidateDdt(bool dv, uint deviceId) => Calls.Add($"DDT dv={dv} did=0x{deviceId:x}");
 
     public void InvalidatePdt(uint deviceId, uint processId) => Calls.Add($"PDT did=0x{deviceId:x} pid=0x{processId:x}");
+
+    /// <summary>IOFENCE.C waits for the translations in flight; counted, not listed with the invalidations.</summary>
+    public int Fences { get; private set; }
+
+    public void Fence() => Fences++;
 }
 
 /// <summary>A device over 1 MiB of memory at PA 0x8000_0000 with a recording translator.</summary>

@@ -69,7 +69,6 @@ public class TranslationFaultTests
 
     [TestCase(2UL, 0x80u, Description = "1LVL base: DDI[1] = device_id[15:7] = 1")]
     [TestCase(3UL, 0x1_0000u, Description = "2LVL base: DDI[2] = device_id[23:16] = 1")]
-    [TestCase(4UL, 0x100_0000u, Description = "3LVL: wider than 24 bits")]
     public void Device_id_wider_than_the_ddt_mode_is_cause_260(ulong mode, uint deviceId)
     {
         using var bed = Bed();
@@ -143,6 +142,25 @@ public class TranslationFaultTests
         bed.Q(0x8000_0FC0 + 32, (1UL << 60) | 0x100000);                    // MSI page table outside memory
         bed.Translator.InvalidateDdt(false, 0);
         AssertFault(bed.Translate(0x3F, 0x2800_2040, AccessType.Write), 261, 0x2800_2040, 0, "MSI PTE load access fault");
+    }
+
+    [TestCase(0UL, Description = "first stage Bare: was the identity skipped, with a page size of 2^63")]
+    [TestCase((8UL << 60) | 0x80001, Description = "first stage Sv39")]
+    public void Msi_page_table_with_a_bare_g_stage_is_cause_259(ulong fsc)
+    {
+        // iohgatp.MODE = Bare with msiptp.MODE != Off is reserved; the spec recommends "DDT entry misconfigured".
+        using var bed = Bed(TranslationBed.AllCaps | (1UL << 22)).SingleStage();
+        const ulong Dc = 0x8000_0FC0;                                        // device 0x3F, extended format
+        bed.Q(Dc, 0x1);
+        bed.Q(Dc + 24, fsc);
+        bed.Q(Dc + 32, (1UL << 60) | 0x80008);                              // msiptp: Flat
+        bed.Q(Dc + 40, 0x3);
+        bed.Q(Dc + 48, 0x2_8000);
+        AssertFault(bed.Translate(0x3F, 0x4020_3678), 259, 0x4020_3678, 0, "msiptp Flat under iohgatp Bare");
+        AssertFault(bed.Translate(0x3F, 0x2800_2040, AccessType.Write), 259, 0x2800_2040, 0, "an MSI address too");
+        bed.Q(Dc + 32, 0);                                                   // msiptp Off: translates
+        var r = bed.Translate(0x3F, 0x4020_3678);
+        Assert.That((r.Success, r.PageSize), Is.EqualTo((true, 0x1000UL)), $"msiptp Off: 4 KiB, never more than the mode's largest leaf ({r})");
     }
 
     [Test]
@@ -536,6 +554,25 @@ public class TranslationFaultTests
         bed.Q(0x8000_6018, (8UL << 60) | 0x1);                              // first stage root GPA 0x1000
         AssertPa(bed.Translate(new TranslationRequest(2, 1, TranslationBed.Iova, AccessType.Read)), TranslationBed.ExpectedPa,
             "PDT and first stage through the G-stage");
+    }
+
+    [TestCase(AccessType.Read)]
+    [TestCase(AccessType.Write)]
+    [TestCase(AccessType.Execute)]
+    public void G_stage_access_fault_while_locating_the_process_context_is_cause_265(AccessType access)
+    {
+        // GET_PC: pdtp.PPN and pdte.PPN are GPAs read as implicit accesses; an access fault in their G-stage walk is
+        // "PDT entry load access fault", not the request's own access fault. G L1[1] (GPA 0x20_0000..) points to a
+        // G-stage table outside memory.
+        using var bed = Bed().TwoStage();
+        bed.Q(0x8001_4008, (0x100000UL << 10) | 1);                         // G L1[1] -> G L0 at 0x1_0000_0000
+        bed.Q(TranslationBed.DcAddr2, 0x1 | (1UL << 5));                     // V, PDTV
+        bed.Q(TranslationBed.DcAddr2 + 24, (1UL << 60) | 0x200);             // PD8 root at GPA 0x20_0000
+        AssertFault(bed.Translate(new TranslationRequest(2, 3, 0x5000, access)), 265, 0x5000, 0, "PDT root's G-stage walk");
+        bed.Q(TranslationBed.DcAddr2 + 24, (2UL << 60) | 0x6);               // PD17 root at GPA 0x6000 = SPA 0x8000_6000
+        bed.Q(0x8000_6000, (0x200UL << 10) | 1);                             // PDI[1] = 0 -> leaf level at GPA 0x20_0000
+        bed.Translator.InvalidateDdt(false, 0);
+        AssertFault(bed.Translate(new TranslationRequest(2, 3, 0x5000, access)), 265, 0x5000, 0, "PDT level's G-stage walk");
     }
 
     [Test]

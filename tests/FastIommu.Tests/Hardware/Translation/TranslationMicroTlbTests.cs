@@ -149,10 +149,11 @@ public class TranslationMicroTlbTests
             }
         }
 
-        // Keys that agree with the cached one in their low 24 (device_id) or 20 (process_id) bits.
+        // Keys that agree with the cached one in their low bits: a device_id too wide for 1LVL (a request cannot carry
+        // more than 24 bits), a process_id wider than 20 bits.
         Warm(in device, "device 1");
-        var wideDevice = device with { DeviceId = 1 | (1u << 24) };
-        Assert.That((ushort)bed.Translate(in wideDevice).Cause, Is.EqualTo(260), "device_id 0x100_0001 is too wide for 1LVL");
+        var wideDevice = device with { DeviceId = 1 | (1u << 23) };
+        Assert.That((ushort)bed.Translate(in wideDevice).Cause, Is.EqualTo(260), "device_id 0x80_0001 is too wide for 1LVL");
         Warm(in process, "device 4 process 3");
         var wideProcess = process with { ProcessId = 3 | (1u << 20) };
         Assert.That((ushort)bed.Translate(in wideProcess).Cause, Is.EqualTo(260), "process_id 0x10_0003 is too wide for PD8");

@@ -1,0 +1,62 @@
+using System.Runtime.CompilerServices;
+
+namespace FastIommu.Hardware;
+
+/// <summary>The in-flight marks of walks (<see cref="WalksInFlight"/>), which IOFENCE.C waits for: where a walk
+/// begins and ends its mark.</summary>
+internal sealed partial class TranslatorEngine<TMemory>
+{
+    /// <summary>Walks over PhysicalMemory end their own in-flight mark (<see cref="EndWalk"/>), with no exception
+    /// handling on the miss path: that memory never throws.</summary>
+    private static bool WalksEndThemselves => typeof(TMemory) == typeof(PhysicalMemoryAccess);
+
+    /// <summary>Ends the in-flight mark of a walk that marks itself (a constant no-op for the other memories).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void EndWalk()
+    {
+        if (WalksEndThemselves)
+        {
+            WalksInFlight.EndCurrent();
+        }
+    }
+
+    /// <summary>A walk over a memory that may throw (or one nested in a walk of this translator, from a memory
+    /// callback): marked in flight here, and ended by the finally whatever happens.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private TranslationResult TranslateGuarded(in TranslationRequest request)
+    {
+        WalksInFlight.Mark mark = Walks.Current();
+        long sequence = mark.Sequence;
+        bool outermost = (sequence & 1) == 0;
+        if (outermost)
+        {
+            Volatile.Write(ref mark.Sequence, sequence + 1);
+        }
+
+        try
+        {
+            return TranslateWalk(in request);
+        }
+        finally
+        {
+            if (outermost)
+            {
+                Volatile.Write(ref mark.Sequence, sequence + 2);
+            }
+        }
+    }
+
+    /// <summary><see cref="TranslateFully"/>, then the end of the walk's in-flight mark.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private TranslationResult TranslateFullyThenEnd(in TranslationRequest request)
+    {
+        if (!WalksEndThemselves)
+        {
+            return TranslateFully(in request);
+        }
+
+        TranslationResult result = TranslateFully(in request);
+        EndWalk();
+        return result;
+    }
+}

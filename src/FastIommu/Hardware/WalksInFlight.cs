@@ -1,0 +1,158 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using FastIommu.Diagnostics;
+
+namespace FastIommu.Hardware;
+
+/// <summary>
+/// The walks a translator has in flight, so that IOFENCE.C can wait for them: a driver frees table pages once an
+/// invalidation and its fence have completed, and a walk that began before them must not read a page after that.
+/// </summary>
+/// <remarks>
+/// <para>Each thread that walks for this translator owns one <see cref="Mark"/>: a sequence it alone writes, odd
+/// while a walk (any translation that reads table or directory memory) is in flight. Entering and leaving a walk are
+/// plain stores, with no fence: <see cref="WaitForWalks"/> pays instead, with a process-wide barrier
+/// (<see cref="Interlocked.MemoryBarrierProcessWide"/>, the asymmetric fence of userspace RCU and of the GC's thread
+/// suspension). After it, for each walking thread either its odd mark is visible to the waiter, or the thread's
+/// loads after its mark store come after the barrier and see everything the invalidations did before it (the
+/// caches dropped, the tables unlinked), so it cannot reach what they removed. The waiter then waits, for each mark
+/// it saw odd, until that mark changes: the walks that began before the fence have ended.</para>
+/// <para>Cache hits read no table memory and take no part: what they return was mapped when it was cached, exactly
+/// as a translation that completed just before the fence.</para>
+/// <para>Marks are registered on a thread's first walk (under a lock, once per thread and translator) and taken
+/// over from threads that have died. A thread that alternates between translators registers in each and switches
+/// its current mark (a scan of the registry) on each change.</para>
+/// </remarks>
+internal sealed class WalksInFlight
+{
+    /// <summary>One thread's walk sequence, alone in its cache line (the owner writes it on every walk).</summary>
+    [StructLayout(LayoutKind.Explicit, Size = 192)]
+    internal sealed class Mark
+    {
+        /// <summary>The translator's registry this mark belongs to.</summary>
+        [FieldOffset(0)]
+        public WalksInFlight? Registry;
+
+        /// <summary>Odd while the owner walks; written only by the owner.</summary>
+        [FieldOffset(64)]
+        public long Sequence;
+    }
+
+    private readonly record struct Entry(Mark Mark, Thread Owner);
+
+    [ThreadStatic]
+    private static Mark? t_current;
+
+    private readonly Lock _lock = new();
+    private Entry[] _entries = [];
+
+    /// <summary>Marks the calling thread as walking (no fence: see the remarks). Pair with <see cref="EndCurrent"/>
+    /// on the same thread, with no walk of another translator in between.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void Begin()
+    {
+        Mark? mark = t_current;
+        if (mark is null || mark.Registry != this)
+        {
+            mark = Register();
+        }
+
+        // Odd. A mark left odd by a walk an exception ended stays odd: the next walk's end moves it on.
+        Volatile.Write(ref mark.Sequence, mark.Sequence | 1);
+    }
+
+    /// <summary>Ends the walk <see cref="Begin"/> marked on this thread.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void EndCurrent()
+    {
+        Mark mark = t_current!;
+        Volatile.Write(ref mark.Sequence, mark.Sequence + 1);
+    }
+
+    /// <summary>The calling thread's mark in this registry (registering it if needed); for walks that manage the
+    /// sequence themselves (nested or exception-guarded ones).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public Mark Current()
+    {
+        Mark? mark = t_current;
+        return mark is not null && mark.Registry == this ? mark : Register();
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private Mark Register()
+    {
+        Thread self = Thread.CurrentThread;
+        lock (_lock)
+        {
+            Entry[] entries = _entries;
+            int reusable = -1;
+            for (int i = 0; i < entries.Length; i++)
+            {
+                if (entries[i].Owner == self)
+                {
+                    return t_current = entries[i].Mark;
+                }
+
+                if (reusable < 0 && !entries[i].Owner.IsAlive)
+                {
+                    reusable = i;
+                }
+            }
+
+            Mark mark;
+            if (reusable >= 0)
+            {
+                // A dead thread walks no more: its mark moves on to even (a fence waiting on it sees the change) and
+                // becomes this thread's. The array is replaced, not written in place: a waiter reads it unlocked.
+                mark = entries[reusable].Mark;
+                Volatile.Write(ref mark.Sequence, (mark.Sequence | 1) + 1);
+                var copy = (Entry[])entries.Clone();
+                copy[reusable] = new Entry(mark, self);
+                Volatile.Write(ref _entries, copy);
+            }
+            else
+            {
+                mark = new Mark { Registry = this };
+                var grown = new Entry[entries.Length + 1];
+                entries.CopyTo(grown, 0);
+                grown[^1] = new Entry(mark, self);
+                // Published before this thread's first walk marks it: a waiter that does not see the new array
+                // read it before its barrier, and the walk's loads come after that barrier (see the remarks).
+                Volatile.Write(ref _entries, grown);
+            }
+
+            return t_current = mark;
+        }
+    }
+
+    /// <summary>Returns once every walk that was in flight when it was called has ended, except the calling thread's
+    /// own (a walk whose memory callback fences must not wait for itself).</summary>
+    public void WaitForWalks()
+    {
+        // Everything before this call (the invalidations) is visible to every walk that begins after it; every walk
+        // that began before it has its mark visible below.
+        Interlocked.MemoryBarrierProcessWide();
+        Entry[] entries = Volatile.Read(ref _entries);
+        Thread self = Thread.CurrentThread;
+        foreach (Entry entry in entries)
+        {
+            long sequence = Volatile.Read(ref entry.Mark.Sequence);
+            if ((sequence & 1) == 0 || entry.Owner == self)
+            {
+                continue;
+            }
+
+            // A fence is about to wait for a walk in flight (tests check it waits, then release the walk).
+            if (Interleaving.Enabled)
+            {
+                Interleaving.Reach("Translator.FenceWaits");
+            }
+
+            var spin = new SpinWait();
+            while (Volatile.Read(ref entry.Mark.Sequence) == sequence && entry.Owner.IsAlive)
+            {
+                spin.SpinOnce();
+            }
+        }
+    }
+}
