@@ -102,6 +102,11 @@ internal static class CBaseline
     [DllImport(Library, EntryPoint = "cb_bench_hw_miss")]
     public static extern ulong BenchHwMiss(nint twin, ulong iterations);
 
+    /// <summary>The bare Sv39 walk (plain_walk.c) over the model's memory for the IOVAs of <paramref name="count"/>
+    /// pinned TranslationRequests at <paramref name="requests"/>: the sum of the PAs.</summary>
+    [DllImport(Library, EntryPoint = "cb_bench_plain_walk_sv39")]
+    public static extern ulong BenchPlainWalkSv39(nint memory, ulong memoryPa, ulong rootPa, nint requests, ulong count, ulong iterations);
+
     [DllImport(Library, EntryPoint = "cb_bench_populate_parallel")]
     public static extern ulong BenchPopulateParallel(nint ctx, ulong iova, ulong stride, ulong pa, ulong bytes, int ranges, int threads, ulong iterations);
 }

@@ -168,6 +168,10 @@ CB_API int cb_hw_miss_set_requests(cb_hw_miss *h, const void *requests, uint64_t
 CB_API uint64_t cb_hw_miss_layout(int what);
 /* iterations x sum of the PAs of the requests (0 for a fault, as the C# loop sums PhysicalAddress). */
 CB_API uint64_t cb_bench_hw_miss(const cb_hw_miss *h, uint64_t iterations);
+/* The bare Sv39 walk (plain_walk.c) over the model's memory (host pointer, base PA) from root_pa, for the IOVAs of
+ * count C# requests, iterations times: the sum of the PAs (0 where no leaf). The floor a realistic miss is judged by. */
+CB_API uint64_t cb_bench_plain_walk_sv39(const void *memory, uint64_t memory_pa, uint64_t root_pa,
+                                         const cb_hw_miss_request *requests, uint64_t count, uint64_t iterations);
 
 /* threads (1..8) threads, thread t maps [iova + t * stride, + bytes) 4 KiB at a time then unmaps it
  * (own gather, completed), iterations times; all start together. With threads == 1 one thread does the
