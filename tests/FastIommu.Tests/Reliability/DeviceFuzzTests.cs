@@ -253,12 +253,23 @@ public class DeviceFuzzTests
         };
     }
 
-    /// <summary>Heads and tails read back inside their queue (the registers are WARL on the queue's size).</summary>
+    /// <summary>While a queue is on, its head and tail read back inside it. (While it is off, the pointer the IOMMU
+    /// owns keeps whatever it held under an earlier, larger fqb or cqb: the spec's fqt/cqh are RO 31:0, zeroed when the
+    /// queue is enabled, and no record or command moves them meanwhile.)</summary>
     private static void CheckPointers(RiscVIommu device)
     {
-        (uint B, uint H, uint T)[] queues = [(RegisterOffsets.Cqb, RegisterOffsets.Cqh, RegisterOffsets.Cqt), (RegisterOffsets.Fqb, RegisterOffsets.Fqh, RegisterOffsets.Fqt)];
-        foreach ((uint b, uint h, uint t) in queues)
+        (uint B, uint H, uint T, uint Csr)[] queues =
+        [
+            (RegisterOffsets.Cqb, RegisterOffsets.Cqh, RegisterOffsets.Cqt, RegisterOffsets.Cqcsr),
+            (RegisterOffsets.Fqb, RegisterOffsets.Fqh, RegisterOffsets.Fqt, RegisterOffsets.Fqcsr),
+        ];
+        foreach ((uint b, uint h, uint t, uint csr) in queues)
         {
+            if ((device.Read32(csr) & (1u << 16)) == 0)
+            {
+                continue; // off
+            }
+
             ulong entries = 1UL << (int)((device.Read64(b) & 0x1F) + 1);
             uint head = device.Read32(h), tail = device.Read32(t);
             FuzzFailureException.Check(head < entries && tail < entries,
