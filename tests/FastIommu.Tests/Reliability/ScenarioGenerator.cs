@@ -57,6 +57,9 @@ internal sealed class ScenarioGenerator
     }
 
     public Random Rng => _rng;
+
+    /// <summary>Addresses of the qwords the generator wrote: DDT/PDT entries, contexts, PTEs.</summary>
+    public IReadOnlyList<ulong> StructureAddresses => _structure;
     public ulong Caps { get; private set; }
     public ulong Ddtp { get; private set; }
     public bool ExtendedDc { get; private set; }

@@ -25,7 +25,7 @@ public class TranslationFuzzTests
 {
     private sealed class Stats
     {
-        public long Requests, Successes, Faults, ReferenceChecked, ReferenceSuccesses, Skipped;
+        public long Requests, Successes, Faults, ReferenceChecked, ReferenceSuccesses, Skipped, RandomCaps;
         public readonly long[] Kinds = new long[3];
     }
 
@@ -37,7 +37,7 @@ public class TranslationFuzzTests
         FuzzBudget budget = FuzzBudget.ForTarget(4, 0x5EED_0000);
         long cases = budget.Run("translation", (_, seed) => RunCase(memory, seed, stats));
         TestContext.Out.WriteLine($"requests {stats.Requests}: {stats.Successes} successes, {stats.Faults} faults; scenarios valid/almost/garbage " +
-            $"{stats.Kinds[0]}/{stats.Kinds[1]}/{stats.Kinds[2]}; reference-checked {stats.ReferenceChecked} ({stats.ReferenceSuccesses} successes); " +
+            $"{stats.Kinds[0]}/{stats.Kinds[1]}/{stats.Kinds[2]} ({stats.RandomCaps} with random capabilities); reference-checked {stats.ReferenceChecked} ({stats.ReferenceSuccesses} successes); " +
             $"not compared (memory moved) {stats.Skipped}");
         Assert.Multiple(() =>
         {
@@ -56,10 +56,21 @@ public class TranslationFuzzTests
         TranslatorCacheOptions options = rng.Next(3) == 0
             ? new TranslatorCacheOptions { IotlbEntries = 4, MicroTlbEntries = 2, DeviceContextEntries = 1, ProcessContextEntries = 1, AddressSpaces = 1 }
             : TranslatorCacheOptions.Default;
-        var caps = new Capabilities(gen.Caps);
-        var cached = new IommuTranslator(access, caps, options) { Ddtp = new Ddtp(gen.Ddtp) };
-        var uncached = new IommuTranslator(access, caps, TranslatorCacheOptions.Uncached) { Ddtp = new Ddtp(gen.Ddtp) };
-        bool valid = gen.Kind == ScenarioKind.Valid && !gen.Overflowed;
+        // One case in 16 has capabilities and fctl of random bits: whatever the register says, the walk must hold up.
+        var caps = new Capabilities(rng.Next(16) == 0 ? (ulong)rng.NextInt64() ^ ((ulong)rng.NextInt64() << 1) : gen.Caps);
+        var fctl = new Fctl(rng.Next(16) == 0 ? (uint)rng.Next() : 0);
+        // The cached translator over PhysicalMemory directly (the specialised fast path, as embedders use it) two
+        // times in three, else through the interface. Its own stores need no counting: it walks memory the uncached
+        // one has just walked, so it can only store where that one stored first.
+        IommuTranslator cached = rng.Next(3) != 0 ? new IommuTranslator(memory, caps, options) : new IommuTranslator(access, caps, options);
+        cached.Ddtp = new Ddtp(gen.Ddtp);
+        cached.Fctl = fctl;
+        var uncached = new IommuTranslator(access, caps, TranslatorCacheOptions.Uncached) { Ddtp = new Ddtp(gen.Ddtp), Fctl = fctl };
+        if (caps.Value != gen.Caps)
+        {
+            stats.RandomCaps++;
+        }
+        bool valid = gen.Kind == ScenarioKind.Valid && !gen.Overflowed && caps.Value == gen.Caps && fctl.Value == 0;
         long writes = access.Writes;
         int requests = 16 + rng.Next(48);
         for (int i = 0; i < requests; i++)
@@ -73,7 +84,10 @@ public class TranslationFuzzTests
             {
                 // A store into the tables, then everything the spec offers to forget it: IODIR.INVAL_DDT DV=0,
                 // IOTINVAL.GVMA GV=0, IOTINVAL.VMA GV=0 PSCV=0 (host spaces), or InvalidateAll.
-                ulong at = ScenarioGenerator.Base + ((ulong)rng.Next((int)(ScenarioGenerator.Size / 8)) * 8);
+                // Mostly a qword the scenario uses (a context, a table entry), so the change matters.
+                ulong at = gen.StructureAddresses.Count > 0 && rng.Next(4) != 0
+                    ? gen.StructureAddresses[rng.Next(gen.StructureAddresses.Count)]
+                    : ScenarioGenerator.Base + ((ulong)rng.Next((int)(ScenarioGenerator.Size / 8)) * 8);
                 memory.Qword(at) ^= 1UL << rng.Next(64);
                 valid = false;
                 if (rng.Next(2) == 0)
