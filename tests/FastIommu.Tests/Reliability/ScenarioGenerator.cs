@@ -15,6 +15,11 @@ internal sealed class GeneratedDevice
     public List<GeneratedMapping> Fs { get; } = [];  // IOVA -> GPA (or SPA without a G-stage)
     public List<GeneratedMapping> Gs { get; } = [];  // GPA -> SPA
     public List<uint> ProcessIds { get; } = [];
+
+    /// <summary>MSI address translation on (extended DC, msiptp Flat): the MSI window's page pattern and mask.</summary>
+    public bool Msi { get; set; }
+    public ulong MsiPattern { get; set; }
+    public ulong MsiMask { get; set; }
 }
 
 /// <summary>What kind of input a case is.</summary>
@@ -267,7 +272,30 @@ internal sealed class ScenarioGenerator
         Write(dc + 8, iohgatp);
         Write(dc + 16, ta);
         Write(dc + 24, fsc);
-        if (ExtendedDc)
+        if (ExtendedDc && gs != 0 && _rng.Next(3) == 0)
+        {
+            // MSI address translation: a flat MSI page table of 256 entries, basic-translate PTEs (M = 3) mostly,
+            // some MRIF (M = 1, reported as misconfigured by the model) or invalid; a window of 2^k interrupt files.
+            ulong msiPt = AllocPage();
+            for (int i = 0; i < 256; i++)
+            {
+                ulong pte = _rng.Next(8) switch
+                {
+                    0 => 0,
+                    1 => 1 | (1UL << 1) | ((ulong)_rng.NextInt64(1L << 44) << 10),
+                    _ => 1 | (3UL << 1) | ((ulong)_rng.NextInt64(1L << 30) << 10),
+                };
+                _memory.Qword(msiPt + ((ulong)i * 16)) = pte;
+            }
+
+            device.Msi = true;
+            device.MsiMask = (1UL << _rng.Next(9)) - 1;
+            device.MsiPattern = ((ulong)_rng.NextInt64(1L << 28) << 0) & ~device.MsiMask;
+            Write(dc + 32, (1UL << 60) | (msiPt >> 12)); // msiptp Flat
+            Write(dc + 40, device.MsiMask);
+            Write(dc + 48, device.MsiPattern);
+        }
+        else if (ExtendedDc)
         {
             Write(dc + 32, 0); // msiptp Off
             Write(dc + 40, 0);

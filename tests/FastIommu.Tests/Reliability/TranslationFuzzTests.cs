@@ -160,9 +160,10 @@ public class TranslationFuzzTests
         }
         else if (r.Success)
         {
-            // ATS: a page fault, guest-page fault or PDT entry not valid answered with R = W = 0.
+            // ATS: a page fault, guest-page fault, PDT entry not valid or MSI PTE not valid answered with R = W = 0.
             FuzzFailureException.Check(request.AtsTranslationRequest && !r.Readable && !r.Writable
-                && (FaultCauses.IsPageFault(r.Cause) || FaultCauses.IsGuestPageFault(r.Cause) || r.Cause == FaultCause.PdtEntryNotValid),
+                && (FaultCauses.IsPageFault(r.Cause) || FaultCauses.IsGuestPageFault(r.Cause)
+                    || r.Cause is FaultCause.PdtEntryNotValid or FaultCause.MsiPteNotValid),
                 $"request {Describe(request)}: a success carrying cause {(int)r.Cause}: {r}");
         }
         else
@@ -190,6 +191,7 @@ public class TranslationFuzzTests
         {
             0 or 1 when device is not null && device.Fs.Count > 0 => Inside(device.Fs[rng.Next(device.Fs.Count)], rng),
             0 or 1 when device is not null && device.Gs.Count > 0 => Inside(device.Gs[rng.Next(device.Gs.Count)], rng),
+            2 when device is { Msi: true } => ((device.MsiPattern | ((ulong)rng.NextInt64() & device.MsiMask)) << 12) | ((ulong)rng.Next(1024) * 4),
             2 => (ulong)rng.NextInt64(1L << 41),
             _ => (ulong)rng.NextInt64() ^ ((ulong)rng.NextInt64() << 1),
         };
@@ -254,7 +256,7 @@ public class TranslationFuzzTests
 
             foreach (GeneratedDevice d in gen.Devices)
             {
-                if (d.Id == request.DeviceId && !d.Pdtv)
+                if (d.Id == request.DeviceId && !d.Pdtv && !d.Msi)
                 {
                     device = d;
                     return true;
