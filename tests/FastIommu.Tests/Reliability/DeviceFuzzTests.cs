@@ -39,7 +39,21 @@ public class DeviceFuzzTests
         Assert.That(cases, Is.GreaterThan(0), "at least one case ran");
     }
 
-    private static void RunCase(PhysicalMemory memory, long seed, ref long operations, ref long commands, ref long rejected)
+    /// <summary>The same sequences while another thread translates all the time (its faults race the fault queue
+    /// being enabled, disabled, moved and overflowing; its walks race IOFENCE.C and ddtp writes).</summary>
+    [Test]
+    public void Random_register_sequences_racing_translations_throw_nothing_undocumented_and_never_hang()
+    {
+        using var memory = PhysicalMemory.Allocate(Size, Base);
+        long operations = 0, commands = 0, rejected = 0;
+        FuzzBudget budget = FuzzBudget.ForTarget(2, 0xC0C0_0000);
+        long cases = budget.Run("device-concurrent", (_, seed) => RunCase(memory, seed, ref operations, ref commands, ref rejected, concurrent: true));
+        TestContext.Out.WriteLine($"{operations} register operations, {commands} commands written, {rejected} documented rejections");
+        Assert.That(cases, Is.GreaterThan(0), "at least one case ran");
+    }
+
+    private static void RunCase(PhysicalMemory memory, long seed, ref long operations, ref long commands, ref long rejected,
+        bool concurrent = false)
     {
         var rng = new Random(unchecked((int)seed ^ (int)(seed >> 32)));
         Span<byte> all = memory.GetSpan(Base, (int)Size);
@@ -68,7 +82,57 @@ public class DeviceFuzzTests
         }
 
         int interrupts = 0;
-        device.InterruptRequested = (_, _) => interrupts++;
+        device.InterruptRequested = (_, _) => Interlocked.Increment(ref interrupts);
+        using var done = new ManualResetEventSlim();
+        Exception? racerFailure = null;
+        Thread? racer = null;
+        if (concurrent)
+        {
+            int racerSeed = rng.Next();
+            racer = new Thread(() =>
+            {
+                var r = new Random(racerSeed);
+                try
+                {
+                    while (!done.IsSet)
+                    {
+                        var request = new TranslationRequest((uint)r.Next(1 << 10), (ulong)r.NextInt64(), (AccessType)r.Next(3))
+                        {
+                            ProcessIdValid = r.Next(3) == 0,
+                            ProcessId = (uint)r.Next(1 << 20),
+                            AtsTranslationRequest = r.Next(8) == 0,
+                        };
+                        _ = device.Translate(in request);
+                    }
+                }
+#pragma warning disable CA1031 // handed to the fuzz thread with the case's seed
+                catch (Exception e)
+#pragma warning restore CA1031
+                {
+                    racerFailure = e;
+                }
+            }) { IsBackground = true };
+            racer.Start();
+        }
+
+        try
+        {
+            RunSteps(device, memory, rng, ref operations, ref commands, ref rejected);
+        }
+        finally
+        {
+            done.Set();
+            if (racer is not null)
+            {
+                FuzzFailureException.Check(racer.Join(TimeSpan.FromSeconds(30)), "the translating thread hung");
+            }
+        }
+
+        FuzzFailureException.Check(racerFailure is null, $"the translating thread threw: {racerFailure}");
+    }
+
+    private static void RunSteps(RiscVIommu device, PhysicalMemory memory, Random rng, ref long operations, ref long commands, ref long rejected)
+    {
         int steps = 32 + rng.Next(200);
         for (int i = 0; i < steps; i++)
         {
