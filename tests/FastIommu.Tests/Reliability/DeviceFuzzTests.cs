@@ -188,7 +188,16 @@ public class DeviceFuzzTests
                     _ = device.TakeAtsMessages();
                     break;
                 case 13:
-                    EnableQueue(device, rng);
+                    if (rng.Next(2) == 0)
+                    {
+                        EnableQueue(device, rng);
+                    }
+                    else
+                    {
+                        // A PCIe page request message of random bits (the page-request queue, enabled or not).
+                        _ = device.ReportPageRequest(new PageRequest((ulong)rng.NextInt64() ^ ((ulong)rng.NextInt64() << 1), (ulong)rng.NextInt64()));
+                    }
+
                     break;
                 default:
                     {
