@@ -559,6 +559,14 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
 
         if (cache && !w.NoCache)
         {
+            if (fsMode != 0 && (w.FsShift - 12) / 9 > (shift - 12) / 9)
+            {
+                // A first-stage superpage cached in pieces (smaller G-stage pages, or the MSI window): an address
+                // invalidation of the leaf must drop every piece, not only the one at its address. Marked before the
+                // fill's invalidation-sequence check (see AddressSpaceTable.MarkSplintered).
+                Spaces.MarkSplintered(slot);
+            }
+
             Fill(Tlb!, slot, stamp, invalSeq, iova, w.Pa, shift, perms, w.FsUser, w.FsGlobal, w.FsDirty && w.GsDirty,
                 firstStage: fsMode != 0, pbmt);
         }
