@@ -5,6 +5,9 @@ namespace FastIommu.Tests.Reliability;
 /// <summary>One mapping the generator wrote into a first-stage or G-stage table: what a correct walk must find.</summary>
 internal readonly record struct GeneratedMapping(ulong Va, ulong Size, ulong Pa, ulong Flags);
 
+/// <summary>A leaf PTE the generator wrote for a device without PDT: where it is and what it maps.</summary>
+internal readonly record struct GeneratedLeaf(ulong Entry, bool GStage, ulong Va, ulong Size, ulong Flags);
+
 /// <summary>A device the generator configured: its DC's stages, as written (before any mutation).</summary>
 internal sealed class GeneratedDevice
 {
@@ -15,6 +18,10 @@ internal sealed class GeneratedDevice
     public List<GeneratedMapping> Fs { get; } = [];  // IOVA -> GPA (or SPA without a G-stage)
     public List<GeneratedMapping> Gs { get; } = [];  // GPA -> SPA
     public List<uint> ProcessIds { get; } = [];
+    public List<GeneratedLeaf> Leaves { get; } = [];
+    public ushort Gscid { get; set; }
+    public ulong DcAddress { get; set; }
+    public uint Pscid { get; set; }
 
     /// <summary>MSI address translation on (extended DC, msiptp Flat): the MSI window's page pattern and mask.</summary>
     public bool Msi { get; set; }
@@ -54,6 +61,7 @@ internal sealed class ScenarioGenerator
     private readonly List<ulong> _structure = [];   // addresses of qwords the generator wrote (mutation targets)
     private readonly List<ulong> _pointers = [];    // addresses of non-leaf entries (loop targets)
     private int _nextPage;
+    private readonly HashSet<ulong> _ids = []; // GSCIDs and PSCIDs in use: no two devices share an address space
 
     public ScenarioGenerator(PhysicalMemory memory, long seed)
     {
@@ -81,6 +89,7 @@ internal sealed class ScenarioGenerator
         _structure.Clear();
         _pointers.Clear();
         Devices.Clear();
+        _ids.Clear();
         _nextPage = 0;
         Overflowed = false;
         Caps = RandomCaps();
@@ -185,7 +194,7 @@ internal sealed class ScenarioGenerator
         int gs = _rng.Next(3) == 0 ? 0 : RandomGMode();
         bool pdtv = _rng.Next(3) == 0 && (Cap(38) || Cap(39) || Cap(40));
         int fs = pdtv ? 0 : _rng.Next(4) == 0 ? 0 : RandomFsMode();
-        var device = new GeneratedDevice { Id = id, Pdtv = pdtv, FsLevels = fs, GsLevels = gs };
+        var device = new GeneratedDevice { Id = id, Pdtv = pdtv, FsLevels = fs, GsLevels = gs, DcAddress = dc };
         ulong gRoot = 0;
         if (gs != 0)
         {
@@ -200,7 +209,7 @@ internal sealed class ScenarioGenerator
                 ulong size = 1UL << (12 + (9 * level));
                 ulong gpa = (ulong)_rng.NextInt64(1L << Math.Min(40, 39 + ((gs - 3) * 9))) & ~(size - 1);
                 ulong spa = (ulong)_rng.NextInt64(1L << 50) & ~(size - 1);
-                MapLeaf(gRoot, gs, gStage: true, gpa, spa, level, RandomLeafFlags(gStage: true), device.Gs);
+                MapLeaf(gRoot, gs, gStage: true, gpa, spa, level, RandomLeafFlags(gStage: true), device.Gs, pdtv ? null : device);
             }
         }
 
@@ -224,9 +233,12 @@ internal sealed class ScenarioGenerator
             }
         }
 
-        ulong gscid = gs == 0 ? 0 : (ulong)_rng.Next(1 << 16);
+        ulong gscid = gs == 0 ? 0 : UniqueId(1UL << 40, 1 << 16);
         ulong iohgatp = gs == 0 ? 0 : ((ulong)(gs + 5) << 60) | (gscid << 44) | (gRoot >> 12);
-        ulong ta = (ulong)_rng.Next(1 << 20) << 12;
+        ulong pscid = UniqueId(0, 1 << 20);
+        ulong ta = pscid << 12;
+        device.Gscid = (ushort)gscid;
+        device.Pscid = (uint)pscid;
         ulong fsc;
         if (pdtv)
         {
@@ -260,7 +272,7 @@ internal sealed class ScenarioGenerator
         else if (fs != 0)
         {
             ulong fsRoot = AllocPage();
-            BuildFirstStage(fsRoot, fs, gs, device, record: true);
+            BuildFirstStage(fsRoot, fs, gs, device, record: true, gRoot);
             fsc = ((ulong)(fs + 5) << 60) | (fsRoot >> 12);
         }
         else
@@ -303,6 +315,18 @@ internal sealed class ScenarioGenerator
         }
 
         return device;
+    }
+
+    private ulong UniqueId(ulong space, int range)
+    {
+        while (true)
+        {
+            ulong id = (ulong)_rng.Next(range);
+            if (_ids.Add(space | id))
+            {
+                return id;
+            }
+        }
     }
 
     private ulong LocatePc(ulong root, int pdMode, uint pid)
@@ -374,7 +398,7 @@ internal sealed class ScenarioGenerator
 
     // ------------------------------------------------------------------------------------------------ page tables
 
-    private void BuildFirstStage(ulong root, int levels, int gsLevels, GeneratedDevice device, bool record)
+    private void BuildFirstStage(ulong root, int levels, int gsLevels, GeneratedDevice device, bool record, ulong gRoot = 0)
     {
         int maps = 1 + _rng.Next(6);
         var sink = record ? device.Fs : [];
@@ -385,7 +409,17 @@ internal sealed class ScenarioGenerator
             int vaBits = 12 + (9 * levels);
             ulong va = (ulong)_rng.NextInt64(1L << (vaBits - 1)) & ~(size - 1);
             ulong target;
-            if (gsLevels != 0 && device.Gs.Count > 1 && _rng.Next(3) != 0)
+            if (gsLevels != 0 && gRoot != 0 && level > 0 && _rng.Next(2) == 0)
+            {
+                // A first-stage superpage over 4 KiB G-stage pages (its first four): cached in pieces.
+                target = ((ulong)_rng.NextInt64(1L << 39) & ~(size - 1)) | (1UL << 39);
+                for (ulong p = 0; p < 4; p++)
+                {
+                    MapLeaf(gRoot, gsLevels, gStage: true, target + (p << 12), (ulong)_rng.NextInt64(1L << 40) & ~0xFFFUL, 0,
+                        RandomLeafFlags(gStage: true), device.Gs, record ? device : null);
+                }
+            }
+            else if (gsLevels != 0 && device.Gs.Count > 1 && _rng.Next(3) != 0)
             {
                 // Into a G-stage mapping, so the two stages compose to a success.
                 GeneratedMapping g = device.Gs[1 + _rng.Next(device.Gs.Count - 1)];
@@ -396,12 +430,13 @@ internal sealed class ScenarioGenerator
                 target = (ulong)_rng.NextInt64(1L << 40) & ~(size - 1);
             }
 
-            MapLeaf(root, levels, gStage: false, va, target, level, RandomLeafFlags(gStage: false), sink);
+            MapLeaf(root, levels, gStage: false, va, target, level, RandomLeafFlags(gStage: false), sink, record ? device : null);
         }
     }
 
     /// <summary>Maps one leaf of <paramref name="level"/>; skipped (false) where a leaf or a table is in the way.</summary>
-    private bool MapLeaf(ulong root, int levels, bool gStage, ulong va, ulong pa, int level, ulong flags, List<GeneratedMapping> record)
+    private bool MapLeaf(ulong root, int levels, bool gStage, ulong va, ulong pa, int level, ulong flags, List<GeneratedMapping> record,
+        GeneratedDevice? owner = null)
     {
         ulong table = root;
         for (int l = levels - 1; l >= level; l--)
@@ -418,6 +453,7 @@ internal sealed class ScenarioGenerator
 
                 Write(entry, ((pa >> 12) << 10) | flags);
                 record.Add(new GeneratedMapping(va, 1UL << (12 + (9 * level)), pa, flags));
+                owner?.Leaves.Add(new GeneratedLeaf(entry, gStage, va, 1UL << (12 + (9 * level)), flags));
                 return true;
             }
 

@@ -25,7 +25,7 @@ public class TranslationFuzzTests
 {
     private sealed class Stats
     {
-        public long Requests, Successes, Faults, ReferenceChecked, ReferenceSuccesses, Skipped, RandomCaps;
+        public long Requests, Successes, Faults, ReferenceChecked, ReferenceSuccesses, Skipped, RandomCaps, Targeted;
         public readonly long[] Kinds = new long[3];
     }
 
@@ -38,7 +38,7 @@ public class TranslationFuzzTests
         long cases = budget.Run("translation", (_, seed) => RunCase(memory, seed, stats));
         TestContext.Out.WriteLine($"requests {stats.Requests}: {stats.Successes} successes, {stats.Faults} faults; scenarios valid/almost/garbage " +
             $"{stats.Kinds[0]}/{stats.Kinds[1]}/{stats.Kinds[2]} ({stats.RandomCaps} with random capabilities); reference-checked {stats.ReferenceChecked} ({stats.ReferenceSuccesses} successes); " +
-            $"not compared (memory moved) {stats.Skipped}");
+            $"not compared (memory moved) {stats.Skipped}; leaf changes with their own invalidation {stats.Targeted}");
         Assert.Multiple(() =>
         {
             Assert.That(cases, Is.GreaterThan(0), "at least one case ran");
@@ -64,6 +64,7 @@ public class TranslationFuzzTests
         // one has just walked, so it can only store where that one stored first.
         IommuTranslator cached = rng.Next(3) != 0 ? new IommuTranslator(memory, caps, options) : new IommuTranslator(access, caps, options);
         cached.Ddtp = new Ddtp(gen.Ddtp);
+        Log($"caches {(ReferenceEquals(options, TranslatorCacheOptions.Default) ? "default" : "tiny")}, caps 0x{caps.Value:x}, ddtp 0x{gen.Ddtp:x}");
         cached.Fctl = fctl;
         var uncached = new IommuTranslator(access, caps, TranslatorCacheOptions.Uncached) { Ddtp = new Ddtp(gen.Ddtp), Fctl = fctl };
         if (caps.Value != gen.Caps)
@@ -71,6 +72,9 @@ public class TranslationFuzzTests
             stats.RandomCaps++;
         }
         bool valid = gen.Kind == ScenarioKind.Valid && !gen.Overflowed && caps.Value == gen.Caps && fctl.Value == 0;
+        bool pristine = true;
+        (GeneratedDevice Device, GeneratedLeaf Leaf) focus = default;
+        int focusLeft = 0;
         long writes = access.Writes;
         int requests = 16 + rng.Next(48);
         for (int i = 0; i < requests; i++)
@@ -80,7 +84,15 @@ public class TranslationFuzzTests
             {
                 RandomInvalidation(cached, rng);
             }
-            else if (roll < 18)
+            else if (roll < 22 && pristine && TargetedChange(gen, memory, cached, rng, out var changed))
+            {
+                focus = changed;
+                focusLeft = 4;
+                // A leaf changed, followed by exactly the invalidation the spec asks for: no flush of anything else.
+                valid = false;
+                stats.Targeted++;
+            }
+            else if (roll < 25)
             {
                 // A store into the tables, then everything the spec offers to forget it: IODIR.INVAL_DDT DV=0,
                 // IOTINVAL.GVMA GV=0, IOTINVAL.VMA GV=0 PSCV=0 (host spaces), or InvalidateAll.
@@ -90,6 +102,7 @@ public class TranslationFuzzTests
                     : ScenarioGenerator.Base + ((ulong)rng.Next((int)(ScenarioGenerator.Size / 8)) * 8);
                 memory.Qword(at) ^= 1UL << rng.Next(64);
                 valid = false;
+                pristine = false; // the generator's record of contexts and ids no longer holds
                 if (rng.Next(2) == 0)
                 {
                     cached.InvalidateAll();
@@ -102,8 +115,12 @@ public class TranslationFuzzTests
                 }
             }
 
-            TranslationRequest request = RandomRequest(gen, rng);
+            // Right after a leaf change, requests go to that leaf's first pages (and so to what was cached from it).
+            TranslationRequest request = focusLeft-- > 0 && rng.Next(2) == 0
+                ? new TranslationRequest(focus.Device!.Id, focus.Leaf.Va + ((ulong)rng.Next(0x4000) & ~7UL), (AccessType)rng.Next(3))
+                : RandomRequest(gen, rng);
             TranslationResult expected = uncached.Translate(in request);
+            Log($"{Describe(request)}: {expected}");
             CheckShape(request, expected);
             stats.Requests++;
             if (expected.Success) { stats.Successes++; } else { stats.Faults++; }
@@ -112,6 +129,7 @@ public class TranslationFuzzTests
             for (int repeat = 0; repeat < 3; repeat++)
             {
                 TranslationResult actual = cached.Translate(in request);
+                Log($"  cached {actual}");
                 CheckShape(request, actual);
                 moved |= access.Writes != writes;
                 if (!moved)
@@ -143,6 +161,71 @@ public class TranslationFuzzTests
                 FuzzFailureException.Check(expected.Success == ok && (ok ? expected.PhysicalAddress == pa : expected.Cause == cause),
                     $"request {Describe(request)}: translator {expected}, reference {(ok ? $"PA 0x{pa:x}" : $"fault {(int)cause}")}");
             }
+        }
+    }
+
+    /// <summary>Changes one leaf a device without PDT uses (cleared, moved, other permissions, U cleared) and sends
+    /// the one command that covers it: IOTINVAL.VMA AV=1 at some address of the leaf in the device's space (PSCV=0
+    /// for a global leaf), or IOTINVAL.GVMA AV=1 for a G-stage leaf. The cached translator must then agree with the
+    /// uncached one again.</summary>
+    private static bool TargetedChange(ScenarioGenerator gen, PhysicalMemory memory, IommuTranslator cached, Random rng,
+        out (GeneratedDevice Device, GeneratedLeaf Leaf) focus)
+    {
+        focus = default;
+        if (gen.Kind != ScenarioKind.Valid || gen.Overflowed || gen.Devices.Count == 0)
+        {
+            return false; // mutated tables may share pages between devices: one command would not cover them
+        }
+
+        GeneratedDevice device = gen.Devices[rng.Next(gen.Devices.Count)];
+        if (device.Leaves.Count == 0)
+        {
+            return false;
+        }
+
+        GeneratedLeaf leaf = device.Leaves[rng.Next(device.Leaves.Count)];
+        focus = (device, leaf);
+        if (!leaf.GStage || device.FsLevels == 0)
+        {
+            // The device uses the mapping's first pages before the driver changes it (so the caches hold them).
+            for (ulong p = 0; p < 4 && p << 12 < leaf.Size; p++)
+            {
+                _ = cached.Translate(new TranslationRequest(device.Id, leaf.Va + (p << 12), AccessType.Read));
+            }
+        }
+
+        ulong value = memory.Qword(leaf.Entry);
+        memory.Qword(leaf.Entry) = rng.Next(4) switch
+        {
+            0 => 0,
+            1 => (value & 0x3FF) | (((ulong)rng.NextInt64(1L << 28) * (leaf.Size >> 12)) << 10),
+            2 => (value & ~0xEUL) | (new ulong[] { 0b0010, 0b0110, 0b1010, 0b1110 }[rng.Next(4)]),
+            _ => value & ~0x10UL,
+        };
+        ulong address = leaf.Va + ((ulong)rng.NextInt64((long)(leaf.Size >> 12)) << 12);
+        Log($"DC at 0x{device.DcAddress:x}: " + string.Join(" ", Enumerable.Range(0, 8).Select(i => $"0x{memory.Qword(device.DcAddress + ((ulong)i * 8)):x}")));
+        Log($"leaf at 0x{leaf.Entry:x} ({(leaf.GStage ? "G" : "first")} stage, va 0x{leaf.Va:x} size 0x{leaf.Size:x}) of device 0x{device.Id:x}: 0x{value:x} -> 0x{memory.Qword(leaf.Entry):x}; invalidate at 0x{address:x}");
+        if (leaf.GStage)
+        {
+            cached.InvalidateGvma(true, device.Gscid, true, address);
+        }
+        else
+        {
+            bool global = (value & 0x20) != 0;
+            cached.InvalidateVma(device.GsLevels != 0, device.Gscid, !global, device.Pscid, true, address);
+        }
+
+        return true;
+    }
+
+    /// <summary>FASTIOMMU_FUZZ_TRACE=1 prints each step of a case (for a replayed seed).</summary>
+    private static readonly bool Trace = Environment.GetEnvironmentVariable("FASTIOMMU_FUZZ_TRACE") == "1";
+
+    private static void Log(string line)
+    {
+        if (Trace)
+        {
+            TestContext.Progress.WriteLine(line);
         }
     }
 
@@ -211,7 +294,10 @@ public class TranslationFuzzTests
         return request;
     }
 
-    private static ulong Inside(GeneratedMapping m, Random rng) => m.Va + ((ulong)rng.NextInt64((long)Math.Min(m.Size, 1UL << 30)) & ~7UL);
+    /// <summary>An address in a mapping: half the time in its first 16 KiB (where superpages over small G-stage pages
+    /// have their pieces).</summary>
+    private static ulong Inside(GeneratedMapping m, Random rng) =>
+        m.Va + ((ulong)rng.NextInt64((long)Math.Min(m.Size, rng.Next(2) == 0 ? 0x4000UL : 1UL << 30)) & ~7UL);
 
     private static void RandomInvalidation(IommuTranslator t, Random rng)
     {
