@@ -539,6 +539,13 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
 
         // Step 20: translation complete.
         int shift = Math.Min(w.FsShift, w.GsShift);
+        if ((w.Msiptp >> AtpModeShift) == 1 && shift > 12 && MsiWindowMeets(ref w, w.Gpa, shift))
+        {
+            // Step 18 applies per 4 KiB GPA page: a range holding a page of the MSI window is not this translation's
+            // beyond its own page. Reported and cached as 4 KiB, or an IOTLB hit would bypass the MSI page table.
+            shift = 12;
+        }
+
         uint perms = (ats ? w.FsEffective : w.FsPerms) & w.GsPerms;
         if (ats && ((perms & Iotlb.R) == 0 || request.Access != AccessType.Execute))
         {
@@ -552,6 +559,14 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
 
         if (cache && !w.NoCache)
         {
+            if (fsMode != 0 && (w.FsShift - 12) / 9 > (shift - 12) / 9)
+            {
+                // A first-stage superpage cached in pieces (smaller G-stage pages, or the MSI window): an address
+                // invalidation of the leaf must drop every piece, not only the one at its address. Marked before the
+                // fill's invalidation-sequence check (see AddressSpaceTable.MarkSplintered).
+                Spaces.MarkSplintered(slot);
+            }
+
             Fill(Tlb!, slot, stamp, invalSeq, iova, w.Pa, shift, perms, w.FsUser, w.FsGlobal, w.FsDirty && w.GsDirty,
                 firstStage: fsMode != 0, pbmt);
         }
@@ -762,6 +777,12 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
 
         return true;
     }
+
+    /// <summary>True when some 4 KiB page of the naturally aligned 2^<paramref name="shift"/> GPA range holding
+    /// <paramref name="gpa"/> is in the MSI window: the page-number bits above the range's own agree with the
+    /// pattern wherever the mask does not free them.</summary>
+    private static bool MsiWindowMeets(ref Walk w, ulong gpa, int shift) =>
+        (((gpa >> 12) ^ w.MsiPattern) & ~w.MsiMask & ~((1UL << (shift - 12)) - 1)) == 0;
 
     /// <summary>"MSI address mask and pattern": (A &gt;&gt; 12) &amp; ~mask == pattern &amp; ~mask.</summary>
     private static bool IsMsiAddress(ref Walk w, ulong gpa) =>

@@ -198,6 +198,7 @@ internal abstract class TranslatorEngine
                 static (ref AddressInvalidation s, int slot) =>
                 {
                     s.Tlb.InvalidateAddress(slot, s.Address, includeGlobal: false);
+                    s.Spaces.DropSplintered(slot, includeGlobal: false);
                     s.Spaces.BumpMicro(slot);
                 });
         }
@@ -208,6 +209,7 @@ internal abstract class TranslatorEngine
                 static (ref AddressInvalidation s, int slot) =>
                 {
                     s.Tlb.InvalidateAddress(slot, s.Address, includeGlobal: true);
+                    s.Spaces.DropSplintered(slot, includeGlobal: true);
                     s.Spaces.BumpMicro(slot);
                 });
         }

@@ -43,6 +43,7 @@ internal sealed class AddressSpaceTable
     }
 
     private readonly Slot[] _slots;
+    private readonly int[] _splintered; // per slot: 1 once a first-stage leaf was cached below its own level
     private readonly int[] _gscHead = new int[HostGscIndex + 1];
     private readonly Dictionary<ulong, int> _index;
     private readonly Lock _lock = new();
@@ -52,6 +53,7 @@ internal sealed class AddressSpaceTable
     public AddressSpaceTable(int capacity)
     {
         _slots = new Slot[capacity];
+        _splintered = new int[capacity];
         _index = new Dictionary<ulong, int>(capacity);
         Array.Fill(_gscHead, -1);
     }
@@ -153,6 +155,38 @@ internal sealed class AddressSpaceTable
     /// <summary>After an address invalidation has removed its IOTLB entries from <paramref name="slot"/>: the
     /// slot's micro-TLB entries die (caller holds the lock, inside <see cref="ForSpace"/> or <see cref="ForEachSpaceOf"/>).</summary>
     public void BumpMicro(int slot) => Interlocked.Increment(ref _slots[slot].MicroEpoch);
+
+    /// <summary>A fill is about to cache part of a first-stage leaf at a lower level than the leaf's own (a superpage
+    /// over smaller G-stage pages): from now on an address invalidation of the slot drops the whole space
+    /// (<see cref="DropSplintered"/>), since the pieces sit at IOVAs it does not visit. Set before the fill's
+    /// invalidation-sequence check with a full fence, as the IOTLB's level mask is: either the fill sees the
+    /// invalidation's new sequence and gives up, or the invalidation sees the mark. Never cleared (a recycled slot
+    /// keeps it: over-invalidation only).</summary>
+    public void MarkSplintered(int slot)
+    {
+        if (Volatile.Read(ref _splintered[slot]) == 0)
+        {
+            Interlocked.Exchange(ref _splintered[slot], 1);
+        }
+    }
+
+    /// <summary>After an address invalidation of <paramref name="slot"/> (whose sequence increment is the full fence
+    /// before this read): if the slot holds pieces of first-stage superpages, kill its non-global entries, and its
+    /// global ones too when <paramref name="includeGlobal"/>. Caller holds the lock.</summary>
+    public void DropSplintered(int slot, bool includeGlobal)
+    {
+        if (Volatile.Read(ref _splintered[slot]) == 0)
+        {
+            return;
+        }
+
+        if (includeGlobal)
+        {
+            Interlocked.Increment(ref _slots[slot].AllGen);
+        }
+
+        Interlocked.Increment(ref _slots[slot].Gen);
+    }
 
     /// <summary>Drops every entry (global ones too) of every space of one GSCID (or of the host).</summary>
     public void BumpGsc(int gscIndex)

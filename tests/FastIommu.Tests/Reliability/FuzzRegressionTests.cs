@@ -1,0 +1,69 @@
+using FastIommu.Formats.RiscV;
+using FastIommu.Hardware;
+using FastIommu.Memory;
+
+namespace FastIommu.Tests.Reliability;
+
+/// <summary>What the randomized targets found, each as the smallest hand-built case (the seed that found it in the
+/// comment).</summary>
+public class FuzzRegressionTests
+{
+    private const ulong Base = 0x8000_0000;
+    private const ulong GRoot = Base + 0x4000;
+    private const ulong MsiTable = Base + 0x8000;
+    private const ulong MsiGpa = 0xBAD0_0000;          // the MSI window: one page inside the G-stage's 1 GiB leaf
+    private const ulong MsiTarget = 0x1234_5000;      // what msipte[0] translates it to
+    // version 1.0, Sv39, Sv39x4, MSI_FLAT (extended DCs), PAS 56.
+    private const ulong Caps = 0x10 | (1UL << 9) | (1UL << 17) | (1UL << 22) | (56UL << 32);
+
+    /// <summary>Device 1 (extended DC at Base + 64): first stage Bare, G-stage Sv39x4 with one 1 GiB leaf mapping
+    /// GPA 0x8000_0000.. to itself, msiptp Flat with the window at GPA 0xBAD0_0000 (mask 0).</summary>
+    private static PhysicalMemory MsiBed()
+    {
+        var memory = PhysicalMemory.Allocate(0x10_0000, Base);
+        memory.Qword(Base + 64) = 1;                                              // tc: V
+        memory.Qword(Base + 64 + 8) = (8UL << 60) | (1UL << 44) | (GRoot >> 12); // iohgatp: Sv39x4, GSCID 1
+        memory.Qword(Base + 64 + 32) = (1UL << 60) | (MsiTable >> 12);           // msiptp: Flat
+        memory.Qword(Base + 64 + 40) = 0;                                        // msi_addr_mask
+        memory.Qword(Base + 64 + 48) = MsiGpa >> 12;                             // msi_addr_pattern
+        memory.Qword(GRoot + (2 * 8)) = ((Base >> 12) << 10) | 0xDF;             // 1 GiB leaf, V R W X U A D
+        memory.Qword(MsiTable) = 1 | (3UL << 1) | ((MsiTarget >> 12) << 10);     // msipte: V, M = 3 (basic)
+        return memory;
+    }
+
+    [Test]
+    public void A_superpage_that_holds_the_msi_window_is_not_cached_over_it()
+    {
+        // Found by TranslationFuzzTests, seed 1592594057: "cached PA 0xbad95c44 size 0x40000000 RWX, uncached fault
+        // cause 1" (an execute to an MSI address, which is cause 1, served by the IOTLB entry of a 1 GiB G-stage leaf
+        // that an earlier request to another page of that GiB had filled). Step 18 applies per 4 KiB GPA page, and
+        // the IOTLB was looked up before it: any translation whose range held the window's pages bypassed the MSI
+        // page table once cached.
+        using PhysicalMemory memory = MsiBed();
+        var cached = new IommuTranslator(memory, new Capabilities(Caps)) { Ddtp = new Ddtp(((Base >> 12) << 10) | 2) };
+        var uncached = new IommuTranslator(memory, new Capabilities(Caps), TranslatorCacheOptions.Uncached) { Ddtp = cached.Ddtp };
+        TranslationResult plain = cached.Translate(new TranslationRequest(1, Base + 0x1000, AccessType.Read));
+        TranslationResult msi = cached.Translate(new TranslationRequest(1, MsiGpa + 0x10, AccessType.Write));
+        TranslationResult execute = cached.Translate(new TranslationRequest(1, MsiGpa + 0x10, AccessType.Execute));
+        Assert.Multiple(() =>
+        {
+            Assert.That(plain.Success && plain.PhysicalAddress == Base + 0x1000, Is.True, $"an ordinary page of the GiB: {plain}");
+            Assert.That(plain.PageSize, Is.EqualTo(0x1000UL),
+                "the GiB holds a page of the MSI window, which this translation does not cover: it reports (and caches) its 4 KiB page only");
+            Assert.That(msi.PhysicalAddress, Is.EqualTo(MsiTarget + 0x10), $"a write to the window goes through the MSI page table: {msi}");
+            Assert.That(execute.Cause, Is.EqualTo(FaultCause.InstructionAccessFault), $"an execute in the window is cause 1: {execute}");
+            Assert.That(uncached.Translate(new TranslationRequest(1, Base + 0x1000, AccessType.Read)).PageSize, Is.EqualTo(plain.PageSize),
+                "the walk and the cache agree on the size");
+        });
+    }
+
+    [Test]
+    public void A_superpage_away_from_the_msi_window_keeps_its_size()
+    {
+        using PhysicalMemory memory = MsiBed();
+        memory.Qword(GRoot + (3 * 8)) = ((0xC000_0000UL >> 12) << 10) | 0xDF;   // GPA 3-4 GiB: another 1 GiB leaf
+        var translator = new IommuTranslator(memory, new Capabilities(Caps)) { Ddtp = new Ddtp(((Base >> 12) << 10) | 2) };
+        TranslationResult r = translator.Translate(new TranslationRequest(1, 0xC000_1000, AccessType.Read));
+        Assert.That(r.PageSize, Is.EqualTo(1UL << 30), $"no page of this GiB is in the window: {r}");
+    }
+}
