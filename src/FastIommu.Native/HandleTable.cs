@@ -11,6 +11,14 @@ internal enum HandleKind : byte
     PageTable,
     Gather,
     Iommu,
+    Driver,
+    Instance,
+    Group,
+    Device,
+    Domain,
+    UnmapGather,
+    Sva,
+    Image,
 }
 
 /// <summary>What a handle stands for: the managed object and the count of live handles that borrow it (an allocator
@@ -24,6 +32,10 @@ internal abstract class NativeObject : IDisposable
 
     /// <summary>The object this one borrows (released when this one is destroyed), or null.</summary>
     public NativeObject? Lender;
+
+    /// <summary>A second object it borrows (an instance over a device handle borrows the driver and the device; a
+    /// device its instance and its group), or null.</summary>
+    public NativeObject? SecondLender;
 
     /// <summary>Releases what the object holds. Called under the table's lock before the handle is retired; if it throws,
     /// the handle stays valid.</summary>
@@ -84,6 +96,11 @@ internal static class HandleTable
                 target.Lender.Borrowers++;
             }
 
+            if (target.SecondLender is not null)
+            {
+                target.SecondLender.Borrowers++;
+            }
+
             Volatile.Write(ref slot, new Slot(generation, target));
             return ((ulong)generation << 32) | (uint)(index + 1);
         }
@@ -138,6 +155,11 @@ internal static class HandleTable
             if (target.Lender is not null)
             {
                 target.Lender.Borrowers--;
+            }
+
+            if (target.SecondLender is not null)
+            {
+                target.SecondLender.Borrowers--;
             }
 
             return NativeStatus.Ok;
