@@ -75,7 +75,7 @@ internal static unsafe partial class NativeExports
     [UnmanagedCallersOnly(EntryPoint = "fastiommu_image_destroy")]
     public static NativeStatus ImageDestroy(ulong image) => Destroy<ImageObject>(image);
 
-    [UnmanagedCallersOnly(EntryPoint = "fastiommu_image_info")]
+    [UnmanagedCallersOnly(EntryPoint = "fastiommu_image_info_get")]
     public static NativeStatus ImageInfo(ulong image, ImageInfoNative* info)
     {
         try
