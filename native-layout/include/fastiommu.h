@@ -482,7 +482,8 @@ fastiommu_status fastiommu_group_destroy(fastiommu_group group);
 #define FASTIOMMU_FEATURE_SVA 1u /* binds process address spaces (needs pasid_bits) */
 #define FASTIOMMU_FEATURE_ATS 2u /* EN_ATS in its context (needs capabilities.ATS) */
 
-/* A device (24-bit device_id) behind the instance, in the group, using pasid_bits of process_id (0..20, at most
+/* A device (24-bit device_id) behind the instance, in the group (required: a device alone gets a group of its own
+ * from fastiommu_group_create), using pasid_bits of process_id (0..20, at most
  * what the IOMMU's PD8/PD17/PD20 allow). Its device context is written at once, as the group's domain wants.
  * A device_id taken on the instance: FASTIOMMU_ERR_IN_USE; too wide: FASTIOMMU_ERR_INVALID_ARGUMENT; a feature the
  * IOMMU lacks: FASTIOMMU_ERR_UNSUPPORTED. Release drops the handle only: the device stays on its instance (in its
