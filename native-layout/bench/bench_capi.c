@@ -1,5 +1,6 @@
 /* The C API's price: the hardware model's translate (IOTLB hit through the micro-TLB, through the second level, a
- * 3-level Sv39 miss) and a 4 KiB map + unmap, called through libfastiommu.so from C, beside the C twins of
+ * 3-level Sv39 miss), a 4 KiB map + unmap, and the driver's map 4K + unmap + sync (1 and 10 devices sharing the
+ * domain, as DriverBenchmarks), called through libfastiommu.so from C, beside the C twins of
  * bench/c-baseline doing the same work in the same process. The setups mirror bench/FastIommu.Benchmarks
  * (HardwareBenchmarks, PageTableMapUnmapBenchmarks), so "C API - C# figure" is the cost of the export.
  *
@@ -93,6 +94,36 @@ static uint64_t capi_map_unmap(fastiommu_page_table table, fastiommu_gather gath
     return sum;
 }
 
+/* DriverBenchmarks' strict path: map 4 KiB, unmap + sync (one IOTINVAL.VMA, one IOFENCE.C through the command
+ * queue ring, run by the device model on the doorbell). With a gather: unmap into it, then sync it. */
+static uint64_t capi_driver_strict(fastiommu_domain domain, uint64_t iova, uint64_t pa, uint64_t iterations)
+{
+    uint64_t sum = 0, unmapped = 0;
+    for (uint64_t it = 0; it < iterations; it++) {
+        if (fastiommu_domain_map(domain, iova, pa, 4096, FASTIOMMU_PROT_READ | FASTIOMMU_PROT_WRITE) != FASTIOMMU_OK
+            || fastiommu_domain_unmap_sync(domain, iova, 4096, &unmapped) != FASTIOMMU_OK) {
+            return UINT64_MAX;
+        }
+        sum += unmapped;
+    }
+    return sum;
+}
+
+static uint64_t capi_driver_gather(fastiommu_domain domain, fastiommu_unmap_gather gather, uint64_t iova, uint64_t pa,
+                                   uint64_t iterations)
+{
+    uint64_t sum = 0, unmapped = 0;
+    for (uint64_t it = 0; it < iterations; it++) {
+        if (fastiommu_domain_map(domain, iova, pa, 4096, FASTIOMMU_PROT_READ | FASTIOMMU_PROT_WRITE) != FASTIOMMU_OK
+            || fastiommu_domain_unmap(domain, iova, 4096, gather, &unmapped) != FASTIOMMU_OK
+            || fastiommu_domain_sync(domain, gather) != FASTIOMMU_OK) {
+            return UINT64_MAX;
+        }
+        sum += unmapped;
+    }
+    return sum;
+}
+
 static uint64_t capi_null(uint64_t iterations)
 {
     uint64_t sum = 0;
@@ -101,7 +132,7 @@ static uint64_t capi_null(uint64_t iterations)
 }
 
 /* ---- timing */
-enum { CASE_CAPI_TRANSLATE, CASE_CAPI_BATCH, CASE_CAPI_MAP_UNMAP, CASE_CAPI_NULL, CASE_TWIN_MICRO, CASE_TWIN_IOTLB, CASE_TWIN_MISS, CASE_TWIN_MAP_UNMAP };
+enum { CASE_CAPI_TRANSLATE, CASE_CAPI_BATCH, CASE_CAPI_MAP_UNMAP, CASE_CAPI_NULL, CASE_TWIN_MICRO, CASE_TWIN_IOTLB, CASE_TWIN_MISS, CASE_TWIN_MAP_UNMAP, CASE_DRIVER_STRICT, CASE_DRIVER_GATHER };
 struct bench_case {
     int kind;
     fastiommu_iommu iommu;
@@ -111,6 +142,8 @@ struct bench_case {
     const cb_hw_miss *miss;
     cb_ctx *ctx;
     uint64_t iova;
+    fastiommu_domain domain;
+    fastiommu_unmap_gather unmap_gather;
 };
 
 static uint64_t run(const struct bench_case *c, uint64_t iterations)
@@ -123,6 +156,8 @@ static uint64_t run(const struct bench_case *c, uint64_t iterations)
     case CASE_TWIN_MICRO: return cb_bench_micro_hit(c->hw, iterations);
     case CASE_TWIN_IOTLB: return cb_bench_iotlb_hit(c->hw, iterations);
     case CASE_TWIN_MISS: return cb_bench_hw_miss(c->miss, iterations);
+    case CASE_DRIVER_STRICT: return capi_driver_strict(c->domain, c->iova, TARGET_PA, iterations);
+    case CASE_DRIVER_GATHER: return capi_driver_gather(c->domain, c->unmap_gather, c->iova, TARGET_PA, iterations);
     default: return cb_bench_map_unmap(c->ctx, c->iova, TARGET_PA, 4096, CB_READ | CB_WRITE, iterations);
     }
 }
@@ -229,6 +264,30 @@ int main(int argc, char **argv)
     if (!ctx || cb_map(ctx, map_iova + 4096, TARGET_PA, 4096, CB_READ | CB_WRITE, 0) != CB_OK) fail("C map twin");
     TRY(fastiommu_page_table_map(sv48, map_iova + 4096, TARGET_PA, 4096, FASTIOMMU_PROT_READ | FASTIOMMU_PROT_WRITE, 0));
 
+    /* DriverBenchmarks' setup: the driver brings a fourth device up (its queues and DDT from the same allocator);
+     * one group of 1 device and one of 10 share nothing; each has an Sv39 domain with the neighbour page mapped. */
+    fastiommu_iommu driven;
+    fastiommu_driver driver;
+    fastiommu_instance instance;
+    fastiommu_unmap_gather unmap_gather;
+    fastiommu_group groups[2];
+    fastiommu_domain domains[2];
+    fastiommu_device devices[11];
+    config = (fastiommu_iommu_config){ .struct_size = sizeof config, .capabilities = CAPS };
+    TRY(fastiommu_iommu_create(memory, &config, &driven));
+    TRY(fastiommu_driver_create(allocator, &driver));
+    TRY(fastiommu_instance_create_device(driver, driven, NULL, &instance));
+    TRY(fastiommu_unmap_gather_create(driver, &unmap_gather));
+    for (int g = 0, d = 0; g < 2; g++) {
+        TRY(fastiommu_group_create(driver, NULL, &groups[g]));
+        for (int i = 0; i < (g == 0 ? 1 : 10); i++, d++) {
+            TRY(fastiommu_device_add(instance, 0x100 + (uint32_t)d, groups[g], 0, 0, &devices[d]));
+        }
+        TRY(fastiommu_domain_create(driver, FASTIOMMU_DOMAIN_PAGING, FASTIOMMU_MODE_SV39, &domains[g]));
+        TRY(fastiommu_attach(groups[g], domains[g]));
+        TRY(fastiommu_domain_map(domains[g], IOVA_BASE + 0x1000, TARGET_PA + 0x1000, 4096, FASTIOMMU_PROT_READ));
+    }
+
     struct bench_case cases[] = {
         { .kind = CASE_CAPI_TRANSLATE, .iommu = micro },
         { .kind = CASE_TWIN_MICRO, .hw = hw },
@@ -240,7 +299,20 @@ int main(int argc, char **argv)
         { .kind = CASE_TWIN_MAP_UNMAP, .ctx = ctx, .iova = map_iova },
         { .kind = CASE_CAPI_NULL },
         { .kind = CASE_CAPI_BATCH, .iommu = micro },
+        { .kind = CASE_DRIVER_STRICT, .domain = domains[0], .iova = IOVA_BASE },
+        { .kind = CASE_DRIVER_STRICT, .domain = domains[1], .iova = IOVA_BASE },
+        { .kind = CASE_DRIVER_GATHER, .domain = domains[1], .unmap_gather = unmap_gather, .iova = IOVA_BASE },
     };
+    for (int i = 10; i < 13; i++) {
+        if (run(&cases[i], 2) != 2 * 4096) fail("the driver's map + unmap + sync");
+    }
+    fastiommu_counters before, after;
+    TRY(fastiommu_instance_counters(instance, &before));
+    run(&cases[11], 16);
+    TRY(fastiommu_instance_counters(instance, &after));
+    uint64_t commands = 0;
+    for (int k = 0; k < 8; k++) commands += after.commands[k] - before.commands[k];
+    if (commands != 2 * 16) fail("ten devices sharing a domain: one IOTINVAL and one IOFENCE.C per sync");
     if (run(&cases[9], 2) != run(&cases[1], 2)) fail("the batch translate and the twin disagree");
     /* The same work: the C API and its twin give the same checksum. */
     for (int i = 0; i < 8; i += 2) {
@@ -261,7 +333,21 @@ int main(int argc, char **argv)
     measure("translate, IOTLB miss (3-level Sv39 walk, DC cached): C twin", &cases[5], PAGES);
     measure("map + unmap + gather complete, 4 KiB (Sv48): C API", &cases[6], 1);
     measure("map + unmap + gather complete, 4 KiB (Sv48): C twin", &cases[7], 1);
+    measure("driver: map 4K + unmap_sync, 1 device: C API", &cases[10], 1);
+    measure("driver: map 4K + unmap_sync, 10 devices sharing the domain: C API", &cases[11], 1);
+    measure("driver: map 4K + unmap + sync (gather), 10 devices: C API", &cases[12], 1);
     measure("empty export call (fastiommu_abi_version)", &cases[8], 1);
+
+    for (int g = 0; g < 2; g++) {
+        TRY(fastiommu_detach(groups[g]));
+        TRY(fastiommu_domain_destroy(domains[g]));
+    }
+    for (int d = 0; d < 11; d++) TRY(fastiommu_device_release(devices[d]));
+    for (int g = 0; g < 2; g++) TRY(fastiommu_group_destroy(groups[g]));
+    TRY(fastiommu_unmap_gather_destroy(unmap_gather));
+    TRY(fastiommu_instance_destroy(instance));
+    TRY(fastiommu_driver_destroy(driver));
+    TRY(fastiommu_iommu_destroy(driven));
 
     cb_destroy(ctx);
     cb_hw_miss_destroy(hw_miss);

@@ -24,9 +24,9 @@
  *    are unaffected. A call made after the destroy returned gets FASTIOMMU_ERR_INVALID_HANDLE.
  *  - Each call below says what it may run beside.
  *
- * Driver layer and images (instances, domains, devices, attach/replace, PASID attach, SVA bind, sync; save, load,
- * dump) are not exported yet: they will take handle kinds of their own (fastiommu_domain, ...) and the same
- * status enum, so nothing here changes when they land.
+ * The driver layer (a kernel IOMMU driver: instances, groups, devices, domains, attach/replace, PASIDs, SVA,
+ * map/unmap/sync) and table images (capture, save, load, dump) follow the same conventions, with handle kinds of
+ * their own; see their sections at the end.
  */
 #ifndef FASTIOMMU_H
 #define FASTIOMMU_H
@@ -62,7 +62,13 @@ typedef enum fastiommu_status {
     FASTIOMMU_ERR_PARTIAL_SUPERPAGE = 13, /* unmap would cut a superpage or a 64 KiB NAPOT range */
     FASTIOMMU_ERR_NOT_MAPPED = 14,        /* iova_to_phys of an unmapped IOVA */
     FASTIOMMU_ERR_FOREIGN_GATHER = 15,    /* the gather holds table pages of another allocator: complete it first */
-    FASTIOMMU_ERR_INTERNAL = 16           /* a bug of FastIommu: please report with fastiommu_last_error() */
+    FASTIOMMU_ERR_INTERNAL = 16,          /* a bug of FastIommu: please report with fastiommu_last_error() */
+    FASTIOMMU_ERR_IMAGE_FORMAT = 17,      /* a table image is malformed (the reason and offset in the message) */
+    FASTIOMMU_ERR_TIMEOUT = 18,           /* the IOMMU did not complete a command (fence) in time */
+    FASTIOMMU_ERR_COMMAND_QUEUE = 19,     /* the IOMMU stopped its command queue (cmd_ill, cqmf) on a driver command */
+    FASTIOMMU_ERR_IDS_EXHAUSTED = 20,     /* no PSCID, GSCID or PASID left */
+    FASTIOMMU_ERR_BUFFER_TOO_SMALL = 21,  /* the size needed was written; call again with a buffer that large */
+    FASTIOMMU_ERR_IO = 22                 /* a file could not be read or written */
 } fastiommu_status;
 
 /* The message of the last failed call on this thread ("" if none), NUL-terminated UTF-8, beginning with the
@@ -374,6 +380,234 @@ fastiommu_status fastiommu_iommu_translate(fastiommu_iommu iommu, const fastiomm
 fastiommu_status fastiommu_iommu_translate_batch(fastiommu_iommu iommu, const fastiommu_translate_request *requests,
                                                  fastiommu_translate_response *responses, uint32_t count);
 
+/* ------------------------------------------------------------------------------------------------ driver */
+
+/*
+ * The driver layer: a kernel IOMMU driver for the RISC-V IOMMU (what Linux's drivers/iommu/riscv decides), reaching
+ * the hardware only through register reads and writes and memory. It fills the device directory, the process
+ * directories, the page tables and the command queue; an emulator embedding it gets a guest-kernel-shaped driver
+ * for its IOMMU model (the library's own, or its own over MMIO callbacks). See docs/driver.md.
+ *
+ * Lifetimes (destroy refused with FASTIOMMU_ERR_IN_USE while borrowers live): a driver borrows its allocator;
+ * instances, groups, domains and unmap gathers borrow the driver; an instance over a fastiommu_iommu also borrows
+ * that device; a device borrows its instance and its group; a nested domain borrows its parent; an SVA bind its device
+ * and its address space. Besides: a domain still attached (to a group or a PASID) refuses destroy, a group attached to
+ * anything but the blocked domain refuses destroy, a gather holding unsynced unmaps refuses destroy.
+ *
+ * Threads: map, unmap and sync of one domain may run on any threads at once on disjoint ranges (one gather per
+ * thread), beside attach/replace/detach, PASID attach, SVA bind and translations by the device model; they take no
+ * lock. Attach/replace/detach, PASID attach/detach and SVA bind/unbind serialise per group and per domain, and may be
+ * called from any thread. Commands are written under the instance's queue lock; a sync waits for its IOFENCE.C
+ * (FASTIOMMU_ERR_TIMEOUT after the instance's command_timeout_ms when the IOMMU does not run its queue: nothing
+ * is freed then, sync again once it runs).
+ */
+
+typedef struct fastiommu_driver { uint64_t id; } fastiommu_driver;
+typedef struct fastiommu_instance { uint64_t id; } fastiommu_instance;
+typedef struct fastiommu_group { uint64_t id; } fastiommu_group;
+typedef struct fastiommu_device { uint64_t id; } fastiommu_device;
+typedef struct fastiommu_domain { uint64_t id; } fastiommu_domain;
+typedef struct fastiommu_unmap_gather { uint64_t id; } fastiommu_unmap_gather;
+typedef struct fastiommu_sva { uint64_t id; } fastiommu_sva;
+
+/* A driver whose domain page tables come from the allocator (a window of guest RAM the caller reserves). Destroy
+ * shuts its instances down (refused while any handle borrows it). */
+fastiommu_status fastiommu_driver_create(fastiommu_allocator allocator, fastiommu_driver *driver);
+fastiommu_status fastiommu_driver_destroy(fastiommu_driver driver);
+
+/* The register page of an IOMMU the emulator models itself: offsets as in riscv_iommu.h RISCV_IOMMU_REG_*. Called on
+ * the thread of the driver call that needs them (several at once when several threads sync). A cqt write is the
+ * doorbell: the emulator runs its queue then or later (the driver waits for the fence up to command_timeout_ms). */
+typedef struct fastiommu_mmio_callbacks {
+    void *context;
+    uint32_t (*read32)(void *context, uint32_t offset);
+    uint64_t (*read64)(void *context, uint32_t offset);
+    void (*write32)(void *context, uint32_t offset, uint32_t value);
+    void (*write64)(void *context, uint32_t offset, uint64_t value);
+} fastiommu_mmio_callbacks;
+
+/* Per-instance driver options; a zero field keeps the default. NULL for all defaults. */
+typedef struct fastiommu_instance_options {
+    uint32_t struct_size;          /* sizeof(fastiommu_instance_options) */
+    uint32_t command_queue_log2;   /* command ring entries, log2 (default 8) */
+    uint32_t fault_queue_log2;     /* fault ring entries, log2 (default 7) */
+    uint32_t max_ddt_levels;       /* deepest DDT to use, 1..3 (default 3) */
+    uint32_t command_timeout_ms;   /* how long a fence wait lasts before FASTIOMMU_ERR_TIMEOUT (default 2000) */
+    uint32_t reserved;             /* 0 */
+    uint64_t page_invalidation_limit; /* bytes above which a sync invalidates the whole PSCID/GSCID (default 2 MiB) */
+} fastiommu_instance_options;
+
+/* Brings an IOMMU up (capabilities read, queues and DDT allocated from the driver's allocator, ddtp written) through
+ * the emulator's MMIO callbacks (copied), or through a fastiommu_iommu of this library in process (its cqt doorbell
+ * runs the command queue at once). Destroy shuts the instance down: its devices leave their groups and domains, its
+ * command queue is closed. Any thread; destroy must not race other calls on the instance or its devices. */
+fastiommu_status fastiommu_instance_create_mmio(fastiommu_driver driver, const fastiommu_mmio_callbacks *mmio,
+                                               const fastiommu_instance_options *options, fastiommu_instance *instance);
+fastiommu_status fastiommu_instance_create_device(fastiommu_driver driver, fastiommu_iommu iommu,
+                                                 const fastiommu_instance_options *options, fastiommu_instance *instance);
+fastiommu_status fastiommu_instance_destroy(fastiommu_instance instance);
+
+/* What the driver sent an instance: commands[k] counts the commands of kind k (riscv_iommu.h command kinds below),
+ * syncs the domain syncs that reached it, fences the IOFENCE.C it waited for, pages_freed the table pages freed after
+ * a sync. Monotonic; readable from any thread at any time (each counter is read atomically, not the set at once). */
+#define FASTIOMMU_CMD_IOTINVAL_VMA 1
+#define FASTIOMMU_CMD_IOTINVAL_GVMA 2
+#define FASTIOMMU_CMD_IOFENCE_C 3
+#define FASTIOMMU_CMD_IODIR_INVAL_DDT 4
+#define FASTIOMMU_CMD_IODIR_INVAL_PDT 5
+#define FASTIOMMU_CMD_ATS_INVAL 6
+#define FASTIOMMU_CMD_ATS_PRGR 7
+typedef struct fastiommu_counters {
+    uint64_t commands[8]; /* by FASTIOMMU_CMD_*; [0] counts nothing */
+    uint64_t syncs;
+    uint64_t fences;
+    uint64_t pages_freed;
+} fastiommu_counters;
+fastiommu_status fastiommu_instance_counters(fastiommu_instance instance, fastiommu_counters *counters);
+
+/* One IOFENCE.C, waited for: every command sent before it has taken effect. */
+fastiommu_status fastiommu_instance_sync(fastiommu_instance instance);
+
+/* Takes up to capacity records from the instance's fault queue (oldest first); *count is how many. Any thread; two
+ * readers at once share the records between them. */
+fastiommu_status fastiommu_instance_read_faults(fastiommu_instance instance, struct riscv_iommu_fault_record *records,
+                                                uint32_t capacity, uint32_t *count);
+
+/* A group: devices that share their domain (Linux's iommu_group); it starts on the blocked domain. name may be NULL
+ * (copied). Destroy refused while devices borrow it or while it is attached to anything but the blocked domain. */
+fastiommu_status fastiommu_group_create(fastiommu_driver driver, const char *name, fastiommu_group *group);
+fastiommu_status fastiommu_group_destroy(fastiommu_group group);
+
+/* fastiommu_device_add features */
+#define FASTIOMMU_FEATURE_SVA 1u /* binds process address spaces (needs pasid_bits) */
+#define FASTIOMMU_FEATURE_ATS 2u /* EN_ATS in its context (needs capabilities.ATS) */
+
+/* A device (24-bit device_id) behind the instance, in the group (required: a device alone gets a group of its own
+ * from fastiommu_group_create), using pasid_bits of process_id (0..20, at most
+ * what the IOMMU's PD8/PD17/PD20 allow). Its device context is written at once, as the group's domain wants.
+ * A device_id taken on the instance: FASTIOMMU_ERR_IN_USE; too wide: FASTIOMMU_ERR_INVALID_ARGUMENT; a feature the
+ * IOMMU lacks: FASTIOMMU_ERR_UNSUPPORTED. Release drops the handle only: the device stays on its instance (in its
+ * group) until the instance is destroyed. */
+fastiommu_status fastiommu_device_add(fastiommu_instance instance, uint32_t device_id, fastiommu_group group,
+                                      uint32_t pasid_bits, uint32_t features, fastiommu_device *device);
+fastiommu_status fastiommu_device_release(fastiommu_device device);
+
+/* ------------------------------------------------------------------------------------------------ domains */
+
+typedef enum fastiommu_domain_kind {
+    FASTIOMMU_DOMAIN_BLOCKED = 0,  /* DC not valid: every DMA faults (the driver's own; mode ignored) */
+    FASTIOMMU_DOMAIN_IDENTITY = 1, /* both stages Bare (the driver's own; mode ignored) */
+    FASTIOMMU_DOMAIN_PAGING = 2,   /* a page table of mode: first stage (iosatp + PSCID) or G-stage (iohgatp + GSCID) */
+    FASTIOMMU_DOMAIN_SVA = 3,      /* a process address space (first stage) for fastiommu_sva_bind */
+    FASTIOMMU_DOMAIN_NESTED = 4    /* fastiommu_domain_create_nested (reported by fastiommu_domain_info only) */
+} fastiommu_domain_kind;
+
+/* A domain of kind; mode (FASTIOMMU_MODE_*) for PAGING and SVA. The root is allocated now, so mappings can be made
+ * before an attach. A handle to BLOCKED or IDENTITY names the driver's own domain: destroying it drops the handle.
+ * Destroy of a paging domain frees its table; refused (FASTIOMMU_ERR_IN_USE) while attached anywhere. */
+fastiommu_status fastiommu_domain_create(fastiommu_driver driver, fastiommu_domain_kind kind, fastiommu_mode mode,
+                                         fastiommu_domain *domain);
+
+/* A nested domain: the guest's own RISC-V PDT at guest-physical pdt_gpa (pdtp_mode 1 = PD8, 2 = PD17, 3 = PD20) over
+ * the G-stage paging domain parent (the host's). */
+fastiommu_status fastiommu_domain_create_nested(fastiommu_domain parent, uint64_t pdt_gpa, uint32_t pdtp_mode,
+                                                fastiommu_domain *domain);
+fastiommu_status fastiommu_domain_destroy(fastiommu_domain domain);
+
+/* The domain's kind (fastiommu_domain_kind) and its table's root (0 without one). Either pointer may be NULL. */
+fastiommu_status fastiommu_domain_info(fastiommu_domain domain, uint32_t *kind, uint64_t *root_pa);
+
+/* Attach = replace: every device of the group goes from its domain to this one with no blocked window between;
+ * a failure (no PSCID left, a mode the IOMMU lacks: FASTIOMMU_ERR_UNSUPPORTED) leaves every device where it was.
+ * Detach goes to the blocked domain. A domain of another driver: FASTIOMMU_ERR_INVALID_ARGUMENT. */
+fastiommu_status fastiommu_attach(fastiommu_group group, fastiommu_domain domain);
+fastiommu_status fastiommu_replace(fastiommu_group group, fastiommu_domain domain);
+fastiommu_status fastiommu_detach(fastiommu_group group);
+
+/* A first-stage domain on one PASID of the device (its process context). PASID 0 or beyond the device's
+ * pasid_bits: FASTIOMMU_ERR_INVALID_ARGUMENT; a G-stage or nested domain: FASTIOMMU_ERR_UNSUPPORTED. Detach makes
+ * the PASID's context invalid. */
+fastiommu_status fastiommu_pasid_attach(fastiommu_device device, uint32_t pasid, fastiommu_domain domain);
+fastiommu_status fastiommu_pasid_detach(fastiommu_device device, uint32_t pasid);
+
+/* Binds an SVA address space (FASTIOMMU_DOMAIN_SVA) to a device with FASTIOMMU_FEATURE_SVA at the address space's
+ * PASID (one per address space, the same on every device; written to *pasid, which may be NULL). Binding the same
+ * pair again gives a second handle to the same bind (a reference). Unbind destroys the handle and drops its
+ * reference; unbinding it again is FASTIOMMU_ERR_INVALID_HANDLE. */
+fastiommu_status fastiommu_sva_bind(fastiommu_device device, fastiommu_domain address_space, fastiommu_sva *sva,
+                                    uint32_t *pasid);
+fastiommu_status fastiommu_sva_unbind(fastiommu_sva sva);
+
+/* What unmaps of one domain left to invalidate, until fastiommu_domain_sync. One gather per unmapping thread; the
+ * unmaps of one gather must be of one domain until it is synced (another: FASTIOMMU_ERR_INVALID_ARGUMENT). Reusable:
+ * a steady state of unmap + sync allocates nothing. */
+fastiommu_status fastiommu_unmap_gather_create(fastiommu_driver driver, fastiommu_unmap_gather *gather);
+fastiommu_status fastiommu_unmap_gather_destroy(fastiommu_unmap_gather gather);
+
+/* Maps [iova, iova + size) to [pa, pa + size) (4 KiB aligned) with prot FASTIOMMU_PROT_READ/_WRITE/_EXEC (W implies
+ * R; U is set for first-stage leaves). All or nothing, as fastiommu_page_table_map. A domain without a table
+ * (blocked, identity, nested): FASTIOMMU_ERR_UNSUPPORTED. Allocation-free but for table pages. */
+fastiommu_status fastiommu_domain_map(fastiommu_domain domain, uint64_t iova, uint64_t pa, uint64_t size, uint32_t prot);
+
+/* Clears [iova, iova + size) into the gather (a superpage cut in part: FASTIOMMU_ERR_PARTIAL_SUPERPAGE, nothing
+ * changed). Devices may still use the old entries (IOTLB) until fastiommu_domain_sync. *unmapped may be NULL. */
+fastiommu_status fastiommu_domain_unmap(fastiommu_domain domain, uint64_t iova, uint64_t size,
+                                        fastiommu_unmap_gather gather, uint64_t *unmapped);
+
+/* Makes the gather's unmaps take effect on every IOMMU the domain is used on: per (instance, PSCID/GSCID) one
+ * page-addressed IOTINVAL per 4 KiB page up to the page_invalidation_limit (one PSCID/GSCID-wide command above it or
+ * when table pages were unlinked), then one IOFENCE.C per instance, waited for; then the unlinked table pages are
+ * freed. Ten devices of one instance sharing the domain cost one invalidation and one fence. An empty gather: OK,
+ * nothing sent. On FASTIOMMU_ERR_TIMEOUT the gather is kept (call again). */
+fastiommu_status fastiommu_domain_sync(fastiommu_domain domain, fastiommu_unmap_gather gather);
+
+/* Unmap and sync in one call (Linux's strict DMA mode); no gather handle. */
+fastiommu_status fastiommu_domain_unmap_sync(fastiommu_domain domain, uint64_t iova, uint64_t size, uint64_t *unmapped);
+
+/* The table's translation of iova (not the IOMMU's caches); FASTIOMMU_ERR_NOT_MAPPED (and *pa = 0) if none. */
+fastiommu_status fastiommu_domain_iova_to_phys(fastiommu_domain domain, uint64_t iova, uint64_t *pa);
+
+/* ------------------------------------------------------------------------------------------------ images */
+
+/*
+ * Table images (docs/image-format.md): a byte-exact copy of the structure pages an IOMMU points at (DDT, DCs, PDTs,
+ * PCs, first-stage and G-stage tables, queues), without guest data pages, with ddtp, capabilities and fctl. An image
+ * is immutable: every call on one may run on any threads at once. None of these is a hot path (they allocate).
+ */
+typedef struct fastiommu_image { uint64_t id; } fastiommu_image;
+
+typedef struct fastiommu_image_info {
+    uint64_t ddtp;
+    uint64_t capabilities;
+    uint64_t fctl;
+    uint64_t page_count;  /* 4 KiB pages held */
+    uint64_t size_bytes;  /* bytes of the saved image */
+} fastiommu_image_info;
+
+/* An image of what ddtp leads to in memory (physical or callback memory), with those register values; the same
+ * memory and registers always give the same image. Copies the pages: do not change them during the call. */
+fastiommu_status fastiommu_image_capture(fastiommu_memory memory, uint64_t ddtp, uint64_t capabilities, uint64_t fctl,
+                                         fastiommu_image *image);
+/* An image of what the device points at now: its ddtp, capabilities, fctl and queue base registers. */
+fastiommu_status fastiommu_image_capture_iommu(fastiommu_iommu iommu, fastiommu_image *image);
+fastiommu_status fastiommu_image_destroy(fastiommu_image image);
+fastiommu_status fastiommu_image_info_get(fastiommu_image image, fastiommu_image_info *info);
+
+/* Writes the image to a file (path UTF-8; FASTIOMMU_ERR_IO when it cannot be written), or into buffer: *size is
+ * set to the bytes needed on FASTIOMMU_OK and on FASTIOMMU_ERR_BUFFER_TOO_SMALL (buffer NULL, capacity 0 asks). */
+fastiommu_status fastiommu_image_save(fastiommu_image image, const char *path);
+fastiommu_status fastiommu_image_save_buffer(fastiommu_image image, void *buffer, uint64_t capacity, uint64_t *size);
+
+/* Reads an image; a malformed one is FASTIOMMU_ERR_IMAGE_FORMAT with the reason and the byte offset in
+ * fastiommu_last_error() (nothing loaded); a missing file FASTIOMMU_ERR_IO. The buffer is copied (below 2 GiB). */
+fastiommu_status fastiommu_image_load(const char *path, fastiommu_image *image);
+fastiommu_status fastiommu_image_load_buffer(const void *buffer, uint64_t size, fastiommu_image *image);
+
+/* The text dump (as `fastiommu dump`): NUL-terminated UTF-8 into buffer; *size (NUL included) is set on
+ * FASTIOMMU_OK and on FASTIOMMU_ERR_BUFFER_TOO_SMALL, so a first call with capacity 0 asks for it. Or to a file. */
+fastiommu_status fastiommu_image_dump(fastiommu_image image, char *buffer, uint64_t capacity, uint64_t *size);
+fastiommu_status fastiommu_image_dump_file(fastiommu_image image, const char *path);
+
 #ifdef __cplusplus
 }
 #endif
@@ -385,6 +619,10 @@ _Static_assert(sizeof(fastiommu_walk_result) == 32, "fastiommu_walk_result is 32
 _Static_assert(sizeof(fastiommu_gather_info) == 24, "fastiommu_gather_info is 24 bytes");
 _Static_assert(sizeof(fastiommu_iommu_config) == 72, "fastiommu_iommu_config is 72 bytes");
 _Static_assert(sizeof(fastiommu_memory_callbacks) == 32, "fastiommu_memory_callbacks is 32 bytes");
+_Static_assert(sizeof(fastiommu_mmio_callbacks) == 40, "fastiommu_mmio_callbacks is 40 bytes");
+_Static_assert(sizeof(fastiommu_instance_options) == 32, "fastiommu_instance_options is 32 bytes");
+_Static_assert(sizeof(fastiommu_counters) == 88, "fastiommu_counters is 88 bytes");
+_Static_assert(sizeof(fastiommu_image_info) == 40, "fastiommu_image_info is 40 bytes");
 #endif
 
 #endif /* FASTIOMMU_H */

@@ -26,9 +26,11 @@ int main(void)
         "FASTIOMMU_ERR_MISALIGNED", "FASTIOMMU_ERR_IOVA_OUT_OF_RANGE", "FASTIOMMU_ERR_PA_OUT_OF_RANGE",
         "FASTIOMMU_ERR_INVALID_PROTECTION", "FASTIOMMU_ERR_OVERLAP", "FASTIOMMU_ERR_PARTIAL_SUPERPAGE",
         "FASTIOMMU_ERR_NOT_MAPPED", "FASTIOMMU_ERR_FOREIGN_GATHER", "FASTIOMMU_ERR_INTERNAL",
+        "FASTIOMMU_ERR_IMAGE_FORMAT", "FASTIOMMU_ERR_TIMEOUT", "FASTIOMMU_ERR_COMMAND_QUEUE", "FASTIOMMU_ERR_IDS_EXHAUSTED",
+        "FASTIOMMU_ERR_BUFFER_TOO_SMALL", "FASTIOMMU_ERR_IO",
     };
-    CHECK(FASTIOMMU_ERR_INTERNAL + 1 == sizeof names / sizeof names[0], "one name per status");
-    for (int s = 0; s <= FASTIOMMU_ERR_INTERNAL; s++) {
+    CHECK(FASTIOMMU_ERR_IO + 1 == sizeof names / sizeof names[0], "one name per status");
+    for (int s = 0; s <= FASTIOMMU_ERR_IO; s++) {
         CHECK(strcmp(fastiommu_status_name((fastiommu_status)s), names[s]) == 0, "status %d is %s, library says %s", s,
               names[s], fastiommu_status_name((fastiommu_status)s));
     }

@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 
 namespace FastIommu.Native;
 
@@ -11,6 +12,14 @@ internal enum HandleKind : byte
     PageTable,
     Gather,
     Iommu,
+    Driver,
+    Instance,
+    Group,
+    Device,
+    Domain,
+    UnmapGather,
+    Sva,
+    Image,
 }
 
 /// <summary>What a handle stands for: the managed object and the count of live handles that borrow it (an allocator
@@ -24,6 +33,10 @@ internal abstract class NativeObject : IDisposable
 
     /// <summary>The object this one borrows (released when this one is destroyed), or null.</summary>
     public NativeObject? Lender;
+
+    /// <summary>A second object it borrows (an instance over a device handle borrows the driver and the device; a
+    /// device its instance and its group), or null.</summary>
+    public NativeObject? SecondLender;
 
     /// <summary>Releases what the object holds. Called under the table's lock before the handle is retired; if it throws,
     /// the handle stays valid.</summary>
@@ -50,30 +63,37 @@ internal static class HandleTable
         public readonly NativeObject? Target = target;
     }
 
+    // Only the chunk array is a static of this class: NativeAOT pre-initializes it at compile time (an array
+    // allocation), so a lookup reads it with no class-constructor check. The lock and the free list, which need a
+    // run-time constructor, live in Writers, touched only by Add and Remove.
     private static readonly Slot?[]?[] s_chunks = new Slot?[]?[MaxChunks];
-    private static readonly Lock s_gate = new();
-    private static readonly Stack<int> s_free = new();
-    private static int s_used; // slots ever handed out
+
+    private static class Writers
+    {
+        public static readonly Lock Gate = new();
+        public static readonly Stack<int> Free = new();
+        public static int Used; // slots ever handed out
+    }
 
     /// <summary>Enters <paramref name="target"/> and returns its handle; takes a borrow on its lender.</summary>
     /// <exception cref="HandleTableFullException">Every slot is in use.</exception>
     public static ulong Add(NativeObject target)
     {
-        lock (s_gate)
+        lock (Writers.Gate)
         {
             int index;
-            if (s_free.Count > 0)
+            if (Writers.Free.Count > 0)
             {
-                index = s_free.Pop();
+                index = Writers.Free.Pop();
             }
             else
             {
-                if (s_used == MaxChunks * ChunkSize)
+                if (Writers.Used == MaxChunks * ChunkSize)
                 {
                     throw new HandleTableFullException($"All {MaxChunks * ChunkSize} handles are in use.");
                 }
 
-                index = s_used++;
+                index = Writers.Used++;
                 s_chunks[index >> ChunkBits] ??= new Slot?[ChunkSize];
             }
 
@@ -82,6 +102,11 @@ internal static class HandleTable
             if (target.Lender is not null)
             {
                 target.Lender.Borrowers++;
+            }
+
+            if (target.SecondLender is not null)
+            {
+                target.SecondLender.Borrowers++;
             }
 
             Volatile.Write(ref slot, new Slot(generation, target));
@@ -100,20 +125,22 @@ internal static class HandleTable
             return null;
         }
 
-        Slot?[]? chunk = Volatile.Read(ref s_chunks[chunkIndex]);
+        // chunkIndex < MaxChunks = s_chunks.Length and every chunk has ChunkSize slots: the reads need no bounds
+        // check, which the AOT compiler (not knowing the lengths) would otherwise emit twice per call.
+        Slot?[]? chunk = Volatile.Read(ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(s_chunks), (nint)chunkIndex));
         if (chunk is null)
         {
             return null;
         }
 
-        Slot? slot = Volatile.Read(ref chunk[index & (ChunkSize - 1)]);
+        Slot? slot = Volatile.Read(ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(chunk), (nint)(index & (ChunkSize - 1))));
         return slot is not null && slot.Generation == (uint)(handle >> 32) ? slot.Target as T : null;
     }
 
     /// <summary>Removes the object <paramref name="handle"/> names and releases it. Refused while others borrow it.</summary>
     public static NativeStatus Remove<T>(ulong handle) where T : NativeObject
     {
-        lock (s_gate)
+        lock (Writers.Gate)
         {
             T? target = Find<T>(handle);
             if (target is null)
@@ -134,10 +161,15 @@ internal static class HandleTable
             uint next = (uint)(handle >> 32) + 1;
             // Generation 0 is skipped so a handle is never (0 << 32) | n for a reused slot: easier to spot in a dump.
             Volatile.Write(ref s_chunks[index >> ChunkBits]![index & (ChunkSize - 1)], new Slot(next == 0 ? 1 : next, null));
-            s_free.Push(index);
+            Writers.Free.Push(index);
             if (target.Lender is not null)
             {
                 target.Lender.Borrowers--;
+            }
+
+            if (target.SecondLender is not null)
+            {
+                target.SecondLender.Borrowers--;
             }
 
             return NativeStatus.Ok;

@@ -26,6 +26,12 @@ internal enum NativeStatus
     NotMapped = 14,
     ForeignGather = 15,
     Internal = 16,
+    ImageFormat = 17,
+    Timeout = 18,
+    CommandQueue = 19,
+    IdsExhausted = 20,
+    BufferTooSmall = 21,
+    Io = 22,
 }
 
 internal static class StatusMap
@@ -52,6 +58,11 @@ internal static class StatusMap
     public static NativeStatus From(Exception exception) => exception switch
     {
         PageTableException e => From(e.Status),
+        Images.ImageFormatException => NativeStatus.ImageFormat,
+        Driver.CommandQueueTimeoutException => NativeStatus.Timeout,
+        Driver.CommandQueueException => NativeStatus.CommandQueue,
+        Driver.IdSpaceExhaustedException => NativeStatus.IdsExhausted,
+        IOException or UnauthorizedAccessException => NativeStatus.Io,
         OutOfPhysicalMemoryException or OutOfMemoryException => NativeStatus.OutOfMemory,
         PhysicalAddressException => NativeStatus.AccessFault,
         ObjectDisposedException => NativeStatus.InvalidHandle,
@@ -82,6 +93,12 @@ internal static class StatusMap
         NativeStatus.NotMapped => "FASTIOMMU_ERR_NOT_MAPPED",
         NativeStatus.ForeignGather => "FASTIOMMU_ERR_FOREIGN_GATHER",
         NativeStatus.Internal => "FASTIOMMU_ERR_INTERNAL",
+        NativeStatus.ImageFormat => "FASTIOMMU_ERR_IMAGE_FORMAT",
+        NativeStatus.Timeout => "FASTIOMMU_ERR_TIMEOUT",
+        NativeStatus.CommandQueue => "FASTIOMMU_ERR_COMMAND_QUEUE",
+        NativeStatus.IdsExhausted => "FASTIOMMU_ERR_IDS_EXHAUSTED",
+        NativeStatus.BufferTooSmall => "FASTIOMMU_ERR_BUFFER_TOO_SMALL",
+        NativeStatus.Io => "FASTIOMMU_ERR_IO",
         _ => "FASTIOMMU_ERR_UNKNOWN",
     };
 }

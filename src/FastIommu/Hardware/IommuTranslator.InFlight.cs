@@ -8,7 +8,12 @@ internal sealed partial class TranslatorEngine<TMemory>
 {
     /// <summary>Walks over PhysicalMemory end their own in-flight mark (<see cref="EndWalk"/>), with no exception
     /// handling on the miss path: that memory never throws.</summary>
-    private static bool WalksEndThemselves => typeof(TMemory) == typeof(PhysicalMemoryAccess);
+    /// <remarks>Inlined by force: NativeAOT left it a call on the miss path (the JIT folds it after inlining).</remarks>
+    private static bool WalksEndThemselves
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => typeof(TMemory) == typeof(PhysicalMemoryAccess);
+    }
 
     /// <summary>Ends the in-flight mark of a walk that marks itself (a constant no-op for the other memories).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

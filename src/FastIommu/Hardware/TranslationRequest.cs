@@ -31,6 +31,8 @@ public struct TranslationRequest
     public uint DeviceId
     {
         readonly get => _deviceId;
+        // Inlined: NativeAOT (no PGO) kept this setter a call with its own frame on the C API's translate path.
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         set => _deviceId = value <= MaxDeviceId ? value : ThrowDeviceId(value);
     }
 
@@ -48,6 +50,7 @@ public struct TranslationRequest
     public AccessType Access
     {
         readonly get => _access;
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         set => _access = value <= AccessType.Execute ? value : ThrowAccess(value);
     }
 

@@ -101,6 +101,23 @@ public partial class NativeAbiTests
     [TestCase("FASTIOMMU_RESP_WRITE", NativeExports.ResponseWrite)]
     [TestCase("FASTIOMMU_RESP_EXECUTE", NativeExports.ResponseExecute)]
     [TestCase("FASTIOMMU_RESP_SUPPRESSED", NativeExports.ResponseSuppressed)]
+    [TestCase("FASTIOMMU_DOMAIN_BLOCKED", (uint)FastIommu.Driver.DomainKind.Blocked)]
+    [TestCase("FASTIOMMU_DOMAIN_IDENTITY", (uint)FastIommu.Driver.DomainKind.Identity)]
+    [TestCase("FASTIOMMU_DOMAIN_PAGING", (uint)FastIommu.Driver.DomainKind.Paging)]
+    [TestCase("FASTIOMMU_DOMAIN_SVA", (uint)FastIommu.Driver.DomainKind.Sva)]
+    [TestCase("FASTIOMMU_DOMAIN_NESTED", (uint)FastIommu.Driver.DomainKind.Nested)]
+    [TestCase("FASTIOMMU_DOMAIN_PAGING", NativeExports.DomainPaging)]
+    [TestCase("FASTIOMMU_DOMAIN_SVA", NativeExports.DomainSva)]
+    [TestCase("FASTIOMMU_FEATURE_SVA", (uint)FastIommu.Driver.DeviceFeatures.Sva)]
+    [TestCase("FASTIOMMU_FEATURE_ATS", (uint)FastIommu.Driver.DeviceFeatures.Ats)]
+    [TestCase("FASTIOMMU_FEATURE_SVA", NativeExports.FeatureSva)]
+    [TestCase("FASTIOMMU_CMD_IOTINVAL_VMA", (uint)CommandKind.IotinvalVma)]
+    [TestCase("FASTIOMMU_CMD_IOTINVAL_GVMA", (uint)CommandKind.IotinvalGvma)]
+    [TestCase("FASTIOMMU_CMD_IOFENCE_C", (uint)CommandKind.IofenceC)]
+    [TestCase("FASTIOMMU_CMD_IODIR_INVAL_DDT", (uint)CommandKind.IodirInvalDdt)]
+    [TestCase("FASTIOMMU_CMD_IODIR_INVAL_PDT", (uint)CommandKind.IodirInvalPdt)]
+    [TestCase("FASTIOMMU_CMD_ATS_INVAL", (uint)CommandKind.AtsInval)]
+    [TestCase("FASTIOMMU_CMD_ATS_PRGR", (uint)CommandKind.AtsPrgr)]
     public void Header_constant_is_the_one_the_exports_use(string name, uint expected)
     {
         Dictionary<string, ulong> header = Constants();
@@ -123,6 +140,13 @@ public partial class NativeAbiTests
         Assert.That(Unsafe.SizeOf<WalkResultNative>(), Is.EqualTo(32), "fastiommu_walk_result");
         Assert.That(Unsafe.SizeOf<GatherInfoNative>(), Is.EqualTo(24), "fastiommu_gather_info");
         Assert.That(Unsafe.SizeOf<FaultRecord>(), Is.EqualTo(32), "the record the fault callback gets");
+        Assert.That(Unsafe.SizeOf<MmioCallbacks>(), Is.EqualTo(40), "fastiommu_mmio_callbacks");
+        Assert.That(Unsafe.SizeOf<InstanceOptionsNative>(), Is.EqualTo(32), "fastiommu_instance_options");
+        Assert.That((int)Marshal.OffsetOf<InstanceOptionsNative>(nameof(InstanceOptionsNative.PageInvalidationLimit)), Is.EqualTo(24),
+            "options.page_invalidation_limit");
+        Assert.That(Unsafe.SizeOf<CountersNative>(), Is.EqualTo(88), "fastiommu_counters");
+        Assert.That((int)Marshal.OffsetOf<CountersNative>(nameof(CountersNative.Syncs)), Is.EqualTo(64), "counters.syncs");
+        Assert.That(Unsafe.SizeOf<ImageInfoNative>(), Is.EqualTo(40), "fastiommu_image_info");
     }
 
     [Test]
@@ -133,6 +157,15 @@ public partial class NativeAbiTests
         Assert.That(StatusMap.From(new ArgumentOutOfRangeException("x")), Is.EqualTo(NativeStatus.InvalidArgument), "argument");
         Assert.That(StatusMap.From(new FastIommu.Memory.OutOfPhysicalMemoryException("x")), Is.EqualTo(NativeStatus.OutOfMemory), "exhaustion");
         Assert.That(StatusMap.From(new NullReferenceException()), Is.EqualTo(NativeStatus.Internal), "a bug of ours");
+        Assert.That(StatusMap.From(new FastIommu.Images.ImageFormatException(FastIommu.Images.ImageError.TrailingBytes, 64, "x")),
+            Is.EqualTo(NativeStatus.ImageFormat), "a malformed image");
+        Assert.That(StatusMap.From(new FastIommu.Driver.CommandQueueTimeoutException(default, "fence", TimeSpan.FromSeconds(1))),
+            Is.EqualTo(NativeStatus.Timeout), "a fence not completed");
+        Assert.That(StatusMap.From(new FastIommu.Driver.CommandQueueException(default, FastIommu.Driver.CommandQueueError.IllegalCommand)),
+            Is.EqualTo(NativeStatus.CommandQueue), "cmd_ill, not InUse (it is an InvalidOperationException)");
+        Assert.That(StatusMap.From(new FastIommu.Driver.IdSpaceExhaustedException("PSCID", "x")), Is.EqualTo(NativeStatus.IdsExhausted),
+            "no PSCID left, not InUse");
+        Assert.That(StatusMap.From(new FileNotFoundException("x")), Is.EqualTo(NativeStatus.Io), "a missing file");
         foreach (MapStatus status in Enum.GetValues<MapStatus>())
         {
             Assert.That(StatusMap.From(status), status == MapStatus.Success ? Is.EqualTo(NativeStatus.Ok) : Is.Not.EqualTo(NativeStatus.Internal),
