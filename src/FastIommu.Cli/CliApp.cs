@@ -10,8 +10,6 @@ namespace FastIommu.Cli;
 /// Exit codes: 0 success; 1 bad input (an image refused, a file missing, a malformed query line); 2 a usage error.
 /// Errors go to standard error, results to standard output.
 /// </summary>
-/// <remarks>The driver-layer verbs (demo, build, replay) add themselves here the same way: a static Create() returning
-/// their Command.</remarks>
 internal static class CliApp
 {
     public const int Ok = 0;
@@ -23,8 +21,10 @@ internal static class CliApp
         using var context = new CliContext(stdout, stdin, error) { Interactive = interactive };
         var output = context.Out;
         var root = new RootCommand(
-            "fastiommu: byte-exact RISC-V IOMMU table images. Dump an image (or a raw guest memory file) as text, DOT or "
-            + "JSON, and translate DMA addresses through the FastIommu hardware model on an image's bytes.");
+            "fastiommu: byte-exact RISC-V IOMMU table images. 'demo' builds a scenario through the driver layer and shows "
+            + "it; dump an image (or a raw guest memory file) as text, DOT or JSON, and translate DMA addresses through "
+            + "the FastIommu hardware model on an image's bytes.");
+        root.Subcommands.Add(DemoCommand.Create(context));
         root.Subcommands.Add(DumpCommand.Create(context));
         root.Subcommands.Add(TranslateCommand.Create(context));
 

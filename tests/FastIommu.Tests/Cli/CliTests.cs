@@ -41,7 +41,7 @@ public class CliTests
     {
         var r = CliProcess.Run(null, "--help");
         Assert.That(r.ExitCode, Is.EqualTo(0), r.Stderr);
-        Assert.That(r.Stdout, Does.Contain("dump").And.Contain("translate"), "the commands are listed");
+        Assert.That(r.Stdout, Does.Contain("demo").And.Contain("dump").And.Contain("translate"), "the commands are listed");
         var t = CliProcess.Run(null, "translate", "--help");
         Assert.That(t.Stdout, Does.Contain("DEVICE_ID PROCESS_ID|- IOVA r|w|x [s]").And.Contain("--stats"), "translate documents its queries");
     }
