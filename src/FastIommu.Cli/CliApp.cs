@@ -25,6 +25,7 @@ internal static class CliApp
             + "it; dump an image (or a raw guest memory file) as text, DOT or JSON, and translate DMA addresses through "
             + "the FastIommu hardware model on an image's bytes.");
         root.Subcommands.Add(DemoCommand.Create(context));
+        root.Subcommands.Add(BuildCommand.Create(context));
         root.Subcommands.Add(DumpCommand.Create(context));
         root.Subcommands.Add(TranslateCommand.Create(context));
 
@@ -47,6 +48,12 @@ internal static class CliApp
         catch (ImageFormatException ex)
         {
             // The message says what and at which offset; the file name is the user's.
+            error.WriteLine($"fastiommu: {ex.Message}");
+            return BadInput;
+        }
+        catch (Scenarios.ScenarioException ex)
+        {
+            // The message starts with the JSON path of the field at fault.
             error.WriteLine($"fastiommu: {ex.Message}");
             return BadInput;
         }
