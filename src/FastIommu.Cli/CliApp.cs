@@ -23,11 +23,14 @@ internal static class CliApp
         var root = new RootCommand(
             "fastiommu: byte-exact RISC-V IOMMU table images. 'demo' builds a scenario through the driver layer and shows "
             + "it; dump an image (or a raw guest memory file) as text, DOT or JSON, and translate DMA addresses through "
-            + "the FastIommu hardware model on an image's bytes.");
+            + "the FastIommu hardware model on an image's bytes; 'build' makes images from scenario files, 'replay' runs DMA "
+            + "traces to compare invalidation strategies.");
         root.Subcommands.Add(DemoCommand.Create(context));
         root.Subcommands.Add(BuildCommand.Create(context));
         root.Subcommands.Add(DumpCommand.Create(context));
         root.Subcommands.Add(TranslateCommand.Create(context));
+        root.Subcommands.Add(ReplayCommand.Create(context));
+        root.Subcommands.Add(GenTraceCommand.Create(context));
 
         var parse = root.Parse(args);
         if (parse.Errors.Count > 0)
@@ -54,6 +57,12 @@ internal static class CliApp
         catch (Scenarios.ScenarioException ex)
         {
             // The message starts with the JSON path of the field at fault.
+            error.WriteLine($"fastiommu: {ex.Message}");
+            return BadInput;
+        }
+        catch (Replay.TraceException ex)
+        {
+            // The message starts with the line number.
             error.WriteLine($"fastiommu: {ex.Message}");
             return BadInput;
         }
