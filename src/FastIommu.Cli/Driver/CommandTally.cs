@@ -18,9 +18,6 @@ internal sealed class CommandTally
         (CommandKind.IofenceC, "IOFENCE.C"),
     ];
 
-    /// <summary>Short column headers for <see cref="Kinds"/>.</summary>
-    public static readonly string[] ShortNames = ["VMA", "GVMA", "INVAL_DDT", "INVAL_PDT", "IOFENCE.C"];
-
     private readonly long[,] _counts;
 
     private CommandTally(long[,] counts) => _counts = counts;

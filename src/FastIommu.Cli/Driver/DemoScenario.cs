@@ -17,7 +17,7 @@ internal sealed class DemoScenario : IDisposable
     public const ulong RamBase = 0x8000_0000;
     public const ulong RamSize = 64UL << 20;
 
-    private readonly List<(string Step, CommandTally Commands)> _steps = [];
+    private readonly List<DemoStep> _steps = [];
     private readonly List<DemoTranslation> _translations = [];
     private readonly PhysicalMemory _guestRam;
 
@@ -27,7 +27,7 @@ internal sealed class DemoScenario : IDisposable
         Driver = new IommuDriver(new PageAllocator(Ram, 0x8200_0000, 32UL << 20));
         Hardware = [new RiscVIommu(Ram, Capabilities.FullRv64), new RiscVIommu(Ram, Capabilities.FullRv64)];
 
-        var iommu0 = Step("bring up iommu0, iommu1 (queues, then ddtp)", () =>
+        var iommu0 = Step("bring up iommu0, iommu1", () =>
         {
             var first = Driver.AddInstance(new InProcessMmio(Hardware[0]));
             Driver.AddInstance(new InProcessMmio(Hardware[1]));
@@ -35,7 +35,7 @@ internal sealed class DemoScenario : IDisposable
         });
         var iommu1 = Driver.Instances[1];
 
-        var dma = Step("attach group 0x100 (iommu0) + 0x200 (iommu1) to Sv48", () =>
+        var dma = Step("attach group {0x100, 0x200} to Sv48", () =>
         {
             DeviceGroup group = Driver.CreateGroup("nic+dma");
             iommu0.AddDevice(0x0100, group);
@@ -46,7 +46,7 @@ internal sealed class DemoScenario : IDisposable
             return domain;
         });
 
-        var accel = Step("attach PASID 7 of 0x300 to an Sv39 domain", () =>
+        var accel = Step("attach PASID 7 of 0x300 to Sv39", () =>
         {
             IommuDevice device = iommu0.AddDevice(0x0300, pasidBits: 16, features: DeviceFeatures.Sva);
             PagingDomain queue = Driver.CreatePagingDomain(PagingModeKind.Sv39);
@@ -55,14 +55,14 @@ internal sealed class DemoScenario : IDisposable
             return device;
         });
 
-        SvaPasid = Step("SVA bind of 0x300 to an Sv48 address space", () =>
+        SvaPasid = Step("SVA bind of 0x300 to Sv48 space", () =>
         {
             PagingDomain process = Driver.CreateAddressSpace(PagingModeKind.Sv48);
             process.Map(0x7fff_0000, 0x8030_0000, 0x1000, DmaProtection.ReadWrite);
             return Driver.BindSva(accel, process).Pasid;
         });
 
-        _guestRam = Step("attach 0x400 to a guest PDT nested over Sv39x4", () =>
+        _guestRam = Step("attach 0x400: guest PDT on Sv39x4", () =>
         {
             PagingDomain vm = Driver.CreatePagingDomain(PagingModeKind.Sv39x4);
             vm.Map(0, 0x8100_0000, 16UL << 20, DmaProtection.ReadWrite);
@@ -88,7 +88,7 @@ internal sealed class DemoScenario : IDisposable
         Translate(1, "nested guest (two stages)", 0x0400, 1, 0x4000_0000, AccessType.Read);
         Translate(0, "a device the driver never added", 0x0500, null, 0x1000_0000, AccessType.Read);
 
-        Step("unmap 4 KiB of the Sv48 domain, strict sync", () => dma.UnmapAndSync(0x1000_0000, 0x1000));
+        Step("unmap 4 KiB of Sv48, strict sync", () => dma.UnmapAndSync(0x1000_0000, 0x1000));
         Translate(0, "after the unmap", 0x0100, null, 0x1000_0000, AccessType.Read);
     }
 
@@ -102,7 +102,7 @@ internal sealed class DemoScenario : IDisposable
     public uint SvaPasid { get; }
 
     /// <summary>Each step and the commands it sent to each instance.</summary>
-    public IReadOnlyList<(string Step, CommandTally Commands)> Steps => _steps;
+    public IReadOnlyList<DemoStep> Steps => _steps;
 
     public IReadOnlyList<DemoTranslation> Translations => _translations;
 
@@ -118,8 +118,20 @@ internal sealed class DemoScenario : IDisposable
     private T Step<T>(string name, Func<T> action)
     {
         var before = CommandTally.Snapshot(Driver.Instances);
+        var tails = new uint[Hardware.Length];
+        for (int i = 0; i < tails.Length; i++)
+        {
+            tails[i] = CommandRing.Tail(Hardware[i]);
+        }
+
         T result = action();
-        _steps.Add((name, CommandTally.Snapshot(Driver.Instances).Since(before)));
+        var ring = new List<string>[Hardware.Length];
+        for (int i = 0; i < ring.Length; i++)
+        {
+            ring[i] = CommandRing.Read(Hardware[i], Ram, tails[i], CommandRing.Tail(Hardware[i]));
+        }
+
+        _steps.Add(new DemoStep(name, CommandTally.Snapshot(Driver.Instances).Since(before), ring));
         return result;
     }
 
@@ -129,6 +141,10 @@ internal sealed class DemoScenario : IDisposable
         _translations.Add(new DemoTranslation(what, instance, device, pasid, iova, access, Hardware[instance].Translate(request)));
     }
 }
+
+/// <summary>One step of the demo: the driver's counters' difference, and the commands decoded from each instance's
+/// command queue ring, in the order the hardware ran them.</summary>
+internal sealed record DemoStep(string Name, CommandTally Counts, IReadOnlyList<string>[] Ring);
 
 /// <summary>One DMA request of the demo and what the hardware model answered.</summary>
 internal sealed record DemoTranslation(string What, int Instance, uint Device, uint? Pasid, ulong Iova, AccessType Access,

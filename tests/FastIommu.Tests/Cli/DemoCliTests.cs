@@ -45,9 +45,13 @@ public class DemoCliTests
         string image = Path.Combine(_dir, "demo.img");
         var r = CliProcess.Run(null, "demo", "-o", image);
         Assert.That(r.ExitCode, Is.EqualTo(0), r.Stderr);
-        Assert.That(r.Stdout, Does.Match(@"\| unmap 4 KiB of the Sv48 domain, strict sync +\| iommu0 \| 1 +\| \. +\| \. +\| \. +\| 1 +\|\r?\n"
-            + @"\| +\| iommu1 \| 1 +\| \. +\| \. +\| \. +\| 1 +\|"),
-            "a strict unmap of a domain shared across two IOMMUs: one IOTINVAL.VMA and one IOFENCE.C on each");
+        Assert.That(r.Stdout, Does.Match(@"\| unmap 4 KiB of Sv48, strict sync +\| iommu0 \| IOTINVAL\.VMA PSCID=0x1 ADDR=0x10000000 +\|\r?\n"
+            + @"\| +\| +\| IOFENCE\.C AV +\|\r?\n"
+            + @"\| +\| iommu1 \| IOTINVAL\.VMA PSCID=0x1 ADDR=0x10000000 +\|\r?\n"
+            + @"\| +\| +\| IOFENCE\.C AV +\|"),
+            "a strict unmap of a domain shared across two IOMMUs: one page-addressed IOTINVAL.VMA and one IOFENCE.C on each, read from the rings");
+        Assert.That(r.Stdout, Does.Not.Contain("driver counted"), "the rings and the driver's counters agree on every step");
+        Assert.That(r.Stdout, Does.Contain("IODIR.INVAL_PDT DID=0x300 PID=0x7"), "the PASID attach invalidates that PC");
         Assert.That(r.Stdout, Does.Contain("=== iommu0: text dump").And.Contain("=== iommu1: text dump"), "both IOMMUs are dumped");
         Assert.That(r.Stdout, Does.Contain("two-stage (iova -> spa)"), "the nested guest is shown as two stages");
         Assert.That(r.Stdout, Does.Match(@"\| nested guest \(two stages\) +\| iommu1 \| 0x400 +\| 1 +\| 0x40000000 \| r +\| pa 0x81200000"),
