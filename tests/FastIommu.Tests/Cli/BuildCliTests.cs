@@ -84,6 +84,12 @@ public class BuildCliTests
         "$.memory.size: \"twelve\" is not a number", TestName = "Not a number")]
     [TestCase("\"instances\": [ { \"name\": \"iommu0\" } ],", "\"instances\": [ { \"name\": \"iommu0\", \"ddt_levels\": 4 } ],",
         "$.instances[0].ddt_levels: 4 levels", TestName = "Four DDT levels")]
+    [TestCase("{ \"id\": 2, \"domain\": \"dma\" }", "{ \"id\": 2, \"group\": \"g\", \"domain\": \"dma\" }, { \"id\": 4, \"group\": \"g\" }",
+        "$.devices[2].domain: group \"g\" is attached to \"dma\" (by $.devices[1])", TestName = "A group's devices on two domains")]
+    [TestCase("\"devices\": [", "\"devices\": [ { \"id\": 9, \"pasid_bits\": 4, \"pasids\": [ { \"pasid\": 16, \"domain\": \"dma\" } ] },",
+        "$.devices[0].pasids[0]: ", TestName = "A PASID beyond the device's width (refused by the driver)")]
+    [TestCase("\"instances\": [ { \"name\": \"iommu0\" } ],", "\"instances\": [ { \"name\": \"iommu0\", \"capabilities\": \"0x1f8870e8c10\" } ],",
+        "$.devices[0].domain: ", TestName = "A mode the IOMMU's capabilities lack")]
     [TestCase("\"kind\": \"paging\"", "\"kind\": \"paging\",",
         "$: not valid JSON at line 5", TestName = "Malformed JSON")]
     public void A_bad_scenario_is_an_error_naming_the_json_path_and_nothing_is_written(string from, string to, string expected)
