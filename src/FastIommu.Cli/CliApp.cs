@@ -10,8 +10,6 @@ namespace FastIommu.Cli;
 /// Exit codes: 0 success; 1 bad input (an image refused, a file missing, a malformed query line); 2 a usage error.
 /// Errors go to standard error, results to standard output.
 /// </summary>
-/// <remarks>The driver-layer verbs (demo, build, replay) add themselves here the same way: a static Create() returning
-/// their Command.</remarks>
 internal static class CliApp
 {
     public const int Ok = 0;
@@ -23,10 +21,16 @@ internal static class CliApp
         using var context = new CliContext(stdout, stdin, error) { Interactive = interactive };
         var output = context.Out;
         var root = new RootCommand(
-            "fastiommu: byte-exact RISC-V IOMMU table images. Dump an image (or a raw guest memory file) as text, DOT or "
-            + "JSON, and translate DMA addresses through the FastIommu hardware model on an image's bytes.");
+            "fastiommu: byte-exact RISC-V IOMMU table images. 'demo' builds a scenario through the driver layer and shows "
+            + "it; dump an image (or a raw guest memory file) as text, DOT or JSON, and translate DMA addresses through "
+            + "the FastIommu hardware model on an image's bytes; 'build' makes images from scenario files, 'replay' runs DMA "
+            + "traces to compare invalidation strategies.");
+        root.Subcommands.Add(DemoCommand.Create(context));
+        root.Subcommands.Add(BuildCommand.Create(context));
         root.Subcommands.Add(DumpCommand.Create(context));
         root.Subcommands.Add(TranslateCommand.Create(context));
+        root.Subcommands.Add(ReplayCommand.Create(context));
+        root.Subcommands.Add(GenTraceCommand.Create(context));
 
         var parse = root.Parse(args);
         if (parse.Errors.Count > 0)
@@ -47,6 +51,18 @@ internal static class CliApp
         catch (ImageFormatException ex)
         {
             // The message says what and at which offset; the file name is the user's.
+            error.WriteLine($"fastiommu: {ex.Message}");
+            return BadInput;
+        }
+        catch (Scenarios.ScenarioException ex)
+        {
+            // The message starts with the JSON path of the field at fault.
+            error.WriteLine($"fastiommu: {ex.Message}");
+            return BadInput;
+        }
+        catch (Replay.TraceException ex)
+        {
+            // The message starts with the line number.
             error.WriteLine($"fastiommu: {ex.Message}");
             return BadInput;
         }

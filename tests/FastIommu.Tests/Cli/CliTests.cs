@@ -41,7 +41,12 @@ public class CliTests
     {
         var r = CliProcess.Run(null, "--help");
         Assert.That(r.ExitCode, Is.EqualTo(0), r.Stderr);
-        Assert.That(r.Stdout, Does.Contain("dump").And.Contain("translate"), "the commands are listed");
+        Assert.That(r.Stdout, Does.Contain("demo").And.Contain("build").And.Contain("dump").And.Contain("translate")
+            .And.Contain("replay").And.Contain("gen-trace"), "the commands are listed");
+        var replay = CliProcess.Run(null, "replay", "--help");
+        Assert.That(replay.Stdout, Does.Contain("--policy").And.Contain("--batch").And.Contain("--iotlb"), "replay documents its options");
+        var build = CliProcess.Run(null, "build", "--help");
+        Assert.That(build.Stdout, Does.Contain("--text").And.Contain("--dot").And.Contain("JSON path"), "build documents its outputs and errors");
         var t = CliProcess.Run(null, "translate", "--help");
         Assert.That(t.Stdout, Does.Contain("DEVICE_ID PROCESS_ID|- IOVA r|w|x [s]").And.Contain("--stats"), "translate documents its queries");
     }
