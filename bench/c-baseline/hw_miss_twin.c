@@ -612,19 +612,19 @@ __attribute__((noinline)) static walk_mark *register_walk_mark(const engine *e)
     return m;
 }
 
-/* WalksInFlight.Begin. */
-static inline void begin_walk(const engine *e)
+/* WalksInFlight.Begin: the thread's mark, read once per walk and handed to its end. */
+static inline walk_mark *begin_walk(const engine *e)
 {
     walk_mark *m = t_walk_mark;
     if (m == NULL || m->registry != e)
         m = register_walk_mark(e);
     __atomic_store_n(&m->sequence, m->sequence | 1, __ATOMIC_RELEASE);
+    return m;
 }
 
-/* WalksInFlight.EndCurrent (TranslatorEngine.EndWalk). */
-static inline void end_walk(void)
+/* WalksInFlight.Mark.End (TranslatorEngine.EndWalk). */
+static inline void end_walk(walk_mark *m)
 {
-    walk_mark *m = t_walk_mark;
     __atomic_store_n(&m->sequence, m->sequence + 1, __ATOMIC_RELEASE);
 }
 
@@ -640,7 +640,7 @@ static inline bool try_cached_translation(const engine *e, const cb_hw_miss_requ
 
 /* TranslateFirstStage<Sv39>: the walk of a first-stage-only DC, then step 20 with a Bare G-stage (no IOTLB). */
 static void translate_first_stage(const engine *e, const cb_hw_miss_request *req, uint64_t fsc, uint32_t tc,
-                                  cb_hw_miss_result *res)
+                                  walk_mark *mark, cb_hw_miss_result *res)
 {
     memset(res, 0, sizeof *res);
     res->iotval = req->iova;
@@ -655,11 +655,11 @@ static void translate_first_stage(const engine *e, const cb_hw_miss_request *req
     w.svpbmt = has(e->caps, CAP_SVPBMT);
     w.fs_root = (fsc & ATP_PPN) << 12;
     if (!walk_sv39(e, &w)) {
-        end_walk();
+        end_walk(mark);
         walk_fault(res, &w, (tc & TC_DTF) != 0);
         return;
     }
-    end_walk();
+    end_walk(mark);
     res->pa = w.gpa;
     res->page_size = 1ull << w.fs_shift;
     res->memory_type = (uint8_t)w.fs_pbmt;
@@ -675,23 +675,23 @@ __attribute__((noinline)) static void translate(const engine *e, const cb_hw_mis
     }
     /* TranslateMiss: a walk from here on, marked in flight; TranslateWalk: steps 1, 2, 5 by the device_id limit,
      * then the DC's walk plan. */
-    begin_walk(e);
+    walk_mark *mark = begin_walk(e);
     uint64_t fsc;
     uint32_t tc;
     if (!req->ats_translation_request && !req->translated && !req->process_id_valid
         && req->device_id < ACQUIRE(e->hit_device_limit) && try_get_dc_walk(e, req->device_id, &fsc, &tc)) {
         if ((fsc >> ATP_MODE_SHIFT) != 8) { /* Sv48, Sv57: not modelled */
-            end_walk();
+            end_walk(mark);
             memset(res, 0, sizeof *res);
             not_modelled(res);
             return;
         }
-        translate_first_stage(e, req, fsc, tc, res); /* ends the walk's mark */
+        translate_first_stage(e, req, fsc, tc, mark, res); /* ends the walk's mark */
         return;
     }
     /* TranslateFullyThenEnd. */
     translate_fully(e, req, res);
-    end_walk();
+    end_walk(mark);
 }
 
 /* ---- API ---- */

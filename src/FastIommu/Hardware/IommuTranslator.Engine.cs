@@ -97,14 +97,15 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
             return TranslateGuarded(in request);
         }
 
-        Walks.Begin();
-        return TranslateWalk(in request);
+        WalksInFlight.Mark mark = Walks.Begin();
+        return TranslateWalk(in request, mark);
     }
 
     /// <summary>Steps 1 to 20 for a request no TLB level served: the first-stage shortcut when the cached DC allows it,
-    /// else the full process.</summary>
+    /// else the full process. <paramref name="mark"/>: the walk's in-flight mark, which it ends (null when the caller
+    /// ends it: <see cref="TranslateGuarded"/>).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private TranslationResult TranslateWalk(in TranslationRequest request)
+    private TranslationResult TranslateWalk(in TranslationRequest request, WalksInFlight.Mark? mark)
     {
         // Steps 1, 2, 5 as the hit paths check them; then a DC that translates by its first stage alone.
         uint deviceId = request.DeviceId;
@@ -116,15 +117,15 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
             switch (fsc >> AtpModeShift)
             {
                 case 8:
-                    return TranslateFirstStage<Sv39>(in request, fsc, tc, slot, identity);
+                    return TranslateFirstStage<Sv39>(in request, fsc, tc, slot, identity, mark);
                 case 9:
-                    return TranslateFirstStage<Sv48>(in request, fsc, tc, slot, identity);
+                    return TranslateFirstStage<Sv48>(in request, fsc, tc, slot, identity, mark);
                 default:
-                    return TranslateFirstStage<Sv57>(in request, fsc, tc, slot, identity);
+                    return TranslateFirstStage<Sv57>(in request, fsc, tc, slot, identity, mark);
             }
         }
 
-        return TranslateFullyThenEnd(in request);
+        return TranslateFullyThenEnd(in request, mark);
     }
 
     /// <summary><see cref="TranslateFully"/> for an untranslated request without process_id whose cached DC
@@ -136,7 +137,8 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
     /// inlined here, and the walk state never leaves this frame (a fault is built from its cause, not through
     /// <see cref="WalkFault"/>: no ATS here), so its fields live in registers.</remarks>
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private TranslationResult TranslateFirstStage<TFs>(in TranslationRequest request, ulong fsc, uint tc, int slot, uint identity)
+    private TranslationResult TranslateFirstStage<TFs>(in TranslationRequest request, ulong fsc, uint tc, int slot, uint identity,
+        WalksInFlight.Mark? mark)
         where TFs : struct, IPagingMode
     {
         ulong iova = request.Iova;
@@ -151,7 +153,7 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
             stamp.AllGen = Volatile.Read(ref space.AllGen);
             if (Volatile.Read(ref space.Identity) != identity)
             {
-                return TranslateFullyThenEnd(in request);
+                return TranslateFullyThenEnd(in request, mark);
             }
 
             invalSeq = tlb.InvalidationSequence;
@@ -168,7 +170,7 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
         w.FsRoot = (fsc & AtpPpn) << 12;
         if (!WalkFirstStageInline<TFs, BareStage>(ref w))
         {
-            EndWalk();
+            EndWalk(mark);
             return Fault(iova, HitTtyp(request.Access), w.Cause, (tc & TcDtf) != 0, w.Iotval2);
         }
 
@@ -181,7 +183,7 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
         }
 
         // The walk and the fill are done: the result is built from registers.
-        EndWalk();
+        EndWalk(mark);
         return new TranslationResult(w.Gpa, 1UL << shift, iova, HitTtyp(request.Access), (PageBasedMemoryType)w.FsPbmt,
             (byte)(perms | TranslationResult.SuccessBit));
     }

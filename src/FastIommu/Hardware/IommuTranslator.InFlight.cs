@@ -15,13 +15,14 @@ internal sealed partial class TranslatorEngine<TMemory>
         get => typeof(TMemory) == typeof(PhysicalMemoryAccess);
     }
 
-    /// <summary>Ends the in-flight mark of a walk that marks itself (a constant no-op for the other memories).</summary>
+    /// <summary>Ends the in-flight mark of a walk that marks itself (a constant no-op for the other memories, whose
+    /// walks pass no mark: <see cref="TranslateGuarded"/> ends theirs).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void EndWalk()
+    private static void EndWalk(WalksInFlight.Mark? mark)
     {
         if (WalksEndThemselves)
         {
-            WalksInFlight.EndCurrent();
+            mark!.End();
         }
     }
 
@@ -40,7 +41,7 @@ internal sealed partial class TranslatorEngine<TMemory>
 
         try
         {
-            return TranslateWalk(in request);
+            return TranslateWalk(in request, mark: null);
         }
         finally
         {
@@ -53,7 +54,7 @@ internal sealed partial class TranslatorEngine<TMemory>
 
     /// <summary><see cref="TranslateFully"/>, then the end of the walk's in-flight mark.</summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private TranslationResult TranslateFullyThenEnd(in TranslationRequest request)
+    private TranslationResult TranslateFullyThenEnd(in TranslationRequest request, WalksInFlight.Mark? mark)
     {
         if (!WalksEndThemselves)
         {
@@ -61,7 +62,7 @@ internal sealed partial class TranslatorEngine<TMemory>
         }
 
         TranslationResult result = TranslateFully(in request);
-        EndWalk();
+        EndWalk(mark);
         return result;
     }
 }

@@ -36,6 +36,10 @@ internal sealed class WalksInFlight
         /// <summary>Odd while the owner walks; written only by the owner.</summary>
         [FieldOffset(64)]
         public long Sequence;
+
+        /// <summary>Ends the walk <see cref="Begin"/> marked (on the owner thread).</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void End() => Volatile.Write(ref Sequence, Sequence + 1);
     }
 
     private readonly record struct Entry(Mark Mark, Thread Owner);
@@ -46,10 +50,10 @@ internal sealed class WalksInFlight
     private readonly Lock _lock = new();
     private Entry[] _entries = [];
 
-    /// <summary>Marks the calling thread as walking (no fence: see the remarks). Pair with <see cref="EndCurrent"/>
-    /// on the same thread, with no walk of another translator in between.</summary>
+    /// <summary>Marks the calling thread as walking (no fence: see the remarks) and returns its mark: the walk ends
+    /// it with <see cref="Mark.End"/> on the same thread, so the thread-local mark is read once per walk.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public void Begin()
+    public Mark Begin()
     {
         Mark? mark = t_current;
         if (mark is null || mark.Registry != this)
@@ -59,14 +63,7 @@ internal sealed class WalksInFlight
 
         // Odd. A mark left odd by a walk an exception ended stays odd: the next walk's end moves it on.
         Volatile.Write(ref mark.Sequence, mark.Sequence | 1);
-    }
-
-    /// <summary>Ends the walk <see cref="Begin"/> marked on this thread.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void EndCurrent()
-    {
-        Mark mark = t_current!;
-        Volatile.Write(ref mark.Sequence, mark.Sequence + 1);
+        return mark;
     }
 
     /// <summary>The calling thread's mark in this registry (registering it if needed); for walks that manage the
