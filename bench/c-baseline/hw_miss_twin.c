@@ -21,8 +21,9 @@
  * Sv39 first stage over a Bare G-stage only: what the C# code does generically over modes, the twin does for this
  * pair. Paths it does not model (DC not in the cache, a process context, other modes, MSI translation, an IOTLB,
  * the C# shortcut's fallback when an address-space slot was recycled, which needs an IOTLB)
- * end in a result with cause CB_HW_MISS_NOT_MODELLED, never a silent wrong answer. Every walk marks itself in flight
- * as the C# does for IOFENCE.C (WalksInFlight: a thread-local mark, one store on entry and one on exit).
+ * end in a result with cause CB_HW_MISS_NOT_MODELLED, never a silent wrong answer. As in the C#, the shortcut of a
+ * DC without SADE reads the fence epoch before and after its walk; every other walk marks itself in flight for
+ * IOFENCE.C (WalksInFlight: a thread-local mark, one store on entry and one on exit).
  * x86-64 (TSO): acquire loads and the seqlock's read barrier compile to plain loads and compiler barriers, as
  * .NET's Volatile.Read and Volatile.ReadBarrier do.
  *
@@ -79,6 +80,7 @@ typedef struct {
     uint32_t fctl;
     uint64_t caps;
     uint32_t hit_device_limit; /* TranslatorEngine.HitDeviceLimit: 0 for Off and Bare, else the mode's device_id bound */
+    int64_t fence_epoch;       /* TranslatorEngine.FenceEpoch: no fence here, so it never moves */
     const void *tlb; /* the IOTLB: always NULL here (IotlbEntries = 0, the benchmark's translator) */
     dc_entry *dc;    /* DirectoryCaches._dc */
     int dc_len;
@@ -654,12 +656,21 @@ static void translate_first_stage(const engine *e, const cb_hw_miss_request *req
     w.ats = false;
     w.svpbmt = has(e->caps, CAP_SVPBMT);
     w.fs_root = (fsc & ATP_PPN) << 12;
-    if (!walk_sv39(e, &w)) {
-        end_walk(mark);
+    int64_t epoch = mark == NULL ? ACQUIRE(e->fence_epoch) : 0; /* validated (SADE-less) walk: the epoch before */
+    bool walked = walk_sv39(e, &w);
+    if (mark == NULL && ACQUIRE(e->fence_epoch) != epoch) { /* and after: moved, walk again marked (never here) */
+        memset(res, 0, sizeof *res);
+        not_modelled(res);
+        return;
+    }
+    if (!walked) {
+        if (mark)
+            end_walk(mark);
         walk_fault(res, &w, (tc & TC_DTF) != 0);
         return;
     }
-    end_walk(mark);
+    if (mark)
+        end_walk(mark);
     res->pa = w.gpa;
     res->page_size = 1ull << w.fs_shift;
     res->memory_type = (uint8_t)w.fs_pbmt;
@@ -675,20 +686,21 @@ __attribute__((noinline)) static void translate(const engine *e, const cb_hw_mis
     }
     /* TranslateMiss: a walk from here on, marked in flight; TranslateWalk: steps 1, 2, 5 by the device_id limit,
      * then the DC's walk plan. */
-    walk_mark *mark = begin_walk(e);
     uint64_t fsc;
     uint32_t tc;
     if (!req->ats_translation_request && !req->translated && !req->process_id_valid
         && req->device_id < ACQUIRE(e->hit_device_limit) && try_get_dc_walk(e, req->device_id, &fsc, &tc)) {
         if ((fsc >> ATP_MODE_SHIFT) != 8) { /* Sv48, Sv57: not modelled */
-            end_walk(mark);
             memset(res, 0, sizeof *res);
             not_modelled(res);
             return;
         }
-        translate_first_stage(e, req, fsc, tc, mark, res); /* ends the walk's mark */
+        /* SADE-less: validated by the fence epoch, unmarked; with SADE: marked (TranslateMarked). */
+        walk_mark *m = (tc & TC_SADE) ? begin_walk(e) : NULL;
+        translate_first_stage(e, req, fsc, tc, m, res); /* ends the walk's mark, if any */
         return;
     }
+    walk_mark *mark = begin_walk(e);
     /* TranslateFullyThenEnd. */
     translate_fully(e, req, res);
     end_walk(mark);

@@ -97,8 +97,26 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
             return TranslateGuarded(in request);
         }
 
-        WalksInFlight.Mark mark = Walks.Begin();
-        return TranslateWalk(in request, mark);
+        // The first-stage shortcut without SADE writes no memory: instead of marking itself in flight it is validated
+        // against the fence epoch (TranslateFirstStage), so the common miss reads no thread-local state. Any other walk
+        // is marked.
+        uint deviceId = request.DeviceId;
+        if (!request.AtsTranslationRequest && !request.Translated && !request.ProcessIdValid
+            && deviceId < Volatile.Read(ref HitDeviceLimit)
+            && Dir.TryGetDcWalk(deviceId, out ulong fsc, out uint tc, out int slot, out uint identity) && (tc & TcSade) == 0)
+        {
+            switch (fsc >> AtpModeShift)
+            {
+                case 8:
+                    return TranslateFirstStage<Sv39>(in request, fsc, tc, slot, identity, mark: null);
+                case 9:
+                    return TranslateFirstStage<Sv48>(in request, fsc, tc, slot, identity, mark: null);
+                default:
+                    return TranslateFirstStage<Sv57>(in request, fsc, tc, slot, identity, mark: null);
+            }
+        }
+
+        return TranslateMarked(in request);
     }
 
     /// <summary>Steps 1 to 20 for a request no TLB level served: the first-stage shortcut when the cached DC allows it,
@@ -141,6 +159,13 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
         WalksInFlight.Mark? mark)
         where TFs : struct, IPagingMode
     {
+        // Validated, not marked (no mark over PhysicalMemory: TranslateMiss's SADE-less shortcut): the fence epoch
+        // before any table read, again after the last. Unchanged, no fence began in between, so no table page the
+        // walk read can have been freed and reused yet (the driver frees only after its fence returns; a PTE load is
+        // ordered before the second epoch load, and a fence's increment before the driver's later stores). Moved,
+        // the walk may have read a reused page: what it read is dropped and the request walks again, marked.
+        bool validated = WalksEndThemselves && mark is null;
+        long fenceEpoch = validated ? Volatile.Read(ref FenceEpoch) : 0;
         ulong iova = request.Iova;
         Iotlb? tlb = Tlb;
         SpaceStamp stamp = default;
@@ -153,7 +178,7 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
             stamp.AllGen = Volatile.Read(ref space.AllGen);
             if (Volatile.Read(ref space.Identity) != identity)
             {
-                return TranslateFullyThenEnd(in request, mark);
+                return validated ? TranslateMarked(in request) : TranslateFullyThenEnd(in request, mark);
             }
 
             invalSeq = tlb.InvalidationSequence;
@@ -168,7 +193,13 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
         w.Ats = false;
         w.Svpbmt = Has(Caps, CapSvpbmt);
         w.FsRoot = (fsc & AtpPpn) << 12;
-        if (!WalkFirstStageInline<TFs, BareStage>(ref w))
+        bool walked = WalkFirstStageInline<TFs, BareStage>(ref w);
+        if (validated && Volatile.Read(ref FenceEpoch) != fenceEpoch)
+        {
+            return TranslateMarked(in request);
+        }
+
+        if (!walked)
         {
             EndWalk(mark);
             return Fault(iova, HitTtyp(request.Access), w.Cause, (tc & TcDtf) != 0, w.Iotval2);

@@ -15,15 +15,24 @@ internal sealed partial class TranslatorEngine<TMemory>
         get => typeof(TMemory) == typeof(PhysicalMemoryAccess);
     }
 
-    /// <summary>Ends the in-flight mark of a walk that marks itself (a constant no-op for the other memories, whose
-    /// walks pass no mark: <see cref="TranslateGuarded"/> ends theirs).</summary>
+    /// <summary>Ends the in-flight mark of a walk that marks itself (a no-op for a validated walk, which has none, and
+    /// a constant no-op for the other memories: <see cref="TranslateGuarded"/> ends theirs).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void EndWalk(WalksInFlight.Mark? mark)
     {
-        if (WalksEndThemselves)
+        if (WalksEndThemselves && mark is not null)
         {
-            mark!.End();
+            mark.End();
         }
+    }
+
+    /// <summary>A validated walk saw the fence epoch move (or its space slot recycled): the request again, as a walk
+    /// marked in flight, which a fence waits for.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private TranslationResult TranslateMarked(in TranslationRequest request)
+    {
+        WalksInFlight.Mark mark = Walks.Begin();
+        return TranslateWalk(in request, mark);
     }
 
     /// <summary>A walk over a memory that may throw (or one nested in a walk of this translator, from a memory

@@ -126,6 +126,11 @@ internal abstract class TranslatorEngine
     /// <summary>The walks in flight, which <see cref="Fence"/> waits for.</summary>
     public readonly WalksInFlight Walks = new();
 
+    /// <summary>Moved by every <see cref="Fence"/> before it waits: a walk that writes nothing (the first-stage
+    /// shortcut without SADE) reads it before and after its table reads instead of marking itself in flight, and
+    /// walks again, marked, when it moved (see <c>TranslateFirstStage</c>).</summary>
+    public long FenceEpoch;
+
     protected TranslatorEngine(Capabilities capabilities, TranslatorCacheOptions? options)
     {
         options ??= TranslatorCacheOptions.Default;
@@ -250,8 +255,13 @@ internal abstract class TranslatorEngine
         Micro?.NoteContextInvalidation();
     }
 
-    /// <summary>IOFENCE.C's wait: every walk in flight when it is called has ended when it returns.</summary>
-    public void Fence() => Walks.WaitForWalks();
+    /// <summary>IOFENCE.C's wait: when it returns, every walk in flight when it was called has ended (a marked walk)
+    /// or will discard what it read and walk again (a validated one: the epoch moved under it).</summary>
+    public void Fence()
+    {
+        Interlocked.Increment(ref FenceEpoch);
+        Walks.WaitForWalks();
+    }
 
     public void InvalidateAll()
     {

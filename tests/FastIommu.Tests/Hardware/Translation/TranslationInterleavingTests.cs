@@ -28,15 +28,20 @@ public class TranslationInterleavingTests
             "after IOTINVAL.VMA AV=1 returned, no cache may still hold the entry filled by the walk it raced");
     }
 
-    [TestCase(false, Description = "DC not cached: the full process")]
-    [TestCase(true, Description = "DC cached: the first-stage shortcut")]
-    public void Fence_waits_for_a_walk_that_began_before_it_so_the_walk_never_reads_a_reused_table(bool dcCached)
+    [TestCase(false, false, Description = "DC not cached: the full process")]
+    [TestCase(true, true, Description = "DC cached, SADE: the first-stage shortcut that may write A/D")]
+    public void Fence_waits_for_a_walk_that_began_before_it_so_the_walk_never_reads_a_reused_table(bool dcCached, bool sade)
     {
         // Interleaving: the walk of the standard IOVA reads the level-1 entry (pointing to L0 table X at 0x8000_3000)
         // and is held (second Translator.PteRead of its thread). Software unlinks X, runs IOTINVAL.VMA for PSCID 5 and
         // Fence; once Fence returns it reuses X for another mapping whose leaf sits in X's entry 3 (0xA000_0000). The
         // fence must wait for the walk, and the walk must never return 0xA000_0678.
         using var bed = new TranslationBed().SingleStage();
+        if (sade)
+        {
+            bed.Q(TranslationBed.DcAddr1, 0x1 | (1UL << 8));   // tc: V, SADE (the capabilities have AMO_HWAD)
+        }
+
         if (dcCached)
         {
             bed.Translate(1, 0x4020_4000);                      // caches the DC (L0[4] is empty: a page fault)
@@ -71,6 +76,41 @@ public class TranslationInterleavingTests
             Assert.That(fenceReturnedWhileTheWalkWasHeld, Is.False, "Fence returned while a walk that began before it was reading tables");
             Assert.That(during.PhysicalAddress, Is.Not.EqualTo(0xA000_0678UL), $"the walk returned {during}: a PA never mapped for the IOVA");
             Assert.That(bed.Translate(1, TranslationBed.Iova).Success, Is.False, "after the unlink and the invalidation the IOVA is unmapped");
+        });
+    }
+
+    [Test]
+    public void A_read_only_shortcut_walk_that_a_fence_overtook_discards_what_it_read_and_walks_again()
+    {
+        // The first-stage shortcut without SADE writes nothing, so a fence does not wait for it: it is validated by
+        // the fence epoch instead. Interleaving: the walk reads the level-1 entry (to L0 table X) and is held. Software
+        // unlinks X, invalidates, fences (which returns at once) and reuses X: its entry 3 now maps 0xA000_0000. The
+        // walk resumes, reads X's new entry, sees the epoch moved, and walks again, marked: the IOVA is unmapped.
+        using var bed = new TranslationBed().SingleStage();
+        bed.Translate(1, 0x4020_4000);                          // caches the DC (L0[4] is empty: a page fault)
+        int reads = 0;
+        TranslationResult during = default;
+        var walker = new Thread(() => during = bed.Translate(1, TranslationBed.Iova));
+        int walkerId = walker.ManagedThreadId;
+        using var atLevel1 = PausePoint.Arm("Translator.PteRead", () => Environment.CurrentManagedThreadId == walkerId && ++reads == 2);
+        walker.Start();
+        atLevel1.WaitUntilHeld();
+        var software = Task.Run(() =>
+        {
+            bed.Q(TranslationBed.L1Entry, 0);                                   // unlink X
+            bed.Translator.InvalidateVma(false, 0, true, 5, false, 0);
+            bed.Translator.Fence();
+            bed.Q(TranslationBed.L0Entry, (0xA0000UL << 10) | 0xD7);           // X reused: entry 3 maps 0xA000_0000
+        });
+        bool fenceReturnedWhileTheWalkWasHeld = software.Wait(Limit);
+        atLevel1.Release();
+        Assert.That(walker.Join(Limit), Is.True, "the walk finishes");
+        Assert.Multiple(() =>
+        {
+            Assert.That(fenceReturnedWhileTheWalkWasHeld, Is.True, "a fence does not wait for a walk that writes nothing");
+            Assert.That(during.PhysicalAddress, Is.Not.EqualTo(0xA000_0678UL), $"the walk returned {during}: a PA never mapped for the IOVA");
+            Assert.That(during.Success, Is.False, $"walked again after the fence, the IOVA is unmapped: {during}");
+            Assert.That(bed.Translate(1, TranslationBed.Iova).Success, Is.False, "and nothing it read was cached");
         });
     }
 
