@@ -81,12 +81,12 @@ public partial class DocExampleTests
     {
         string source = File.ReadAllText(ThisFile());
         string code = Between(source, "// <example>", "// </example>");
-        string doc = File.ReadAllText(Path.Combine(Path.GetDirectoryName(ThisFile())!, "..", "..", "..", "docs", "driver.md"));
+        string doc = File.ReadAllText(FastIommu.Tests.Support.RepoPaths.Of("docs", "driver.md"));
         string shown = Between(doc, "```csharp", "```");
         Assert.That(Normalize(shown), Is.EqualTo(Normalize(code)), "docs/driver.md shows the code this test runs");
     }
 
-    private static string ThisFile([CallerFilePath] string path = "") => path;
+    private static string ThisFile() => FastIommu.Tests.Support.RepoPaths.Of("tests", "FastIommu.Tests", "Driver", "DocExampleTests.cs");
 
     private static string Between(string text, string start, string end)
     {

@@ -14,8 +14,8 @@ namespace FastIommu.Tests.Native;
 /// read and write have the header's sizes and offsets. The C test test_layout checks the same sizes from C.</summary>
 public partial class NativeAbiTests
 {
-    private static string Header([CallerFilePath] string here = "") =>
-        File.ReadAllText(Path.GetFullPath(Path.Combine(Path.GetDirectoryName(here)!, "..", "..", "..", "native-layout", "include", "fastiommu.h")));
+    private static string Header() =>
+        File.ReadAllText(FastIommu.Tests.Support.RepoPaths.Of("native-layout", "include", "fastiommu.h"));
 
     [GeneratedRegex(@"^#define (FASTIOMMU_[A-Z0-9_]+) \(?([0-9]+)u?( << ([0-9]+))?\)?u?\b", RegexOptions.Multiline)]
     private static partial Regex DefineRegex();

@@ -4,8 +4,7 @@ namespace FastIommu.Tests.Native;
 /// formats: a constant, an enum member or a struct offset changed on either side fails here.</summary>
 public class RiscvIommuHeaderTests
 {
-    private static string HeaderPath([System.Runtime.CompilerServices.CallerFilePath] string here = "") =>
-        Path.GetFullPath(Path.Combine(Path.GetDirectoryName(here)!, "..", "..", "..", "native-layout", "include", "riscv_iommu.h"));
+    private static string HeaderPath() => FastIommu.Tests.Support.RepoPaths.Of("native-layout", "include", "riscv_iommu.h");
 
     [Test]
     public void Checked_in_header_equals_the_one_generated_from_the_formats()
