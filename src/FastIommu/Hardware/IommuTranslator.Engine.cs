@@ -108,11 +108,11 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
             switch (fsc >> AtpModeShift)
             {
                 case 8:
-                    return TranslateFirstStage<Sv39>(in request, fsc, tc, slot, identity, mark: null);
+                    return TranslateFirstStage<Sv39, ValidatedWalk>(in request, fsc, tc, slot, identity);
                 case 9:
-                    return TranslateFirstStage<Sv48>(in request, fsc, tc, slot, identity, mark: null);
+                    return TranslateFirstStage<Sv48, ValidatedWalk>(in request, fsc, tc, slot, identity);
                 default:
-                    return TranslateFirstStage<Sv57>(in request, fsc, tc, slot, identity, mark: null);
+                    return TranslateFirstStage<Sv57, ValidatedWalk>(in request, fsc, tc, slot, identity);
             }
         }
 
@@ -135,11 +135,11 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
             switch (fsc >> AtpModeShift)
             {
                 case 8:
-                    return TranslateFirstStage<Sv39>(in request, fsc, tc, slot, identity, mark);
+                    return TranslateFirstStage<Sv39, MarkedWalk>(in request, fsc, tc, slot, identity);
                 case 9:
-                    return TranslateFirstStage<Sv48>(in request, fsc, tc, slot, identity, mark);
+                    return TranslateFirstStage<Sv48, MarkedWalk>(in request, fsc, tc, slot, identity);
                 default:
-                    return TranslateFirstStage<Sv57>(in request, fsc, tc, slot, identity, mark);
+                    return TranslateFirstStage<Sv57, MarkedWalk>(in request, fsc, tc, slot, identity);
             }
         }
 
@@ -155,16 +155,16 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
     /// inlined here, and the walk state never leaves this frame (a fault is built from its cause, not through
     /// <see cref="WalkFault"/>: no ATS here), so its fields live in registers.</remarks>
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private TranslationResult TranslateFirstStage<TFs>(in TranslationRequest request, ulong fsc, uint tc, int slot, uint identity,
-        WalksInFlight.Mark? mark)
+    private TranslationResult TranslateFirstStage<TFs, TCheck>(in TranslationRequest request, ulong fsc, uint tc, int slot, uint identity)
         where TFs : struct, IPagingMode
+        where TCheck : struct, IWalkCheck
     {
-        // Validated, not marked (no mark over PhysicalMemory: TranslateMiss's SADE-less shortcut): the fence epoch
+        // Validated, not marked (TCheck = ValidatedWalk, over PhysicalMemory: TranslateMiss's SADE-less shortcut): the fence epoch
         // before any table read, again after the last. Unchanged, no fence began in between, so no table page the
         // walk read can have been freed and reused yet (the driver frees only after its fence returns; a PTE load is
         // ordered before the second epoch load, and a fence's increment before the driver's later stores). Moved,
         // the walk may have read a reused page: what it read is dropped and the request walks again, marked.
-        bool validated = WalksEndThemselves && mark is null;
+        bool validated = WalksEndThemselves && TCheck.Validated;
         long fenceEpoch = validated ? Volatile.Read(ref FenceEpoch) : 0;
         ulong iova = request.Iova;
         Iotlb? tlb = Tlb;
@@ -178,7 +178,7 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
             stamp.AllGen = Volatile.Read(ref space.AllGen);
             if (Volatile.Read(ref space.Identity) != identity)
             {
-                return validated ? TranslateMarked(in request) : TranslateFullyThenEnd(in request, mark);
+                return validated ? TranslateMarked(in request) : TranslateFullyThenEnd(in request, CurrentMark());
             }
 
             invalSeq = tlb.InvalidationSequence;
@@ -201,7 +201,7 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
 
         if (!walked)
         {
-            EndWalk(mark);
+            EndShortcutWalk<TCheck>();
             return Fault(iova, HitTtyp(request.Access), w.Cause, (tc & TcDtf) != 0, w.Iotval2);
         }
 
@@ -214,7 +214,7 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
         }
 
         // The walk and the fill are done: the result is built from registers.
-        EndWalk(mark);
+        EndShortcutWalk<TCheck>();
         return new TranslationResult(w.Gpa, 1UL << shift, iova, HitTtyp(request.Access), (PageBasedMemoryType)w.FsPbmt,
             (byte)(perms | TranslationResult.SuccessBit));
     }
@@ -952,7 +952,7 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
         WalkFirstStageInline<TFs, TGs>(ref w);
 
     /// <summary>The body of <see cref="WalkFirstStage{TFs, TGs}"/>, inlined where the walk state is a local whose
-    /// address goes nowhere else (<see cref="TranslateFirstStage{TFs}"/>): RyuJIT then keeps its fields in registers
+    /// address goes nowhere else (<see cref="TranslateFirstStage{TFs, TCheck}"/>): RyuJIT then keeps its fields in registers
     /// (about 10 % of a miss, measured).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private bool WalkFirstStageInline<TFs, TGs>(ref Walk w) where TFs : struct, IPagingMode where TGs : struct, IPagingMode

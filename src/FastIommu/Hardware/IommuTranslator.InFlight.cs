@@ -26,6 +26,41 @@ internal sealed partial class TranslatorEngine<TMemory>
         }
     }
 
+    /// <summary>How the first-stage shortcut keeps IOFENCE.C's guarantee: validated by the fence epoch, or marked in
+    /// flight. A type parameter, so each is its own specialised body with no argument or branch for the other.</summary>
+    internal interface IWalkCheck
+    {
+        static abstract bool Validated { get; }
+    }
+
+    /// <summary>A walk that writes nothing: the fence epoch before and after.</summary>
+    internal readonly struct ValidatedWalk : IWalkCheck
+    {
+        public static bool Validated => true;
+    }
+
+    /// <summary>A walk marked in flight by its caller (<see cref="WalksInFlight.Begin"/>); it ends the mark.</summary>
+    internal readonly struct MarkedWalk : IWalkCheck
+    {
+        public static bool Validated => false;
+    }
+
+    /// <summary>Ends the shortcut's in-flight mark when it has one (the marked shortcut, with SADE, is rare: it reads
+    /// the thread's mark again rather than carry it as an argument of every shortcut walk).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void EndShortcutWalk<TCheck>()
+        where TCheck : struct, IWalkCheck
+    {
+        if (WalksEndThemselves && !TCheck.Validated)
+        {
+            Walks.Current().End();
+        }
+    }
+
+    /// <summary>The calling thread's mark, for a marked shortcut walk that hands over to the full process.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private WalksInFlight.Mark? CurrentMark() => WalksEndThemselves ? Walks.Current() : null;
+
     /// <summary>A validated walk saw the fence epoch move (or its space slot recycled): the request again, as a walk
     /// marked in flight, which a fence waits for.</summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
