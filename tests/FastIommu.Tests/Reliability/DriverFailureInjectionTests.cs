@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using FastIommu.Driver;
 using FastIommu.Formats.RiscV;
 using FastIommu.Hardware;
@@ -102,19 +103,23 @@ public class DriverFailureInjectionTests
         ulong fence = instance.DdtRoot - PhysicalMemory.PageSize; // bring-up takes cq, fq, fence, DDT root in order
         Assert.That(instance.FaultQueueBase + PhysicalMemory.PageSize, Is.EqualTo(fence), "the bed's bring-up layout");
         ReadOnlySpan<byte> now = bed.Memory.GetSpan(DriverBed.MemoryBase, (int)DriverBed.MemorySize);
-        for (int i = 0; i < before.Length; i += 8)
+        ReadOnlySpan<ulong> nowQwords = MemoryMarshal.Cast<byte, ulong>(now);
+        ReadOnlySpan<ulong> beforeQwords = MemoryMarshal.Cast<byte, ulong>(before);
+        for (int q = 0; q < beforeQwords.Length; q++)
         {
-            if (now.Slice(i, 8).SequenceEqual(before.AsSpan(i, 8)))
+            int same = nowQwords[q..].CommonPrefixLength(beforeQwords[q..]);
+            q += same;
+            if (q >= beforeQwords.Length)
             {
-                continue;
+                break;
             }
 
-            ulong pa = DriverBed.MemoryBase + (ulong)i;
+            ulong pa = DriverBed.MemoryBase + ((ulong)q * 8);
             bool ignored = (pa >= ring && pa < ring + ringBytes) || pa >> 12 == fence >> 12
                 || (pa % PhysicalMemory.PageSize == 0 && pa >= DriverBed.WindowBase && pa < DriverBed.WindowBase + Window && !bed.Allocator.IsAllocated(pa));
             if (!ignored)
             {
-                return $"qword at PA 0x{pa:x}: 0x{BitConverter.ToUInt64(before, i):x} -> 0x{BitConverter.ToUInt64(now.Slice(i, 8)):x}";
+                return $"qword at PA 0x{pa:x}: 0x{beforeQwords[q]:x} -> 0x{nowQwords[q]:x}";
             }
         }
 
