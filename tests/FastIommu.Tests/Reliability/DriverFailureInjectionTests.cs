@@ -170,6 +170,19 @@ public class DriverFailureInjectionTests
         yield return SvaCase(8, 1);
         yield return SvaCase(20, 3);
 
+        // A sub-device's aux domain: a PASID the driver allocates, then the PDT.
+        yield return new Injection("AttachAux of a sub-device (PD8)", 1, () => Bed(), bed =>
+        {
+            PagingDomain pd = bed.Driver.CreatePagingDomain(PagingModeKind.Sv39);
+            pd.Map(0x2000, DriverBed.Data(2), 0x1000, DmaProtection.Read);
+            IommuDevice dev = bed.Instance().AddDevice(0x1, pasidBits: 8);
+            SubDevice sub = bed.Driver.CreateSubDevice(dev, "vf");
+            return new Step(() => bed.Driver.AttachAux(sub, pd),
+                () => $"{bed.Driver.PasidsInUse} {sub.Pasid} {sub.Domain} {string.Join(',', dev.AttachedPasids)} {pd.AttachedCount} {bed.Instance().PscidsInUse}",
+                () => Show(bed.Translate(0, 0x1, 1, 0x2000)),
+                _ => Assert.That(bed.Translate(0, 0x1, sub.Pasid!.Value, 0x2000).PhysicalAddress, Is.EqualTo(DriverBed.Data(2)), "attached"));
+        });
+
         // Nested: creating the domain and binding a group take no pages; a new device on the nested group grows the DDT.
         yield return NestedCase("Nested create", 0, (bed, parent, _, _) => () => bed.Driver.CreateNestedDomain(parent, GuestTable));
         yield return NestedCase("Nested bind of a group", 0, (bed, _, nested, g) =>
