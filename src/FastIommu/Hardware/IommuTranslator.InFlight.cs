@@ -80,7 +80,7 @@ internal sealed partial class TranslatorEngine<TMemory>
         bool outermost = (sequence & 1) == 0;
         if (outermost)
         {
-            Volatile.Write(ref mark.Sequence, sequence + 1);
+            mark.Enter(sequence + 1);
         }
 
         try

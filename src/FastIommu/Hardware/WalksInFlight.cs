@@ -10,13 +10,18 @@ namespace FastIommu.Hardware;
 /// </summary>
 /// <remarks>
 /// <para>Each thread that walks for this translator owns one <see cref="Mark"/>: a sequence it alone writes, odd
-/// while a walk (any translation that reads table or directory memory) is in flight. Entering and leaving a walk are
-/// plain stores, with no fence: <see cref="WaitForWalks"/> pays instead, with a process-wide barrier
-/// (<see cref="Interlocked.MemoryBarrierProcessWide"/>, the asymmetric fence of userspace RCU and of the GC's thread
-/// suspension). After it, for each walking thread either its odd mark is visible to the waiter, or the thread's
-/// loads after its mark store come after the barrier and see everything the invalidations did before it (the
-/// caches dropped, the tables unlinked), so it cannot reach what they removed. The waiter then waits, for each mark
-/// it saw odd, until that mark changes: the walks that began before the fence have ended.</para>
+/// while a walk (any translation that reads table or directory memory and is not validated by the fence epoch) is in
+/// flight. Entering a walk is a locked exchange, a full fence; leaving it is a release store. <see cref="WaitForWalks"/>
+/// takes a full fence after the invalidations, then reads the marks: the store-load pattern of Dekker's algorithm,
+/// with a fence on both sides. So for each walking thread either its odd mark is visible to the waiter, or the
+/// thread's loads after its mark come after the waiter's fence and see everything the invalidations did before it
+/// (the caches dropped, the tables unlinked), and it cannot reach what they removed. The waiter then waits, for each
+/// mark it saw odd, until that mark changes: the walks that began before the fence have ended.</para>
+/// <para>Why the walker pays and not the fence: the fence used to pay alone, with a process-wide barrier
+/// (<see cref="Interlocked.MemoryBarrierProcessWide"/>, an IPI to every CPU of the process) and plain stores on the
+/// walk's side. That made every IOFENCE.C cost microseconds, about half of a driver's strict map + unmap + sync,
+/// while a marked walk is rare and long: the common first-stage miss is validated, not marked, and a hit takes no
+/// part. A locked exchange adds a few nanoseconds to a walk that reads contexts and tables.</para>
 /// <para>Cache hits read no table memory and take no part: what they return was mapped when it was cached, exactly
 /// as a translation that completed just before the fence.</para>
 /// <para>Marks are registered on a thread's first walk (under a lock, once per thread and translator) and taken
@@ -37,6 +42,11 @@ internal sealed class WalksInFlight
         [FieldOffset(64)]
         public long Sequence;
 
+        /// <summary>Sets the owner's sequence to <paramref name="odd"/> with a full fence (on the owner thread): no
+        /// load of the walk that follows can be satisfied before the mark is visible to a fence.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void Enter(long odd) => Interlocked.Exchange(ref Sequence, odd);
+
         /// <summary>Ends the walk <see cref="Begin"/> marked (on the owner thread).</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public void End() => Volatile.Write(ref Sequence, Sequence + 1);
@@ -50,8 +60,8 @@ internal sealed class WalksInFlight
     private readonly Lock _lock = new();
     private Entry[] _entries = [];
 
-    /// <summary>Marks the calling thread as walking (no fence: see the remarks) and returns its mark: the walk ends
-    /// it with <see cref="Mark.End"/> on the same thread, so the thread-local mark is read once per walk.</summary>
+    /// <summary>Marks the calling thread as walking (a full fence: see the remarks) and returns its mark: the walk
+    /// ends it with <see cref="Mark.End"/> on the same thread, so the thread-local mark is read once per walk.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public Mark Begin()
     {
@@ -62,7 +72,7 @@ internal sealed class WalksInFlight
         }
 
         // Odd. A mark left odd by a walk an exception ended stays odd: the next walk's end moves it on.
-        Volatile.Write(ref mark.Sequence, mark.Sequence | 1);
+        mark.Enter(mark.Sequence | 1);
         return mark;
     }
 
@@ -113,8 +123,9 @@ internal sealed class WalksInFlight
                 var grown = new Entry[entries.Length + 1];
                 entries.CopyTo(grown, 0);
                 grown[^1] = new Entry(mark, self);
-                // Published before this thread's first walk marks it: a waiter that does not see the new array
-                // read it before its barrier, and the walk's loads come after that barrier (see the remarks).
+                // Published before this thread's first walk marks it (a release store, then the mark's full
+                // fence): a waiter that does not see the new array does not see the mark either, and then the
+                // walk's loads see the invalidations (see the remarks).
                 Volatile.Write(ref _entries, grown);
             }
 
@@ -126,9 +137,9 @@ internal sealed class WalksInFlight
     /// own (a walk whose memory callback fences must not wait for itself).</summary>
     public void WaitForWalks()
     {
-        // Everything before this call (the invalidations) is visible to every walk that begins after it; every walk
-        // that began before it has its mark visible below.
-        Interlocked.MemoryBarrierProcessWide();
+        // The fence's side of the store-load pattern (see the remarks): the invalidations before it, the marks after.
+        // A walk whose odd mark the loads below miss will see the invalidations.
+        Interlocked.MemoryBarrier();
         Entry[] entries = Volatile.Read(ref _entries);
         Thread self = Thread.CurrentThread;
         foreach (Entry entry in entries)
