@@ -2,20 +2,32 @@ using FastIommu.Formats.RiscV;
 
 namespace FastIommu.Driver;
 
-/// <summary>A pooled buffer of commands for one instance, submitted with one doorbell (and one fence).</summary>
-internal sealed class CommandBatch
+/// <summary>A buffer of commands for one instance, on the caller's stack (<c>stackalloc Command[Capacity]</c>),
+/// submitted with one doorbell (and one fence). A full buffer is submitted, without a fence, to make room.</summary>
+/// <remarks>On the stack rather than pooled: renting from a lock-free pool and giving back cost two interlocked
+/// operations per sync, which the strict unmap path pays on every call.</remarks>
+internal ref struct CommandBatch(Span<Command> items)
 {
+    /// <summary>Commands a batch holds before it is submitted to make room (1 KiB of stack).</summary>
     public const int Capacity = 64;
 
-    private readonly Command[] _items = new Command[Capacity];
+    private readonly Span<Command> _items = items;
+    private int _count;
 
-    public int Count { get; private set; }
+    public readonly ReadOnlySpan<Command> Commands => _items[.._count];
 
-    public bool IsFull => Count == Capacity;
+    /// <summary>Adds <paramref name="command"/>, first submitting the batch to <paramref name="instance"/> when it is
+    /// full.</summary>
+    public void Add(IommuInstance instance, in Command command)
+    {
+        if (_count == _items.Length)
+        {
+            instance.Commands.Submit(Commands);
+            _count = 0;
+        }
 
-    public ReadOnlySpan<Command> Commands => _items.AsSpan(0, Count);
+        _items[_count++] = command;
+    }
 
-    public void Add(in Command command) => _items[Count++] = command;
-
-    public void Clear() => Count = 0;
+    public void Clear() => _count = 0;
 }

@@ -41,7 +41,9 @@ public sealed class InProcessMmio : IIommuMmio
     public void Write32(uint offset, uint value)
     {
         Device.Write32(offset, value);
-        if ((offset == RegisterOffsets.Cqt || offset == RegisterOffsets.Cqcsr) && _processOnDoorbell)
+        // A device that processes on the tail write has already run the queue under that write's lock.
+        if ((offset == RegisterOffsets.Cqt || offset == RegisterOffsets.Cqcsr) && _processOnDoorbell
+            && !Device.ProcessesCommandsOnTailWrite)
         {
             Device.ProcessCommands();
         }

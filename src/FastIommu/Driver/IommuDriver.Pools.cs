@@ -2,11 +2,11 @@ using Microsoft.Extensions.ObjectPool;
 
 namespace FastIommu.Driver;
 
-// Pools for what churns on the unmap/sync path, so a steady state allocates nothing.
+// The pool of gathers, which churn on the unmap/sync path, so a steady state allocates nothing (command batches live
+// on the stack: CommandBatch).
 public sealed partial class IommuDriver
 {
     private readonly ObjectPool<UnmapGather> _gathers = new DefaultObjectPool<UnmapGather>(new GatherPolicy(), 64);
-    private readonly ObjectPool<CommandBatch> _batches = new DefaultObjectPool<CommandBatch>(new BatchPolicy(), 64);
 
     /// <summary>An empty gather from the pool (for several unmaps synced together).</summary>
     public UnmapGather RentGather() => _gathers.Get();
@@ -25,25 +25,10 @@ public sealed partial class IommuDriver
         _gathers.Return(gather);
     }
 
-    internal CommandBatch RentBatch() => _batches.Get();
-
-    internal void ReturnBatch(CommandBatch batch)
-    {
-        batch.Clear();
-        _batches.Return(batch);
-    }
-
     private sealed class GatherPolicy : PooledObjectPolicy<UnmapGather>
     {
         public override UnmapGather Create() => new();
 
         public override bool Return(UnmapGather obj) => obj.IsEmpty;
-    }
-
-    private sealed class BatchPolicy : PooledObjectPolicy<CommandBatch>
-    {
-        public override CommandBatch Create() => new();
-
-        public override bool Return(CommandBatch obj) => obj.Count == 0;
     }
 }

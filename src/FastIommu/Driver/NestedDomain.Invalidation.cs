@@ -30,30 +30,24 @@ public sealed partial class NestedDomain
     /// <returns>The number of entries carried out: all of them.</returns>
     /// <exception cref="GuestInvalidationException">Entry <see cref="GuestInvalidationException.Completed"/> was bad;
     /// the ones before it were carried out and fenced.</exception>
+    [System.Runtime.CompilerServices.SkipLocalsInit] // the command batch on the stack is written before it is read
     public int InvalidateGuest(ReadOnlySpan<Command> requests)
     {
         ThrowIfDestroyed();
         Bond[] bonds = Parent.Bonds;
-        CommandBatch batch = Driver.RentBatch();
-        try
+        var batch = new CommandBatch(stackalloc Command[CommandBatch.Capacity]);
+        for (int i = 0; i < requests.Length; i++)
         {
-            for (int i = 0; i < requests.Length; i++)
+            string? reason = Check(requests[i], bonds);
+            if (reason is not null)
             {
-                string? reason = Check(requests[i], bonds);
-                if (reason is not null)
-                {
-                    Flush(requests[..i], bonds, batch);
-                    throw new GuestInvalidationException(i, requests[i], reason);
-                }
+                Flush(requests[..i], bonds, ref batch);
+                throw new GuestInvalidationException(i, requests[i], reason);
             }
+        }
 
-            Flush(requests, bonds, batch);
-            return requests.Length;
-        }
-        finally
-        {
-            Driver.ReturnBatch(batch);
-        }
+        Flush(requests, bonds, ref batch);
+        return requests.Length;
     }
 
     private string? Check(in Command c, Bond[] bonds)
@@ -100,7 +94,7 @@ public sealed partial class NestedDomain
         return null;
     }
 
-    private void Flush(ReadOnlySpan<Command> requests, Bond[] bonds, CommandBatch batch)
+    private void Flush(ReadOnlySpan<Command> requests, Bond[] bonds, ref CommandBatch batch)
     {
         if (requests.IsEmpty)
         {
@@ -120,11 +114,11 @@ public sealed partial class NestedDomain
             {
                 if (c.Kind == CommandKind.IotinvalVma)
                 {
-                    Add(batch, instance, Command.IotinvalVma(gv: true, bonds[b].Id, c.Pscv, c.Pscid, c.Av, c.Address));
+                    batch.Add(instance, Command.IotinvalVma(gv: true, bonds[b].Id, c.Pscv, c.Pscid, c.Av, c.Address));
                 }
                 else if (c.Kind == CommandKind.IodirInvalPdt && AttachedDevice(c.Did) is { } device && device.Instance == instance)
                 {
-                    Add(batch, instance, c);
+                    batch.Add(instance, c);
                 }
             }
 
@@ -139,16 +133,5 @@ public sealed partial class NestedDomain
                 bonds[b].Instance.Commands.WaitFence(fences[b]);
             }
         }
-    }
-
-    private static void Add(CommandBatch batch, IommuInstance instance, in Command command)
-    {
-        if (batch.IsFull)
-        {
-            instance.Commands.Submit(batch.Commands);
-            batch.Clear();
-        }
-
-        batch.Add(command);
     }
 }

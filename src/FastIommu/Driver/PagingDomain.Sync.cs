@@ -16,6 +16,7 @@ public abstract partial class PagingDomain
     /// </summary>
     /// <exception cref="CommandQueueTimeoutException">An instance did not complete its fence: the gather is kept
     /// (pages not freed: the hardware may still walk them); call Sync again once it runs.</exception>
+    [System.Runtime.CompilerServices.SkipLocalsInit] // the command batch on the stack is written before it is read
     public void Sync(UnmapGather gather)
     {
         ArgumentNullException.ThrowIfNull(gather);
@@ -31,42 +32,35 @@ public abstract partial class PagingDomain
         if (!gather.IsEmpty && bonds.Length != 0)
         {
             Span<uint> fences = bonds.Length <= 16 ? stackalloc uint[16] : new uint[bonds.Length];
-            CommandBatch batch = Driver.RentBatch();
-            try
+            var batch = new CommandBatch(stackalloc Command[CommandBatch.Capacity]);
+            for (int i = 0; i < bonds.Length; i++)
             {
-                for (int i = 0; i < bonds.Length; i++)
+                IommuInstance instance = bonds[i].Instance;
+                if (SeenBefore(bonds, i) || instance.IsDisposed)
                 {
-                    IommuInstance instance = bonds[i].Instance;
-                    if (SeenBefore(bonds, i) || instance.IsDisposed)
-                    {
-                        continue; // this instance's bonds went out with the first of them, or it is shut down
-                    }
-
-                    for (int j = i; j < bonds.Length; j++)
-                    {
-                        if (bonds[j].Instance == instance)
-                        {
-                            AddInvalidations(bonds[j], gather, batch, instance);
-                        }
-                    }
-
-                    fences[i] = instance.Commands.SubmitWithFence(batch.Commands);
-                    batch.Clear();
-                    instance.Counters.CountSync();
+                    continue; // this instance's bonds went out with the first of them, or it is shut down
                 }
 
-                // Every instance's fence before any page is reused.
-                for (int i = 0; i < bonds.Length; i++)
+                for (int j = i; j < bonds.Length; j++)
                 {
-                    if (!SeenBefore(bonds, i) && !bonds[i].Instance.IsDisposed)
+                    if (bonds[j].Instance == instance)
                     {
-                        bonds[i].Instance.Commands.WaitFence(fences[i]);
+                        AddInvalidations(bonds[j], gather, ref batch, instance);
                     }
                 }
+
+                fences[i] = instance.Commands.SubmitWithFence(batch.Commands);
+                batch.Clear();
+                instance.Counters.CountSync();
             }
-            finally
+
+            // Every instance's fence before any page is reused.
+            for (int i = 0; i < bonds.Length; i++)
             {
-                Driver.ReturnBatch(batch);
+                if (!SeenBefore(bonds, i) && !bonds[i].Instance.IsDisposed)
+                {
+                    bonds[i].Instance.Commands.WaitFence(fences[i]);
+                }
             }
 
             int freed = gather.FreedTablePages;
@@ -96,14 +90,14 @@ public abstract partial class PagingDomain
         return false;
     }
 
-    private static void AddInvalidations(Bond bond, UnmapGather gather, CommandBatch batch, IommuInstance instance)
+    private static void AddInvalidations(Bond bond, UnmapGather gather, ref CommandBatch batch, IommuInstance instance)
     {
         // Linux riscv_iommu_iotlb_inval: page-addressed below the limit (2 MiB there), the whole PSCID above it;
         // and when tables were freed, the whole PSCID (spec: v1.0 has no non-leaf IOTINVAL).
         bool wide = gather.HasFreedTables || gather.Bytes > instance.Options.PageInvalidationLimit;
         if (wide)
         {
-            Add(batch, instance, Invalidation(bond, av: false, 0));
+            batch.Add(instance, Invalidation(bond, av: false, 0));
             return;
         }
 
@@ -112,7 +106,7 @@ public abstract partial class PagingDomain
         {
             for (ulong page = ranges[r].Start; page < ranges[r].End; page += 4096)
             {
-                Add(batch, instance, Invalidation(bond, av: true, page));
+                batch.Add(instance, Invalidation(bond, av: true, page));
             }
         }
     }
@@ -122,15 +116,4 @@ public abstract partial class PagingDomain
     private static Command Invalidation(Bond bond, bool av, ulong address) => bond.GStage
         ? Command.IotinvalGvma(gv: true, bond.Id, av, address)
         : Command.IotinvalVma(gv: false, 0, pscv: true, bond.Id, av, address);
-
-    private static void Add(CommandBatch batch, IommuInstance instance, in Command command)
-    {
-        if (batch.IsFull)
-        {
-            instance.Commands.Submit(batch.Commands);
-            batch.Clear();
-        }
-
-        batch.Add(command);
-    }
 }

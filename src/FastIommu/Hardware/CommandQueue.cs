@@ -219,9 +219,9 @@ internal sealed class CommandQueue
         // Every earlier command has completed (they run synchronously), and so has every walk that began before this
         // fence (the translator waits for them: a driver frees the table pages an invalidation unlinked once the
         // fence completes, and no walk may read them after). PR/PW ask that device reads/writes already processed
-        // be globally visible, which the full fence of that wait gives for the translations published so far.
+        // be globally visible, which the full fence of that wait gives for the translations published so far (every
+        // backend's Fence is a full fence: the write-back below cannot pass it).
         _backend.Fence();
-        Interlocked.MemoryBarrier();
         if (command.Av)
         {
             Span<byte> bytes = stackalloc byte[4];

@@ -259,6 +259,7 @@ internal abstract class TranslatorEngine
     /// or will discard what it read and walk again (a validated one: the epoch moved under it).</summary>
     public void Fence()
     {
+        // A locked increment: also the full fence WaitForWalks needs between the invalidations and its reads.
         Interlocked.Increment(ref FenceEpoch);
         Walks.WaitForWalks();
     }

@@ -17,7 +17,8 @@ internal interface ITranslationBackend
 
     void InvalidatePdt(uint deviceId, uint processId);
 
-    /// <summary>IOFENCE.C: returns once every translation walking memory when it was called has finished.</summary>
+    /// <summary>IOFENCE.C: returns once every translation walking memory when it was called has finished. A full
+    /// fence: the command queue's write-back after it (AV) is ordered after every effect before it.</summary>
     void Fence();
 }
 

@@ -98,6 +98,10 @@ public sealed partial class RiscVIommu
     /// (the MSI edge; with <c>fctl.WSI</c> the wire level is the ipsr bit itself, readable at any time).</summary>
     public Action<IommuInterruptSource, int>? InterruptRequested { get; set; }
 
+    /// <summary>True when a write to <c>cqt</c> (or a <c>cqcsr</c> write that turns the queue on) runs the command
+    /// queue before it returns (<see cref="IommuOptions.ProcessCommandsOnTailWrite"/>).</summary>
+    public bool ProcessesCommandsOnTailWrite => _processOnTailWrite;
+
     /// <summary>The capabilities register value.</summary>
     public Capabilities Capabilities => new(_registers.CapabilitiesValue);
 

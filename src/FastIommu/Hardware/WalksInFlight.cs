@@ -134,12 +134,11 @@ internal sealed class WalksInFlight
     }
 
     /// <summary>Returns once every walk that was in flight when it was called has ended, except the calling thread's
-    /// own (a walk whose memory callback fences must not wait for itself).</summary>
+    /// own (a walk whose memory callback fences must not wait for itself). The caller has just taken a full fence (a
+    /// locked instruction) after the invalidations: the fence's side of the store-load pattern (see the remarks), so
+    /// a walk whose odd mark the loads below miss will see the invalidations.</summary>
     public void WaitForWalks()
     {
-        // The fence's side of the store-load pattern (see the remarks): the invalidations before it, the marks after.
-        // A walk whose odd mark the loads below miss will see the invalidations.
-        Interlocked.MemoryBarrier();
         Entry[] entries = Volatile.Read(ref _entries);
         Thread self = Thread.CurrentThread;
         foreach (Entry entry in entries)

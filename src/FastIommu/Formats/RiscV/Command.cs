@@ -231,15 +231,17 @@ public readonly struct Command : IEquatable<Command>
     public uint Func3 => (uint)((Dword0 & Func3Mask) >> Func3Shift);
 
     /// <summary>The command by (opcode, func3), or <see cref="CommandKind.Unknown"/>.</summary>
-    public CommandKind Kind => (Opcode, Func3) switch
+    /// <remarks>One switch over dword0 9:0 (func3 and opcode together), which compiles to a jump table; the command
+    /// queue decodes every command with it.</remarks>
+    public CommandKind Kind => (Dword0 & (Func3Mask | OpcodeMask)) switch
     {
-        (CommandOpcode.Iotinval, Func3IotinvalVma) => CommandKind.IotinvalVma,
-        (CommandOpcode.Iotinval, Func3IotinvalGvma) => CommandKind.IotinvalGvma,
-        (CommandOpcode.Iofence, Func3IofenceC) => CommandKind.IofenceC,
-        (CommandOpcode.Iodir, Func3IodirInvalDdt) => CommandKind.IodirInvalDdt,
-        (CommandOpcode.Iodir, Func3IodirInvalPdt) => CommandKind.IodirInvalPdt,
-        (CommandOpcode.Ats, Func3AtsInval) => CommandKind.AtsInval,
-        (CommandOpcode.Ats, Func3AtsPrgr) => CommandKind.AtsPrgr,
+        (Func3IotinvalVma << Func3Shift) | (ulong)CommandOpcode.Iotinval => CommandKind.IotinvalVma,
+        (Func3IotinvalGvma << Func3Shift) | (ulong)CommandOpcode.Iotinval => CommandKind.IotinvalGvma,
+        (Func3IofenceC << Func3Shift) | (ulong)CommandOpcode.Iofence => CommandKind.IofenceC,
+        (Func3IodirInvalDdt << Func3Shift) | (ulong)CommandOpcode.Iodir => CommandKind.IodirInvalDdt,
+        (Func3IodirInvalPdt << Func3Shift) | (ulong)CommandOpcode.Iodir => CommandKind.IodirInvalPdt,
+        (Func3AtsInval << Func3Shift) | (ulong)CommandOpcode.Ats => CommandKind.AtsInval,
+        (Func3AtsPrgr << Func3Shift) | (ulong)CommandOpcode.Ats => CommandKind.AtsPrgr,
         _ => CommandKind.Unknown,
     };
 
