@@ -82,14 +82,20 @@ internal sealed class CommandQueueWriter
         }
     }
 
-    /// <summary>Queues <paramref name="commands"/> then a fence, rings once, and returns the fence's number.</summary>
-    public uint SubmitWithFence(ReadOnlySpan<Command> commands)
+    /// <summary>Queues <paramref name="commands"/> then a fence, rings once, and returns the fence's number; counts a
+    /// gather sync when <paramref name="sync"/> is set.</summary>
+    public uint SubmitWithFence(ReadOnlySpan<Command> commands, bool sync = false)
     {
         lock (_lock)
         {
             for (int i = 0; i < commands.Length; i++)
             {
                 Write(commands[i]);
+            }
+
+            if (sync)
+            {
+                _counters.CountSync();
             }
 
             uint seq = ++_fenceSeq;

@@ -16,7 +16,6 @@ public abstract partial class PagingDomain
     /// </summary>
     /// <exception cref="CommandQueueTimeoutException">An instance did not complete its fence: the gather is kept
     /// (pages not freed: the hardware may still walk them); call Sync again once it runs.</exception>
-    [System.Runtime.CompilerServices.SkipLocalsInit] // the command batch on the stack is written before it is read
     public void Sync(UnmapGather gather)
     {
         ArgumentNullException.ThrowIfNull(gather);
@@ -25,6 +24,15 @@ public abstract partial class PagingDomain
             throw new ArgumentException($"The gather holds unmaps of {gather.Domain}, not of {this}.", nameof(gather));
         }
 
+        SyncCore(gather);
+        Driver.ReturnGather(gather);
+    }
+
+    /// <summary><see cref="Sync"/> without giving the gather back: its invalidations, fences and freed pages, and
+    /// the gather left empty (unless a fence timed out).</summary>
+    [System.Runtime.CompilerServices.SkipLocalsInit] // the command batch on the stack is written before it is read
+    private void SyncCore(UnmapGather gather)
+    {
         // Orders the PTE clears before the bond list is read; pairs with the barrier after a bond is linked, so a
         // context that went live after this read walks the cleared table.
         Interlocked.MemoryBarrier();
@@ -49,9 +57,8 @@ public abstract partial class PagingDomain
                     }
                 }
 
-                fences[i] = instance.Commands.SubmitWithFence(batch.Commands);
+                fences[i] = instance.Commands.SubmitWithFence(batch.Commands, sync: true);
                 batch.Clear();
-                instance.Counters.CountSync();
             }
 
             // Every instance's fence before any page is reused.
@@ -74,7 +81,6 @@ public abstract partial class PagingDomain
         }
 
         gather.Inner.Complete();
-        Driver.ReturnGather(gather);
     }
 
     private static bool SeenBefore(Bond[] bonds, int i)

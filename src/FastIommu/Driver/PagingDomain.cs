@@ -108,13 +108,51 @@ public abstract partial class PagingDomain : IommuDomain
     }
 
     /// <summary>Unmaps and syncs at once (the strict mode of Linux's DMA API); returns the bytes unmapped.</summary>
+    /// <exception cref="PageTableException">Refused (a superpage cut in part, alignment, range); nothing changed.</exception>
+    /// <exception cref="CommandQueueTimeoutException">An instance did not complete its fence: the unlinked table
+    /// pages are never freed (the hardware may still walk them).</exception>
     public ulong UnmapAndSync(ulong iova, ulong size)
     {
-        UnmapGather gather = Unmap(iova, size);
-        ulong bytes = gather.Bytes;
-        Sync(gather);
-        return bytes;
+        // The domain's own gather, taken with one int compare-and-swap (Linux keeps the strict path's gather on the
+        // stack); a call that finds it taken rents one from the pool, as Unmap does.
+        if (Interlocked.CompareExchange(ref _strictGatherTaken, 1, 0) != 0)
+        {
+            UnmapGather rented = Unmap(iova, size);
+            ulong rentedBytes = rented.Bytes;
+            Sync(rented);
+            return rentedBytes;
+        }
+
+        UnmapGather gather = _strictGather;
+        try
+        {
+            MapStatus status = TryUnmap(iova, size, gather, out _);
+            if (status != MapStatus.Success)
+            {
+                throw new PageTableException(status, iova, $"{this}: unmap of 0x{iova:x} + 0x{size:x} refused: {status}.");
+            }
+
+            ulong bytes = gather.Bytes;
+            SyncCore(gather);
+            return bytes;
+        }
+        finally
+        {
+            if (gather.IsEmpty)
+            {
+                gather.Reset();
+            }
+            else
+            {
+                _strictGather = new UnmapGather(); // a failed sync's gather keeps its pages, never freed
+            }
+
+            Volatile.Write(ref _strictGatherTaken, 0);
+        }
     }
+
+    private UnmapGather _strictGather = new();
+    private int _strictGatherTaken;
 
     /// <summary>The physical address <paramref name="iova"/> maps to, per the table (not the IOMMU's caches).</summary>
     public abstract bool TryIovaToPhys(ulong iova, out ulong pa);

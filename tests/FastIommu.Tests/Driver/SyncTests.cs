@@ -255,4 +255,33 @@ public class SyncTests
         ulong l1 = ((bed.Memory.Qword(domain.RootAddress + (((iova >> 30) & 511) * 8)) >> 10) & ((1UL << 44) - 1)) << 12;
         return ((bed.Memory.Qword(l1 + (((iova >> 21) & 511) * 8)) >> 10) & ((1UL << 44) - 1)) << 12;
     }
+
+    [Test]
+    public void AStrictUnmapWhoseFenceTimesOutKeepsItsTablePagesAndTheNextOneWorks()
+    {
+        // UnmapAndSync reuses the domain's own gather: a sync that failed must not hand its unlinked table (still
+        // reachable by a walk the fence did not wait for) to the next call, nor to the allocator.
+        using var bed = new DriverBed(
+            options: new IommuDriverOptions { CommandTimeout = TimeSpan.FromMilliseconds(100) },
+            deviceOptions: new IommuOptions { ProcessCommandsOnTailWrite = false });
+        DeviceGroup group = bed.Driver.CreateGroup();
+        bed.Instance().AddDevice(0x100, group);
+        PagingDomain domain = bed.Driver.CreatePagingDomain(PagingModeKind.Sv39);
+        bed.Driver.Attach(group, domain);
+        long before = bed.Allocator.PagesInUse;
+        domain.Map(Iova, DriverBed.Data(1), 4096, DmaProtection.ReadWrite); // a new leaf table, freed by the unmap
+        long withTable = bed.Allocator.PagesInUse;
+        Assert.That(withTable, Is.GreaterThan(before), "the map took a leaf table");
+
+        bed.Mmio().ProcessOnDoorbell = false; // the hardware stops
+        Assert.Throws<CommandQueueTimeoutException>(() => domain.UnmapAndSync(Iova, 4096), "the fence never completes");
+        Assert.That(bed.Allocator.PagesInUse, Is.EqualTo(withTable), "the unlinked table is not freed: the hardware may still walk it");
+
+        bed.Mmio().ProcessOnDoorbell = true; // it runs again
+        bed.Hardware().ProcessCommands();
+        domain.Map(Iova + (4UL << 20), DriverBed.Data(2), 4096, DmaProtection.ReadWrite);
+        Assert.That(domain.UnmapAndSync(Iova + (4UL << 20), 4096), Is.EqualTo(4096UL), "the next strict unmap works");
+        Assert.That(bed.Allocator.PagesInUse, Is.EqualTo(withTable), "it freed its own table and not the lost one");
+        Assert.That(bed.Translate(0, 0x100, Iova + (4UL << 20)).Success, Is.False, "and took effect");
+    }
 }
