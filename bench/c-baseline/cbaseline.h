@@ -133,13 +133,16 @@ CB_API uint64_t cb_bench_micro_hit_process_id(const cb_hw *h, uint64_t iteration
  * the same request / result / DDT-cache layouts and the same steps and per-PTE checks (Sv39 first stage, Bare
  * G-stage). Paths it does not model (DC not cached, process contexts, other modes, MSI, IOTLB) give
  * cause CB_HW_MISS_NOT_MODELLED. */
-typedef struct { /* FastIommu.Hardware.TranslationRequest, field for field (32 bytes) */
-    uint32_t device_id, process_id;
-    uint8_t process_id_valid;
+typedef struct { /* FastIommu.Hardware.TranslationRequest, field for field (24 bytes, as the C API's request) */
     uint64_t iova;
-    uint8_t access; /* 0 read, 1 write, 2 execute */
-    uint8_t privileged, ats_translation_request, translated;
+    uint32_t device_id, process_id;
+    uint32_t flags;  /* CB_REQ_* */
+    uint32_t access; /* 0 read, 1 write, 2 execute */
 } cb_hw_miss_request;
+#define CB_REQ_PV 1u         /* process_id valid */
+#define CB_REQ_PRIV 2u       /* supervisor privilege (with PV only) */
+#define CB_REQ_ATS 4u        /* a PCIe ATS translation request */
+#define CB_REQ_TRANSLATED 8u /* a translated request */
 typedef struct { /* FastIommu.Hardware.TranslationResult, field for field (40 bytes) */
     uint64_t pa, page_size, iotval, iotval2;
     uint16_t cause; /* FaultCause */

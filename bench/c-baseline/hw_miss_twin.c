@@ -71,7 +71,7 @@ typedef struct {
 
 _Static_assert(sizeof(dc_info) == 80, "DeviceContextInfo is 80 bytes");
 _Static_assert(sizeof(dc_entry) == 128, "DcEntry is 128 bytes");
-_Static_assert(sizeof(cb_hw_miss_request) == 32, "TranslationRequest is 32 bytes");
+_Static_assert(sizeof(cb_hw_miss_request) == 24, "TranslationRequest is 24 bytes");
 _Static_assert(sizeof(cb_hw_miss_result) == 40, "TranslationResult is 40 bytes");
 
 /* TranslatorEngine<PhysicalMemoryAccess>: registers, the IOTLB (none), the DDT cache, the memory. */
@@ -414,8 +414,8 @@ static void translate_fully(const engine *e, const cb_hw_miss_request *req, cb_h
 {
     memset(res, 0, sizeof *res);
     res->iotval = req->iova;
-    bool ats = req->ats_translation_request != 0;
-    bool translated = req->translated != 0 && !ats;
+    bool ats = (req->flags & CB_REQ_ATS) != 0;
+    bool translated = (req->flags & CB_REQ_TRANSLATED) != 0 && !ats;
     res->ttyp = ttyp_of(req->access, ats, translated);
 
     uint64_t ddtp = ACQUIRE(e->ddtp);
@@ -461,8 +461,8 @@ static void translate_fully(const engine *e, const cb_hw_miss_request *req, cb_h
     uint32_t pdtp_mode = (uint32_t)(dc.fsc >> ATP_MODE_SHIFT);
 
     /* Step 7: transaction type disallowed. */
-    if (((translated || ats) && (dc.tc & TC_EN_ATS) == 0) || (req->process_id_valid && !pdtv)
-        || (req->process_id_valid && pdtv && process_id_too_wide(req->process_id, pdtp_mode))) {
+    if (((translated || ats) && (dc.tc & TC_EN_ATS) == 0) || (((req->flags & CB_REQ_PV) != 0) && !pdtv)
+        || (((req->flags & CB_REQ_PV) != 0) && pdtv && process_id_too_wide(req->process_id, pdtp_mode))) {
         fault(res, TRANSACTION_TYPE_DISALLOWED, dtf);
         return;
     }
@@ -485,7 +485,7 @@ static void translate_fully(const engine *e, const cb_hw_miss_request *req, cb_h
     w.iotval2 = 0;
     w.iova = req->iova;
     w.access = req->access;
-    w.supervisor = req->privileged && req->process_id_valid;
+    w.supervisor = ((req->flags & CB_REQ_PRIV) != 0) && ((req->flags & CB_REQ_PV) != 0);
     w.sade = (dc.tc & TC_SADE) != 0;
     w.gade = (dc.tc & TC_GADE) != 0;
     w.ats = ats;
@@ -515,7 +515,7 @@ static void translate_fully(const engine *e, const cb_hw_miss_request *req, cb_h
             | ((uint32_t)(dc.ta >> PSCID_SHIFT) & 0xFFFFF);
     } else {
         /* Steps 11 to 13; step 14 (a process context) is not modelled. */
-        bool has_process_id = req->process_id_valid || (dc.tc & TC_DPE) != 0;
+        bool has_process_id = ((req->flags & CB_REQ_PV) != 0) || (dc.tc & TC_DPE) != 0;
         if (has_process_id && pdtp_mode != 0) {
             not_modelled(res);
             return;
@@ -679,7 +679,7 @@ static void translate_first_stage(const engine *e, const cb_hw_miss_request *req
 
 __attribute__((noinline)) static void translate(const engine *e, const cb_hw_miss_request *req, cb_hw_miss_result *res)
 {
-    if (!req->ats_translation_request && !req->translated && try_cached_translation(e, req)) {
+    if ((req->flags & CB_REQ_ATS) == 0 && (req->flags & CB_REQ_TRANSLATED) == 0 && try_cached_translation(e, req)) {
         memset(res, 0, sizeof *res);
         not_modelled(res);
         return;
@@ -688,7 +688,7 @@ __attribute__((noinline)) static void translate(const engine *e, const cb_hw_mis
      * then the DC's walk plan. */
     uint64_t fsc;
     uint32_t tc;
-    if (!req->ats_translation_request && !req->translated && !req->process_id_valid
+    if ((req->flags & CB_REQ_ATS) == 0 && (req->flags & CB_REQ_TRANSLATED) == 0 && (req->flags & CB_REQ_PV) == 0
         && req->device_id < ACQUIRE(e->hit_device_limit) && try_get_dc_walk(e, req->device_id, &fsc, &tc)) {
         if ((fsc >> ATP_MODE_SHIFT) != 8) { /* Sv48, Sv57: not modelled */
             memset(res, 0, sizeof *res);

@@ -33,7 +33,7 @@ typedef struct { uint64_t pa, page_size, iotval, iotval2; uint16_t cause; uint8_
 _Static_assert(sizeof(tlb_entry) == 32, "IOTLB entry: 32 bytes, as Iotlb.Entry");
 _Static_assert(sizeof(hw_result) == 40, "result: 40 bytes, as TranslationResult");
 _Static_assert(sizeof(dc_entry) == 112, "DC-cache entry: 112 bytes, as DirectoryCaches.DcEntry");
-typedef cb_hw_miss_request hw_request; /* TranslationRequest, field for field (32 bytes) */
+typedef cb_hw_miss_request hw_request; /* TranslationRequest, field for field (24 bytes) */
 
 typedef struct {
     uint64_t ddtp, caps; uint32_t hit_device_limit;
@@ -109,8 +109,8 @@ __attribute__((noinline)) static int translate_hit(const hw_engine *e, const hw_
 /* TranslatorEngine.Translate: the micro-TLB, else the second level. */
 __attribute__((noinline)) static int translate(const hw_engine *e, const hw_request *req, hw_result *res)
 {
-    if (!req->ats_translation_request && !req->translated && e->micro && req->device_id < e->hit_device_limit) {
-        int valid = req->process_id_valid;
+    if ((req->flags & CB_REQ_ATS) == 0 && (req->flags & CB_REQ_TRANSLATED) == 0 && e->micro && req->device_id < e->hit_device_limit) {
+        int valid = ((req->flags & CB_REQ_PV) != 0);
         uint64_t page = (req->iova >> 12) | (valid ? M_PID_VALID : 0) | M_FILLED;
         uint64_t requester = (uint64_t)req->device_id | ((uint64_t)(valid ? req->process_id : 0) << 24);
         const micro_entry *m = micro_entry_for(e, page, requester);
@@ -121,7 +121,7 @@ __attribute__((noinline)) static int translate(const hw_engine *e, const hw_requ
         if (!(seq & 1) && VREAD32(m->seq) == seq && key == page && (who & M_REQUESTER_MASK) == requester
             && epoch == (uint32_t)VREAD32(e->slots[who >> 44].micro_epoch) + (uint32_t)VREAD32(e->context_epoch)) {
             uint32_t fl = (uint32_t)data;
-            int supervisor = valid && req->privileged;
+            int supervisor = valid && ((req->flags & CB_REQ_PRIV) != 0);
             if ((!supervisor || (fl & M_ENS)) && hit_permits(fl, req->access, supervisor, (fl & M_SUM) != 0)) {
                 int access = req->access < 2 ? req->access : 2;
                 res->pa = (data & M_PA_MASK) | (req->iova & 0xFFF);
@@ -141,7 +141,7 @@ __attribute__((noinline)) static int translate(const hw_engine *e, const hw_requ
 
 __attribute__((noinline)) static int translate_hit(const hw_engine *e, const hw_request *req, hw_result *res)
 {
-    if (req->ats_translation_request || req->translated)
+    if (((req->flags & CB_REQ_ATS) != 0) || ((req->flags & CB_REQ_TRANSLATED) != 0))
         return 0;
     uint32_t did = req->device_id;
     int32_t slot; uint32_t ident; int supervisor = 0, sum = 0, ens = 0;
@@ -150,7 +150,7 @@ __attribute__((noinline)) static int translate_hit(const hw_engine *e, const hw_
     uint32_t epoch = e->micro ? (uint32_t)VREAD32(e->context_epoch) : 0;
     if (did >= e->hit_device_limit)
         return 0;
-    if (!req->process_id_valid) {
+    if ((req->flags & CB_REQ_PV) == 0) {
         const dc_entry *d = &e->dc[dc_index(did, e->dc_len)];
         int32_t seq = VREAD32(d->seq);
         uint32_t key = d->key, gen = d->ddt_gen;
@@ -173,7 +173,7 @@ __attribute__((noinline)) static int translate_hit(const hw_engine *e, const hw_
         BARRIER();
         if ((pseq & 1) || VREAD32(p->seq) != pseq || pkey != (did | 0x80000000u) || pid != req->process_id || dcs != stamp)
             return 0;
-        supervisor = req->privileged;
+        supervisor = ((req->flags & CB_REQ_PRIV) != 0);
         sum = (ta & 4) != 0;
         ens = (ta & 2) != 0;
         if (supervisor && !ens)
@@ -213,7 +213,7 @@ __attribute__((noinline)) static int translate_hit(const hw_engine *e, const hw_
             res->memory_type = (fl >> 16) & 3;
             res->flags = (fl & (F_R | F_W | F_X)) | RES_SUCCESS;
             if (e->micro) {
-                int valid = req->process_id_valid;
+                int valid = ((req->flags & CB_REQ_PV) != 0);
                 micro_fill(e, (req->iova >> 12) | (valid ? M_PID_VALID : 0) | M_FILLED,
                            (uint64_t)did | ((uint64_t)(valid ? req->process_id : 0) << 24), slot, epoch, res->pa, fl, sum, ens);
             }
@@ -263,7 +263,7 @@ cb_hw *cb_hw_create(uint64_t iova_base, uint64_t pa_base, const uint32_t *indice
     for (uint64_t i = 0; i < count; i++) {
         uint64_t iova = iova_base + ((uint64_t)indices[i] << 12) + 0x10;
         h->reqs[i] = (hw_request){ .device_id = 1, .iova = iova, .access = 0 };
-        h->pid_reqs[i] = (hw_request){ .device_id = 2, .process_id = 3, .process_id_valid = 1, .iova = iova, .access = 0 };
+        h->pid_reqs[i] = (hw_request){ .device_id = 2, .process_id = 3, .flags = CB_REQ_PV, .iova = iova, .access = 0 };
         uint64_t tag = tag_of(iova, 0);
         tlb_entry *set = &e->tlb[set_of(e, tag, 1) << 2];
         for (int way = 0; way < 4; way++)

@@ -54,7 +54,7 @@ int main(void)
 
     cb_hw_miss *h = cb_hw_miss_create(mem, BASE, sizeof mem, DDTP_1LVL, CAPS, 256);
     CHECK(h != NULL, "create");
-    CHECK(cb_hw_miss_layout(0) == 32 && cb_hw_miss_layout(1) == 40 && cb_hw_miss_layout(2) == 80, "layouts");
+    CHECK(cb_hw_miss_layout(0) == 24 && cb_hw_miss_layout(1) == 40 && cb_hw_miss_layout(2) == 80, "layouts");
     CHECK(cb_hw_miss_put_dc(h, 1, 1, 0, 5 << 12, FSC) == CB_OK, "DC 1: V");
     CHECK(cb_hw_miss_put_dc(h, 2, 1 | (1 << 8), 0, 5 << 12, FSC) == CB_OK, "DC 2: V, SADE");
     CHECK(cb_hw_miss_put_dc(h, 4, 1 | (1 << 4), 0, 5 << 12, FSC) == CB_OK, "DC 4: V, DTF");
@@ -110,7 +110,7 @@ int main(void)
     memset(&pid, 0, sizeof pid);
     pid.device_id = 1;
     pid.process_id = 7;
-    pid.process_id_valid = 1;
+    pid.flags = CB_REQ_PV;
     pid.iova = 0x40001010;
     cb_hw_miss_translate(h, &pid, &r);
     CHECK(FAULT(r, 260, 0x40001010ull), "process_id with PDTV = 0: cause %u", r.cause);

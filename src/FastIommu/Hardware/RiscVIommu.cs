@@ -106,7 +106,7 @@ public sealed partial class RiscVIommu
     public Capabilities Capabilities => new(_registers.CapabilitiesValue);
 
     /// <summary>The translator behind the device (for inspection: cache occupancy, direct invalidation in tests).</summary>
-    /// <remarks>The throw lives in a helper so the getter inlines into <see cref="Translate"/>: with the throw in the
+    /// <remarks>The throw lives in a helper so the getter inlines into <see cref="Translate(in TranslationRequest)"/>: with the throw in the
     /// getter, NativeAOT (no PGO) left it a call on every translation of the C API.</remarks>
     public IommuTranslator Translator
     {
@@ -129,6 +129,17 @@ public sealed partial class RiscVIommu
         }
 
         return result;
+    }
+
+    /// <summary><see cref="Translate(in TranslationRequest)"/>, with the result written where <paramref name="result"/>
+    /// points (an array element, a caller's buffer) rather than returned and copied.</summary>
+    public void Translate(in TranslationRequest request, out TranslationResult result)
+    {
+        result = Translator.Translate(in request);
+        if (!result.Success)
+        {
+            RecordFault(in request, in result);
+        }
     }
 
     private void RecordFault(in TranslationRequest request, in TranslationResult result)

@@ -1,5 +1,6 @@
 using System.Diagnostics.CodeAnalysis;
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 
 namespace FastIommu.Hardware;
 
@@ -16,13 +17,22 @@ public enum AccessType : byte
 /// One inbound transaction as the IO bridge presents it to the IOMMU: the hardware IDs, the address and the
 /// transaction type (untranslated, translated, or a PCIe ATS translation request).
 /// </summary>
+/// <remarks>24 bytes laid out as the C API's <c>fastiommu_translate_request</c> (iova, device_id, process_id, the
+/// flags PV 1, PRIV 2, ATS 4, TRANSLATED 8, access), so <c>libfastiommu</c> translates the caller's requests in
+/// place, with no copy.</remarks>
+[StructLayout(LayoutKind.Sequential)]
 public struct TranslationRequest
 {
     /// <summary>The widest device_id (24 bits).</summary>
     public const uint MaxDeviceId = 0xFF_FFFF;
 
-    // The fields keep the order the auto-properties had (DeviceId first, Access after Iova): the same layout.
+    internal const uint ProcessIdValidFlag = 1, PrivilegedFlag = 2, AtsFlag = 4, TranslatedFlag = 8;
+
+    private ulong _iova;
     private uint _deviceId;
+    private uint _processId;
+    private uint _flags;
+    private uint _access;
 
     /// <summary>device_id, at most 24 bits (<see cref="MaxDeviceId"/>). One wider than the DDT mode supports is
     /// "transaction type disallowed" (cause 260).</summary>
@@ -37,32 +47,55 @@ public struct TranslationRequest
     }
 
     /// <summary>process_id (PASID), 20 bits; meaningful when <see cref="ProcessIdValid"/>.</summary>
-    public uint ProcessId { get; set; }
+    public uint ProcessId
+    {
+        readonly get => _processId;
+        set => _processId = value;
+    }
 
-    public bool ProcessIdValid { get; set; }
+    public bool ProcessIdValid
+    {
+        readonly get => (_flags & ProcessIdValidFlag) != 0;
+        set => SetFlag(ProcessIdValidFlag, value);
+    }
 
     /// <summary>The IOVA (for a translated request: the SPA, or the GPA when DC.tc.T2GPA = 1).</summary>
-    public ulong Iova { get; set; }
-
-    private AccessType _access;
+    public ulong Iova
+    {
+        readonly get => _iova;
+        set => _iova = value;
+    }
 
     /// <exception cref="ArgumentOutOfRangeException">Not Read, Write or Execute.</exception>
     public AccessType Access
     {
-        readonly get => _access;
+        readonly get => (AccessType)_access;
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        set => _access = value <= AccessType.Execute ? value : ThrowAccess(value);
+        set => _access = value <= AccessType.Execute ? (uint)value : (uint)ThrowAccess(value);
     }
 
     /// <summary>Supervisor privilege requested. Only a request with a process_id (PASID) can carry it,
     /// so it is ignored when <see cref="ProcessIdValid"/> is false.</summary>
-    public bool Privileged { get; set; }
+    public bool Privileged
+    {
+        readonly get => (_flags & PrivilegedFlag) != 0;
+        set => SetFlag(PrivilegedFlag, value);
+    }
 
     /// <summary>A PCIe ATS translation request (TTYP 8).</summary>
-    public bool AtsTranslationRequest { get; set; }
+    public bool AtsTranslationRequest
+    {
+        readonly get => (_flags & AtsFlag) != 0;
+        set => SetFlag(AtsFlag, value);
+    }
 
     /// <summary>A translated request (TTYP 5/6/7).</summary>
-    public bool Translated { get; set; }
+    public bool Translated
+    {
+        readonly get => (_flags & TranslatedFlag) != 0;
+        set => SetFlag(TranslatedFlag, value);
+    }
+
 
     /// <exception cref="ArgumentOutOfRangeException">device_id wider than 24 bits, or an undefined access type.</exception>
     public TranslationRequest(uint deviceId, ulong iova, AccessType access)
@@ -83,6 +116,8 @@ public struct TranslationRequest
         Access = access;
         Privileged = privileged;
     }
+
+    private void SetFlag(uint flag, bool value) => _flags = value ? _flags | flag : _flags & ~flag;
 
     [DoesNotReturn]
     [MethodImpl(MethodImplOptions.NoInlining)]

@@ -45,6 +45,9 @@ public struct TranslationResult
     // Declared after the 64-bit values, CAUSE, TTYP and the memory type: the struct stays 40 bytes.
     private byte _flags;
 
+    /// <summary>The five flags as stored (bit 0 R, 1 W, 2 X, 3 success, 4 report suppressed).</summary>
+    internal readonly byte FlagBits => _flags;
+
     /// <summary>A successful translation: every field set, so the hot path writes the result in place.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal TranslationResult(ulong physicalAddress, ulong pageSize, ulong iotval, TransactionType ttyp,

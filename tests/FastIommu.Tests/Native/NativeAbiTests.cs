@@ -149,6 +149,44 @@ public partial class NativeAbiTests
         Assert.That(Unsafe.SizeOf<ImageInfoNative>(), Is.EqualTo(40), "fastiommu_image_info");
     }
 
+    /// <summary>fastiommu_iommu_translate reads the caller's request as a <see cref="TranslationRequest"/> and writes
+    /// the <see cref="TranslationResult"/> into the caller's response (re-encoding only the flags): the managed structs
+    /// must hold each C field at the C offset.</summary>
+    [Test]
+    public unsafe void Translate_reads_the_C_request_and_writes_the_C_response_in_place()
+    {
+        var native = new TranslateRequestNative
+        {
+            Iova = 0x1122_3344_5566_7788,
+            DeviceId = 0xAB_CDEF,
+            ProcessId = 0xF_1234,
+            Flags = NativeExports.RequestProcessIdValid | NativeExports.RequestPrivileged | NativeExports.RequestTranslated,
+            Access = (uint)AccessType.Execute,
+        };
+        Assert.That(Unsafe.SizeOf<TranslationRequest>(), Is.EqualTo(Unsafe.SizeOf<TranslateRequestNative>()), "same size");
+        TranslationRequest managed = *(TranslationRequest*)&native;
+        Assert.That((managed.Iova, managed.DeviceId, managed.ProcessId, managed.Access),
+            Is.EqualTo((native.Iova, native.DeviceId, native.ProcessId, AccessType.Execute)), "iova, device_id, process_id, access");
+        Assert.That((managed.ProcessIdValid, managed.Privileged, managed.AtsTranslationRequest, managed.Translated),
+            Is.EqualTo((true, true, false, true)), "FASTIOMMU_REQ_PV, _PRIV, _ATS, _TRANSLATED");
+        native.Flags = NativeExports.RequestAts;
+        managed = *(TranslationRequest*)&native;
+        Assert.That((managed.ProcessIdValid, managed.Privileged, managed.AtsTranslationRequest, managed.Translated),
+            Is.EqualTo((false, false, true, false)), "FASTIOMMU_REQ_ATS alone");
+
+        Assert.That(Unsafe.SizeOf<TranslationResult>(), Is.EqualTo(Unsafe.SizeOf<TranslateResponseNative>()), "same size");
+        var result = new TranslationResult(0x1000_2000_3000_4000, 0x20_0000, 0x5000_6000_7000_8000, 0x9000_A000_B000_C000,
+            FaultCause.WritePageFault, TransactionType.UntranslatedWrite, PageBasedMemoryType.Io,
+            TranslationResult.WritableBit | TranslationResult.SuppressedBit);
+        TranslateResponseNative response = *(TranslateResponseNative*)&result;
+        Assert.That((response.PhysicalAddress, response.PageSize, response.Iotval, response.Iotval2),
+            Is.EqualTo((result.PhysicalAddress, result.PageSize, result.Iotval, result.Iotval2)), "pa, page_size, iotval, iotval2");
+        Assert.That((response.Cause, response.Ttyp, response.Pbmt),
+            Is.EqualTo(((ushort)FaultCause.WritePageFault, (byte)TransactionType.UntranslatedWrite, (byte)PageBasedMemoryType.Io)),
+            "cause, ttyp, pbmt");
+        Assert.That(response.Flags & 0xFF, Is.EqualTo((uint)result.FlagBits), "the stored flags sit in the low byte of flags, re-encoded after");
+    }
+
     [Test]
     public void Every_error_value_has_a_status()
     {
