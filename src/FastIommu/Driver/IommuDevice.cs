@@ -40,5 +40,17 @@ public sealed partial class IommuDevice
     /// <summary>The bond of its RID domain on its instance (null for blocked / identity). Under the group's gate.</summary>
     internal Bond? RidBond { get; set; }
 
+    /// <summary>True once <see cref="IommuInstance.RemoveDevice"/> removed it: every later call refuses it.</summary>
+    public bool Removed { get; internal set; }
+
+    /// <exception cref="InvalidOperationException">The device was removed.</exception>
+    internal void ThrowIfRemoved()
+    {
+        if (Removed)
+        {
+            throw new InvalidOperationException($"{this} was removed (IommuInstance.RemoveDevice); nothing was changed.");
+        }
+    }
+
     public override string ToString() => $"device 0x{DeviceId:x} on {Instance.Name}";
 }

@@ -25,6 +25,7 @@ public sealed partial class IommuDriver
 
         lock (device.Group.Gate)
         {
+            device.ThrowIfRemoved();
             PasidAttachment? current = device.Pasids.GetValueOrDefault(pasid);
             IommuDomain old = current?.Domain ?? Blocked;
             if (old == domain)

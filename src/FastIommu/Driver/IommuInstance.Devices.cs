@@ -111,6 +111,64 @@ public sealed partial class IommuInstance
         }
     }
 
+    /// <summary>
+    /// Removes <paramref name="device"/> (hot unplug; Linux iommu_release_device, whose core first moves the device to
+    /// the blocked domain): its device context is made invalid (V cleared → IODIR.INVAL_DDT with the IOTINVALs of the
+    /// old context → IOFENCE.C), it leaves its group, its RID domain drops it (the bond released, with a flush of its
+    /// id when it was the last user on this instance), and its PDT's pages go back to the allocator after that fence.
+    /// The device_id may be added again; the removed object is refused by every later call.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">It is not on this instance (or was removed already), or PASIDs
+    /// are still attached (SVA binds, aux sub-devices, AttachPasid): detach them first. Nothing changed.</exception>
+    /// <exception cref="CommandQueueTimeoutException">The hardware did not complete the fence: the device is removed
+    /// (its context is invalid), but its PDT pages are kept, since the hardware may still read them.</exception>
+    public void RemoveDevice(IommuDevice device)
+    {
+        ArgumentNullException.ThrowIfNull(device);
+        ThrowIfDisposed();
+        lock (_devices)
+        {
+            if (device.Instance != this || !_devices.TryGetValue(device.DeviceId, out IommuDevice? found) || found != device)
+            {
+                throw new InvalidOperationException($"{device} is not on {Name} (removed already?); nothing was changed.");
+            }
+
+            DeviceGroup group = device.Group;
+            lock (group.Gate)
+            {
+                if (device.Pasids.Count != 0)
+                {
+                    throw new InvalidOperationException(
+                        $"{device} still has PASID(s) {string.Join(", ", device.Pasids.Keys.Select(p => $"0x{p:x}"))} attached " +
+                        "(SVA binds, aux sub-devices or AttachPasid): detach them first; nothing was changed.");
+                }
+
+                IommuDomain domain = group.Domain;
+                using var locks = new DomainLocks(domain, domain);
+                _devices.Remove(device.DeviceId);
+                group.Members.Remove(device);
+                device.Removed = true;
+                domain.AddUsers(-1);
+                Bond? bond = device.RidBond;
+                device.RidBond = null;
+                ProcessDirectory? pdt = device.Pdt;
+                // Invalid, then invalidated and fenced: no cache holds the context or its process contexts
+                // (IODIR.INVAL_DDT with DV = 1 covers the device's PDT entries), and no walk still reads them.
+                WriteContext(device.DeviceId, device.ContextAddress, device.Image(Driver.Blocked, null));
+                if (bond is not null)
+                {
+                    domain.ReleaseBond(bond); // no context uses it any more
+                }
+
+                if (pdt is not null)
+                {
+                    RemovePdt(pdt);
+                    pdt.FreeAll();
+                }
+            }
+        }
+    }
+
     /// <summary>At shutdown: every device leaves its group, and the domains it used drop its users and bonds (no
     /// flush: the instance is going down and its ids with it), so no sync touches this instance's freed queue.</summary>
     private void ForgetDevices()

@@ -18,6 +18,15 @@ public sealed partial class IommuInstance
         }
     }
 
+    /// <summary>Forgets a removed device's PDT (its pages are freed by the caller, not again at shutdown).</summary>
+    internal void RemovePdt(ProcessDirectory pdt)
+    {
+        lock (_pdts)
+        {
+            _pdts.Remove(pdt);
+        }
+    }
+
     /// <summary>The process context at <paramref name="pc"/> as it is in memory.</summary>
     internal ProcessContext ReadProcessContext(ulong pc) => new(
         new ProcessContextTa(Volatile.Read(ref _memory.Qword(pc + ProcessContext.TaOffset))),
