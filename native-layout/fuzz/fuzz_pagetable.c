@@ -1,6 +1,7 @@
 /* libFuzzer harness: page tables through the C API. A mode (Sv39..Sv57x4, Svnapot or not) and a sequence of maps,
  * unmaps into a gather, completions, iova_to_phys, walks and dirty reads decoded from the input, over an allocator
- * window of 2 MiB (so exhaustion happens too). Invariants: a successful map translates at its first and last page; a
+ * window of 2 MiB (so exhaustion happens too). A reference model of the low 4 MiB is checked one page per operation
+ * and whole at the end. Invariants: a successful map translates at its first and last page; a
  * successful unmap leaves its first page unmapped; a walk agrees with iova_to_phys; the gather's ranges are aligned and
  * inside its span; and at the end, after the gather is completed and the table destroyed, no page of the window is in
  * use (no leaked table page). Long run: see native-layout/README.md. */
@@ -11,6 +12,37 @@
 #define MAX_OPS 512
 
 static uint8_t ram[RAM_SIZE] __attribute__((aligned(4096)));
+
+/* A reference model of the low 4 MiB (where most generated IOVAs fall): what each 4 KiB page maps to. A successful map
+ * maps, a successful unmap unmaps, every page of the range inside the region; a refused call changes nothing. */
+#define MODEL_PAGES 1024
+static uint64_t model_pa[MODEL_PAGES];
+static uint8_t model_mapped[MODEL_PAGES];
+
+static void model_update(uint64_t iova, uint64_t length, uint64_t pa, int map)
+{
+    if (iova >= (uint64_t)MODEL_PAGES << 12) {
+        return;
+    }
+    uint64_t end = iova + length < iova || iova + length > ((uint64_t)MODEL_PAGES << 12) ? (uint64_t)MODEL_PAGES << 12
+                                                                                         : iova + length;
+    for (uint64_t at = iova; at < end; at += 4096) {
+        model_mapped[at >> 12] = (uint8_t)map;
+        model_pa[at >> 12] = pa + (at - iova);
+    }
+}
+
+static void model_check(fastiommu_page_table table, uint64_t page)
+{
+    uint64_t pa = 0;
+    fastiommu_status st = fastiommu_page_table_iova_to_phys(table, page << 12, &pa);
+    if (model_mapped[page] ? st != FASTIOMMU_OK || pa != model_pa[page] : st != FASTIOMMU_ERR_NOT_MAPPED) {
+        fprintf(stderr, "page 0x%llx: %s pa 0x%llx, model %s 0x%llx\n", (unsigned long long)(page << 12),
+                fastiommu_status_name(st), (unsigned long long)pa, model_mapped[page] ? "mapped" : "unmapped",
+                (unsigned long long)model_pa[page]);
+        fuzz_fail("the table differs from the reference model");
+    }
+}
 static const fastiommu_mode modes[6] = { FASTIOMMU_MODE_SV39, FASTIOMMU_MODE_SV48, FASTIOMMU_MODE_SV57,
                                          FASTIOMMU_MODE_SV39X4, FASTIOMMU_MODE_SV48X4, FASTIOMMU_MODE_SV57X4 };
 
@@ -61,8 +93,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fuzz_fail("page_table_create");
     }
     int gstage = setup % 6 >= 3;
+    memset(model_mapped, 0, sizeof model_mapped);
     for (int op = 0; op < MAX_OPS && !fuzz_done(&in); op++) {
         uint32_t kind = (uint32_t)fuzz_bytes(&in, 1);
+        model_check(table, (uint64_t)(op * 97 + kind) % MODEL_PAGES);
         switch (kind % 8) {
         case 0:
         case 1:
@@ -77,6 +111,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             fastiommu_status st = fuzz_status(2, fastiommu_page_table_map(table, iova, pa, length, prot, pbmt));
             fuzz_feedback(3, (uint64_t)st * 64 + (uint64_t)gstage * 32 + prot);
             if (st == FASTIOMMU_OK) {
+                model_update(iova, length, pa, 1);
                 uint64_t got = 0, last = length - 4096;
                 if (fastiommu_page_table_iova_to_phys(table, iova, &got) != FASTIOMMU_OK || got != pa) {
                     fuzz_fail("a mapped range's first page does not translate to its PA");
@@ -92,6 +127,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             uint64_t iova = an_iova(&in), length = a_size(&in), unmapped = 0;
             fastiommu_status st = fuzz_status(4, fastiommu_page_table_unmap(table, iova, length, gather, &unmapped));
             fuzz_feedback(5, unmapped >> 12 > 64 ? 64 : unmapped >> 12);
+            if (st == FASTIOMMU_OK) {
+                model_update(iova, length, 0, 0);
+            }
             uint64_t got = 0;
             if (st == FASTIOMMU_OK && fastiommu_page_table_iova_to_phys(table, iova, &got) != FASTIOMMU_ERR_NOT_MAPPED) {
                 fuzz_fail("an unmapped range's first page still translates");
@@ -148,6 +186,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             break;
         }
         }
+    }
+    for (uint64_t page = 0; page < MODEL_PAGES; page++) {
+        model_check(table, page);
     }
     uint64_t in_use = 1;
     if (fastiommu_gather_complete(gather) != FASTIOMMU_OK || fastiommu_page_table_destroy(table) != FASTIOMMU_OK
