@@ -5,8 +5,10 @@
 #   zlib1g-dev        NativeAOT links the runtime against libz
 #   valgrind          memcheck of the C embedding test and the example (the tests are not registered without it)
 #   pkg-config        the test that a C project finds the library through fastiommu.pc
+#   libclang-rt-14-dev  libFuzzer's runtime for clang-14 (native-layout/fuzz; the fuzz tests are not registered
+#                     without clang-14 and it)
 set -euo pipefail
-needed=(cmake gcc g++ zlib1g-dev valgrind pkg-config)
+needed=(cmake gcc g++ zlib1g-dev valgrind pkg-config libclang-rt-14-dev)
 missing=()
 for package in "${needed[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

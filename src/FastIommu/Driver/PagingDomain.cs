@@ -86,9 +86,16 @@ public abstract partial class PagingDomain : IommuDomain
     public MapStatus TryUnmap(ulong iova, ulong size, UnmapGather gather, out ulong unmapped)
     {
         ArgumentNullException.ThrowIfNull(gather);
-        gather.Bind(this);
+        gather.CheckBindable(this);
         MapStatus status = TryUnmapCore(iova, size, gather.Inner, out unmapped);
-        gather.Bytes += unmapped;
+        if (status == MapStatus.Success)
+        {
+            // Bound only once something may be gathered: a refused unmap changes nothing, so the gather stays free
+            // for another domain (it was bound before the unmap, and kept refusing other domains until a sync).
+            gather.Bind(this);
+            gather.Bytes += unmapped;
+        }
+
         return status;
     }
 

@@ -30,6 +30,15 @@ public sealed class UnmapGather
     /// <summary>Nothing gathered.</summary>
     public bool IsEmpty => Inner.IsEmpty;
 
+    /// <summary>Throws when the gather holds unmaps of another domain (checked before an unmap, which then binds).</summary>
+    internal void CheckBindable(PagingDomain domain)
+    {
+        if (Domain is not null && Domain != domain)
+        {
+            throw new ArgumentException($"This gather holds unmaps of {Domain}; sync it before unmapping {domain}.", nameof(domain));
+        }
+    }
+
     internal void Bind(PagingDomain domain)
     {
         if (Domain is null)

@@ -47,8 +47,21 @@ public sealed class InvalidationGather
     /// <summary>True when nothing was gathered.</summary>
     public bool IsEmpty => _rangeCount == 0 && _tableCount == 0;
 
-    /// <summary>Lowest IOVA gathered (0 when empty).</summary>
-    public ulong Start => _rangeCount == 0 ? 0 : _ranges[0].Start;
+    /// <summary>Lowest IOVA gathered (0 when empty). The minimum over the ranges: unmaps of one gather need not go
+    /// upwards (the first range's start, returned before, could be above a later unmap's range).</summary>
+    public ulong Start
+    {
+        get
+        {
+            ulong start = _rangeCount == 0 ? 0 : ulong.MaxValue;
+            for (int i = 0; i < _rangeCount; i++)
+            {
+                start = Math.Min(start, _ranges[i].Start);
+            }
+
+            return start;
+        }
+    }
 
     /// <summary>One past the highest IOVA gathered (0 when empty). Ranges are added in increasing order per unmap.</summary>
     public ulong End

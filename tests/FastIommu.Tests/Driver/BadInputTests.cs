@@ -44,6 +44,23 @@ public class BadInputTests
         Assert.DoesNotThrow(() => a.Sync(g), "still syncable on its own domain");
     }
 
+    /// <summary>Found by the C bad-handle matrix: a refused unmap bound its empty gather to the domain, which then
+    /// refused every other domain until a sync ("This gather holds unmaps of Paging domain #1").</summary>
+    [Test]
+    public void ARefusedUnmapLeavesItsGatherFreeForAnotherDomain()
+    {
+        using var bed = new DriverBed();
+        PagingDomain a = bed.Driver.CreatePagingDomain(PagingModeKind.Sv39);
+        PagingDomain b = bed.Driver.CreatePagingDomain(PagingModeKind.Sv39);
+        b.Map(0x1000, DriverBed.Data(0), 4096, DmaProtection.Read);
+        UnmapGather g = bed.Driver.RentGather();
+        Assert.That(a.TryUnmap(0x1001, 4096, g, out _), Is.EqualTo(FastIommu.PageTables.MapStatus.MisalignedIova), "refused");
+        Assert.That(b.TryUnmap(0x1000, 4096, g, out ulong bytes), Is.EqualTo(FastIommu.PageTables.MapStatus.Success),
+            "the refused unmap changed nothing, so the gather takes b's unmap");
+        Assert.That(bytes, Is.EqualTo(4096UL), "one page");
+        Assert.DoesNotThrow(() => b.Sync(g), "and syncs on b");
+    }
+
     [Test]
     public void AMapThatOverlapsIsRefusedWithTheStatus()
     {

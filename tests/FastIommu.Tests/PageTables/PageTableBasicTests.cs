@@ -136,4 +136,23 @@ public sealed class InvalidationGatherTests
         gather.Complete();
         Assert.That(gather.IsEmpty, Is.True, "empty after Complete");
     }
+
+    /// <summary>Found by the C page-table fuzzer (native-layout/fuzz): Start was the first range's start, above a range
+    /// a later unmap added lower down, so fastiommu_gather_info's span did not cover every range.</summary>
+    [Test]
+    public void Start_is_the_lowest_range_whatever_the_unmap_order()
+    {
+        using var memory = PhysicalMemory.Allocate(1 << 20, 0x8000_0000);
+        using var table = new PageTable<Sv48>(new PageAllocator(memory));
+        table.Map(0x10_0000, 0x10_0000, 0x6000, PageProtection.Read);
+        var gather = new InvalidationGather();
+        table.Unmap(0x10_4000, 0x2000, gather);
+        table.Unmap(0x10_0000, 0x1000, gather);
+        Assert.Multiple(() =>
+        {
+            Assert.That(gather.Start, Is.EqualTo(0x10_0000UL), "the lowest IOVA gathered, from the second unmap");
+            Assert.That(gather.End, Is.EqualTo(0x10_6000UL), "one past the highest, from the first");
+        });
+        gather.Complete();
+    }
 }
