@@ -487,10 +487,16 @@ fastiommu_status fastiommu_group_destroy(fastiommu_group group);
  * what the IOMMU's PD8/PD17/PD20 allow). Its device context is written at once, as the group's domain wants.
  * A device_id taken on the instance: FASTIOMMU_ERR_IN_USE; too wide: FASTIOMMU_ERR_INVALID_ARGUMENT; a feature the
  * IOMMU lacks: FASTIOMMU_ERR_UNSUPPORTED. Release drops the handle only: the device stays on its instance (in its
- * group) until the instance is destroyed. */
+ * group) until the instance is destroyed, or until fastiommu_device_remove takes it off. */
 fastiommu_status fastiommu_device_add(fastiommu_instance instance, uint32_t device_id, fastiommu_group group,
                                       uint32_t pasid_bits, uint32_t features, fastiommu_device *device);
 fastiommu_status fastiommu_device_release(fastiommu_device device);
+/* Hot unplug, then release: the device's context is made invalid (V cleared, IODIR.INVAL_DDT with the old context's
+ * IOTINVALs, IOFENCE.C; its requests fault with cause 258 after), it leaves its group and its domain (the domain's
+ * PSCID/GSCID on this instance released, with a flush, when it was the last user), and its PDT pages are freed.
+ * The device_id may be added again. PASIDs still attached (SVA binds, fastiommu_pasid_attach): FASTIOMMU_ERR_IN_USE,
+ * nothing changed, the handle stays. Threads: like fastiommu_attach (serialised with the group's other calls). */
+fastiommu_status fastiommu_device_remove(fastiommu_device device);
 
 /* ------------------------------------------------------------------------------------------------ domains */
 

@@ -227,6 +227,22 @@ int main(void)
     OK(fastiommu_detach(group));
     OK(fastiommu_pasid_detach(accel, 5));
 
+    /* Hot unplug: refused while a PASID is attached, then the device faults (258) and its id can come back. */
+    fastiommu_device unplugged;
+    OK(fastiommu_device_add(iommu0, 0x90, accel_group, 8, 0, &unplugged));
+    OK(fastiommu_pasid_attach(unplugged, 7, queue_domain));
+    EXPECT_STATUS(fastiommu_device_remove(unplugged), FASTIOMMU_ERR_IN_USE);
+    r = translate(hw0, 0x90, 1, 7, 0x20000000, FASTIOMMU_ACCESS_READ);
+    CHECK((r.flags & FASTIOMMU_RESP_SUCCESS) && r.pa == DATA + 0x10000, "a refused remove changed nothing: cause %u", r.cause);
+    OK(fastiommu_pasid_detach(unplugged, 7));
+    OK(fastiommu_device_remove(unplugged));
+    r = translate(hw0, 0x90, 1, 7, 0x20000000, FASTIOMMU_ACCESS_READ);
+    CHECK(!(r.flags & FASTIOMMU_RESP_SUCCESS) && r.cause == RISCV_IOMMU_FAULT_CAUSE_DDT_ENTRY_NOT_VALID,
+          "removed: its context is invalid (cause %u)", r.cause);
+    EXPECT_STATUS(fastiommu_device_remove(unplugged), FASTIOMMU_ERR_INVALID_HANDLE);
+    OK(fastiommu_device_add(iommu0, 0x90, accel_group, 0, 0, &unplugged));
+    OK(fastiommu_device_release(unplugged));
+
     /* Bad, stale and wrong-kind handles. */
     fastiommu_domain forged = { 0x1234567800000042ull };
     EXPECT_STATUS(fastiommu_domain_map(forged, IOVA, DATA, 0x1000, FASTIOMMU_PROT_READ), FASTIOMMU_ERR_INVALID_HANDLE);

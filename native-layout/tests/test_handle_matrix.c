@@ -158,6 +158,7 @@ static fastiommu_status c_group_create(const struct args *a) { return fastiommu_
 static fastiommu_status c_group_destroy(const struct args *a) { return fastiommu_group_destroy(H(group, 0)); }
 static fastiommu_status c_device_add(const struct args *a) { return fastiommu_device_add(H(instance, 0), 0x77, H(group, 1), 0, 0, PTR(0, (fastiommu_device *)&out.handle)); }
 static fastiommu_status c_device_release(const struct args *a) { return fastiommu_device_release(H(device, 0)); }
+static fastiommu_status c_device_remove(const struct args *a) { return fastiommu_device_remove(H(device, 0)); }
 static fastiommu_status c_domain_create(const struct args *a) { return fastiommu_domain_create(H(driver, 0), FASTIOMMU_DOMAIN_PAGING, FASTIOMMU_MODE_SV39, PTR(0, (fastiommu_domain *)&out.handle)); }
 static fastiommu_status c_domain_create_nested(const struct args *a) { return fastiommu_domain_create_nested(H(domain, 0), 0x1000, 1, PTR(0, (fastiommu_domain *)&out.handle)); }
 static fastiommu_status c_domain_destroy(const struct args *a) { return fastiommu_domain_destroy(H(domain, 0)); }
@@ -245,6 +246,7 @@ static const struct entry matrix[] = {
     { "fastiommu_group_destroy", { K_GROUP, N, N }, "", c_group_destroy },
     { "fastiommu_device_add", { K_INSTANCE, K_GROUP, N }, "r", c_device_add },
     { "fastiommu_device_release", { K_DEVICE, N, N }, "", c_device_release },
+    { "fastiommu_device_remove", { K_DEVICE, N, N }, "", c_device_remove },
     { "fastiommu_domain_create", { K_DRIVER, N, N }, "r", c_domain_create },
     { "fastiommu_domain_create_nested", { K_DOMAIN, N, N }, "r", c_domain_create_nested },
     { "fastiommu_domain_destroy", { K_DOMAIN, N, N }, "", c_domain_destroy },

@@ -298,6 +298,27 @@ internal static unsafe partial class NativeExports
     [UnmanagedCallersOnly(EntryPoint = "fastiommu_device_release")]
     public static NativeStatus DeviceRelease(ulong device) => Destroy<DeviceObject>(device);
 
+    /// <summary>Hot unplug: <see cref="IommuInstance.RemoveDevice"/>, then the handle is released.</summary>
+    [UnmanagedCallersOnly(EntryPoint = "fastiommu_device_remove")]
+    public static NativeStatus DeviceRemove(ulong device)
+    {
+        try
+        {
+            DeviceObject? o = HandleTable.Find<DeviceObject>(device);
+            if (o is null)
+            {
+                return BadHandle("device", device);
+            }
+
+            o.Device.Instance.RemoveDevice(o.Device);
+            return Destroy<DeviceObject>(device);
+        }
+        catch (Exception e)
+        {
+            return Fail(e);
+        }
+    }
+
     private static NativeStatus Destroy<T>(ulong handle) where T : NativeObject
     {
         try
