@@ -84,39 +84,105 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
     [MethodImpl(MethodImplOptions.NoInlining)]
     private TranslationResult TranslateMiss(in TranslationRequest request)
     {
-        if (!request.AtsTranslationRequest && !request.Translated && TryCachedTranslation(in request, out ulong pa, out uint flags))
+        if (!request.AtsTranslationRequest && !request.Translated)
         {
-            return Hit(in request, pa, (int)((flags >> Iotlb.PageShiftShift) & 0xFF), (flags >> Iotlb.PbmtShift) & 3, flags);
+            if (!request.ProcessIdValid)
+            {
+                return TranslateMissWithoutProcessId(in request);
+            }
+
+            if (TryCachedTranslation(in request, out ulong pa, out uint flags))
+            {
+                return Hit(in request, pa, (int)((flags >> Iotlb.PageShiftShift) & 0xFF), (flags >> Iotlb.PbmtShift) & 3, flags);
+            }
         }
 
         // A walk from here on (it reads contexts and tables): IOFENCE.C waits for it (WalksInFlight), so it is marked
         // before anything below reads a context. Over PhysicalMemory the walk ends its mark where it returns; other
         // memories may throw, so their walks are marked under a finally.
-        if (!WalksEndThemselves)
-        {
-            return TranslateGuarded(in request);
-        }
+        return WalksEndThemselves ? TranslateMarked(in request) : TranslateGuarded(in request);
+    }
 
-        // The first-stage shortcut without SADE writes no memory: instead of marking itself in flight it is validated
-        // against the fence epoch (TranslateFirstStage), so the common miss reads no thread-local state. Any other walk
-        // is marked.
+    /// <summary>The second level and the miss of an untranslated request without process_id, probe and walk fused:
+    /// one read of the cached DC (<see cref="DirectoryCaches.TryGetDcMiss"/>) and of its space's epochs serves the
+    /// IOTLB probe and, on a miss, the first-stage shortcut (<see cref="TranslateFirstStage{TFs, TCheck}"/>), whose
+    /// fill takes the set and way the probe chose (<see cref="Iotlb.TryLookup(int, SpaceStamp, ulong, out ulong, out uint, out int)"/>).
+    /// Anything else (no DC cached, a recycled slot, a DC that is not first-stage alone, SADE, a memory that may
+    /// throw) goes to the full process as a marked walk.</summary>
+    /// <remarks>The order of reads, each before what depends on it: the micro-TLB's context epoch before the DC (a copy
+    /// records it); the space's micro epoch before its IOTLB epochs (invalidations bump it after them), the epochs
+    /// before the slot's identity (a recycled slot changes the identity first), all before the probe; on a miss the
+    /// IOTLB's invalidation sequence, then (in the shortcut) the fence epoch, then the tables. So the probe and the
+    /// walk run under the same generations as when each read them separately: a fill made from this walk is dropped
+    /// by any address invalidation since the sequence was read, and dies with any epoch bump since the stamp.</remarks>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private TranslationResult TranslateMissWithoutProcessId(in TranslationRequest request)
+    {
         uint deviceId = request.DeviceId;
-        if (!request.AtsTranslationRequest && !request.Translated && !request.ProcessIdValid
-            && deviceId < Volatile.Read(ref HitDeviceLimit)
-            && Dir.TryGetDcWalk(deviceId, out ulong fsc, out uint tc, out int slot, out uint identity) && (tc & TcSade) == 0)
+        Iotlb? tlb = Tlb;
+        MicroTlb? micro = Micro;
+        uint epoch = micro is null ? 0 : Volatile.Read(ref micro.ContextEpoch);
+
+        // Steps 1, 2, 5: only 1LVL/2LVL/3LVL with a device_id the mode accepts (HitDeviceLimit is 0 for Off and
+        // Bare); steps 6, 7, 10 from the cached DC.
+        if (deviceId < Volatile.Read(ref HitDeviceLimit)
+            && Dir.TryGetDcMiss(deviceId, out int slot, out uint identity, out ulong fsc, out uint tc))
         {
-            switch (fsc >> AtpModeShift)
+            SpaceStamp stamp = default;
+            long invalSeq = 0;
+            int hint = Iotlb.NoHint;
+            bool walkable = fsc != 0;
+            if (tlb is not null)
             {
-                case 8:
-                    return TranslateFirstStage<Sv39, ValidatedWalk>(in request, fsc, tc, slot, identity);
-                case 9:
-                    return TranslateFirstStage<Sv48, ValidatedWalk>(in request, fsc, tc, slot, identity);
-                default:
-                    return TranslateFirstStage<Sv57, ValidatedWalk>(in request, fsc, tc, slot, identity);
+                if (slot < 0)
+                {
+                    // PDTV = 1 (no process_id: DPE or a Bare first stage) or both stages Bare: the full process.
+                    walkable = false;
+                }
+                else
+                {
+                    ref AddressSpaceTable.Slot space = ref Spaces.SlotAtUnchecked(slot);
+                    epoch += Volatile.Read(ref space.MicroEpoch);
+                    stamp.Gen = Volatile.Read(ref space.Gen);
+                    stamp.AllGen = Volatile.Read(ref space.AllGen);
+                    if (Volatile.Read(ref space.Identity) != identity)
+                    {
+                        walkable = false; // the slot was recycled: the full process resolves the space again
+                    }
+                    else if (tlb.TryLookup(slot, stamp, request.Iova, out ulong pa, out uint flags, out hint))
+                    {
+                        if (HitPermits(flags, request.Access, supervisor: false, sum: false))
+                        {
+                            micro?.Fill(MicroTlb.PageKey(request.Iova, false), MicroTlb.RequesterKey(deviceId, 0), slot, epoch, pa, flags,
+                                sum: false, ens: false);
+                            return Hit(in request, pa, (int)((flags >> Iotlb.PageShiftShift) & 0xFF), (flags >> Iotlb.PbmtShift) & 3, flags);
+                        }
+
+                        hint = Iotlb.NoHint; // an entry that does not permit the access: the walk's fill finds it
+                    }
+
+                    // Before the walk reads a table: its fill is dropped if an address invalidation runs from here on.
+                    invalSeq = tlb.InvalidationSequence;
+                }
+            }
+
+            // The first-stage shortcut without SADE writes no memory: instead of marking itself in flight it is
+            // validated against the fence epoch (TranslateFirstStage), so the common miss reads no thread-local state.
+            if (walkable && (tc & TcSade) == 0 && WalksEndThemselves)
+            {
+                switch (fsc >> AtpModeShift)
+                {
+                    case 8:
+                        return TranslateFirstStage<Sv39, ValidatedWalk>(in request, fsc, tc, slot, stamp, invalSeq, hint);
+                    case 9:
+                        return TranslateFirstStage<Sv48, ValidatedWalk>(in request, fsc, tc, slot, stamp, invalSeq, hint);
+                    default:
+                        return TranslateFirstStage<Sv57, ValidatedWalk>(in request, fsc, tc, slot, stamp, invalSeq, hint);
+                }
             }
         }
 
-        return TranslateMarked(in request);
+        return WalksEndThemselves ? TranslateMarked(in request) : TranslateGuarded(in request);
     }
 
     /// <summary>Steps 1 to 20 for a request no TLB level served: the first-stage shortcut when the cached DC allows it,
@@ -131,15 +197,32 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
             && deviceId < Volatile.Read(ref HitDeviceLimit)
             && Dir.TryGetDcWalk(deviceId, out ulong fsc, out uint tc, out int slot, out uint identity))
         {
+            // The generations and the invalidation sequence before the walk, as in TranslateFully; a recycled slot
+            // goes to the full process, which resolves it again.
+            SpaceStamp stamp = default;
+            long invalSeq = 0;
+            if (Tlb is { } tlb)
+            {
+                ref AddressSpaceTable.Slot space = ref Spaces.SlotAt(slot);
+                stamp.Gen = Volatile.Read(ref space.Gen);
+                stamp.AllGen = Volatile.Read(ref space.AllGen);
+                if (Volatile.Read(ref space.Identity) != identity)
+                {
+                    return TranslateFullyThenEnd(in request, mark);
+                }
+
+                invalSeq = tlb.InvalidationSequence;
+            }
+
             // One return per call (not a switch expression), so each call writes straight into our return buffer.
             switch (fsc >> AtpModeShift)
             {
                 case 8:
-                    return TranslateFirstStage<Sv39, MarkedWalk>(in request, fsc, tc, slot, identity);
+                    return TranslateFirstStage<Sv39, MarkedWalk>(in request, fsc, tc, slot, stamp, invalSeq, Iotlb.NoHint);
                 case 9:
-                    return TranslateFirstStage<Sv48, MarkedWalk>(in request, fsc, tc, slot, identity);
+                    return TranslateFirstStage<Sv48, MarkedWalk>(in request, fsc, tc, slot, stamp, invalSeq, Iotlb.NoHint);
                 default:
-                    return TranslateFirstStage<Sv57, MarkedWalk>(in request, fsc, tc, slot, identity);
+                    return TranslateFirstStage<Sv57, MarkedWalk>(in request, fsc, tc, slot, stamp, invalSeq, Iotlb.NoHint);
             }
         }
 
@@ -147,15 +230,17 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
     }
 
     /// <summary><see cref="TranslateFully"/> for an untranslated request without process_id whose cached DC
-    /// translates by its first stage alone (<see cref="DirectoryCaches.TryGetDcWalk"/>): steps 1 to 16 hold by
+    /// translates by its first stage alone (<see cref="DirectoryCaches.TryGetDcMiss"/>): steps 1 to 16 hold by
     /// construction (the DC was checked when cached; no process_id, PDTV = 0: steps 7, 8, 10), step 18 has no MSI
-    /// page table, step 19 a Bare G-stage. So: step 17's walk, then step 20 with the IOTLB fill. A recycled space
-    /// slot goes to the full process, which resolves it again.</summary>
+    /// page table, step 19 a Bare G-stage. So: step 17's walk, then step 20 with the IOTLB fill. The caller read the
+    /// space's epochs <paramref name="stamp"/> (its slot's identity checked) and the IOTLB's
+    /// <paramref name="invalSeq"/> (both unused without an IOTLB); <paramref name="hint"/> places the fill.</summary>
     /// <remarks>Out of line, so that <see cref="TranslateMiss"/> keeps a small frame for second-level hits; the walk is
     /// inlined here, and the walk state never leaves this frame (a fault is built from its cause, not through
     /// <see cref="WalkFault"/>: no ATS here), so its fields live in registers.</remarks>
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private TranslationResult TranslateFirstStage<TFs, TCheck>(in TranslationRequest request, ulong fsc, uint tc, int slot, uint identity)
+    private TranslationResult TranslateFirstStage<TFs, TCheck>(in TranslationRequest request, ulong fsc, uint tc, int slot,
+        SpaceStamp stamp, long invalSeq, int hint)
         where TFs : struct, IPagingMode
         where TCheck : struct, IWalkCheck
     {
@@ -167,23 +252,6 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
         bool validated = WalksEndThemselves && TCheck.Validated;
         long fenceEpoch = validated ? Volatile.Read(ref FenceEpoch) : 0;
         ulong iova = request.Iova;
-        Iotlb? tlb = Tlb;
-        SpaceStamp stamp = default;
-        long invalSeq = 0;
-        if (tlb is not null)
-        {
-            // The generations and the invalidation sequence before the walk, as in TranslateFully.
-            ref AddressSpaceTable.Slot space = ref Spaces.SlotAt(slot);
-            stamp.Gen = Volatile.Read(ref space.Gen);
-            stamp.AllGen = Volatile.Read(ref space.AllGen);
-            if (Volatile.Read(ref space.Identity) != identity)
-            {
-                return validated ? TranslateMarked(in request) : TranslateFullyThenEnd(in request, CurrentMark());
-            }
-
-            invalSeq = tlb.InvalidationSequence;
-        }
-
         Unsafe.SkipInit(out Walk w);
         w.Iova = iova;
         w.Access = request.Access;
@@ -208,9 +276,9 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
         // Step 20 with a Bare G-stage: the GPA is the SPA, and the first stage alone gives size, permissions, PBMT.
         int shift = w.FsShift;
         uint perms = w.FsPerms;
-        if (tlb is not null)
+        if (Tlb is { } tlb)
         {
-            Fill(tlb, slot, stamp, invalSeq, iova, w.Gpa, shift, perms, w.FsUser, w.FsGlobal, w.FsDirty, firstStage: true, w.FsPbmt);
+            Fill(tlb, hint, slot, stamp, invalSeq, iova, w.Gpa, shift, perms, w.FsUser, w.FsGlobal, w.FsDirty, firstStage: true, w.FsPbmt);
         }
 
         // The walk and the fill are done: the result is built from registers.
@@ -251,25 +319,21 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
             && HitPermits(flags, request.Access, supervisor, (flags & MicroTlb.Sum) != 0);
     }
 
-    /// <summary>The translation process for an untranslated request when its DC (and, with a process_id, its PC) is
-    /// cached and the IOTLB holds a live entry that permits the access: the PA and IOTLB flags of exactly what
+    /// <summary>The translation process for an untranslated request with a process_id when its DC and PC are cached
+    /// and the IOTLB holds a live entry that permits the access: the PA and IOTLB flags of exactly what
     /// <see cref="TranslateFully"/> returns for such a request, copied into the micro-TLB. False sends the request
-    /// to the full process, which decides (and faults) on its own.</summary>
+    /// to the full process, which decides (and faults) on its own. (Requests without one:
+    /// <see cref="TranslateMissWithoutProcessId"/>.)</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private bool TryCachedTranslation(in TranslationRequest request, out ulong pa, out uint flags)
     {
         uint deviceId = request.DeviceId;
         Iotlb? tlb = Tlb;
         MicroTlb? micro = Micro;
-        int slot;
-        uint identity;
-        bool supervisor = false;
-        bool sum = false;
-        bool ens = false;
+        pa = 0;
+        flags = 0;
         if (tlb is null)
         {
-            pa = 0;
-            flags = 0;
             return false;
         }
 
@@ -277,45 +341,21 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
         uint epoch = micro is null ? 0 : Volatile.Read(ref micro.ContextEpoch);
 
         // Steps 1, 2, 5: only 1LVL/2LVL/3LVL with a device_id the mode accepts (HitDeviceLimit is 0 for Off and
-        // Bare).
-        if (deviceId >= Volatile.Read(ref HitDeviceLimit))
+        // Bare). Steps 6, 7.2, 7.3: PDTV = 1 and a process_id the PDT's mode accepts (the limit is 0 when PDTV = 0).
+        // Step 14 from the PDT cache; step 15: supervisor privilege needs PC.ta.ENS; step 16: SUM, and the first
+        // stage's slot (none when PC.fsc is Bare).
+        if (deviceId >= Volatile.Read(ref HitDeviceLimit)
+            || !Dir.TryGetDcPidHit(deviceId, out uint pidLimit, out ulong dcStamp) || request.ProcessId >= pidLimit
+            || !Dir.TryGetPcHit(deviceId, request.ProcessId, dcStamp, out int slot, out uint identity, out uint ta))
         {
-            slot = -1;
-            identity = 0;
-        }
-        else if (!request.ProcessIdValid)
-        {
-            // Steps 6, 7, 10: the DC's precomputed slot (PDTV = 0 and a stage active; else none: the full process
-            // handles DPE, Bare stages, and faults).
-            if (!Dir.TryGetDcHitSpace(deviceId, out slot, out identity))
-            {
-                slot = -1;
-            }
-        }
-        else if (Dir.TryGetDcPidHit(deviceId, out uint pidLimit, out ulong dcStamp) && request.ProcessId < pidLimit
-            && Dir.TryGetPcHit(deviceId, request.ProcessId, dcStamp, out slot, out identity, out uint ta))
-        {
-            // Steps 6, 7.2, 7.3: PDTV = 1 and a process_id the PDT's mode accepts (the limit is 0 when PDTV = 0).
-            // Step 14 from the PDT cache; step 15: supervisor privilege needs PC.ta.ENS; step 16: SUM, and the
-            // first stage's slot (none when PC.fsc is Bare).
-            supervisor = request.Privileged;
-            sum = (ta & PcSum) != 0;
-            ens = (ta & PcEns) != 0;
-            if (supervisor && !ens)
-            {
-                slot = -1;
-            }
-        }
-        else
-        {
-            slot = -1;
-            identity = 0;
+            return false;
         }
 
-        if (slot < 0)
+        bool supervisor = request.Privileged;
+        bool sum = (ta & PcSum) != 0;
+        bool ens = (ta & PcEns) != 0;
+        if (slot < 0 || (supervisor && !ens))
         {
-            pa = 0;
-            flags = 0;
             return false;
         }
 
@@ -340,13 +380,7 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
 
         // The copy keeps SUM and ENS, so that a user request's copy serves a later supervisor one only if the PC
         // allows it.
-        if (micro is not null)
-        {
-            bool pidValid = request.ProcessIdValid;
-            micro.Fill(MicroTlb.PageKey(request.Iova, pidValid), MicroTlb.RequesterKey(deviceId, pidValid ? request.ProcessId : 0),
-                slot, epoch, pa, flags, sum, ens);
-        }
-
+        micro?.Fill(MicroTlb.PageKey(request.Iova, true), MicroTlb.RequesterKey(deviceId, request.ProcessId), slot, epoch, pa, flags, sum, ens);
         return true;
     }
 
@@ -550,12 +584,13 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
         // Steps 17 to 20 from the IOTLB when it holds a live entry that permits this access.
         SpaceStamp stamp = default;
         long invalSeq = 0;
+        int hint = Iotlb.NoHint;
         bool cache = Tlb is not null && !ats && !bothBare;
         if (cache)
         {
             slot = ReadStamp(slot, identity, spaceKey, out stamp);
             invalSeq = Tlb!.InvalidationSequence;
-            if (Tlb.TryLookup(slot, stamp, request.Iova, out ulong pa, out uint flags) && Permits(flags, ref w))
+            if (Tlb.TryLookup(slot, stamp, request.Iova, out ulong pa, out uint flags, out hint) && Permits(flags, ref w))
             {
                 return new TranslationResult(pa, 1UL << (int)((flags >> Iotlb.PageShiftShift) & 0xFF), iova, ttyp,
                     (PageBasedMemoryType)((flags >> Iotlb.PbmtShift) & 3),
@@ -600,7 +635,7 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
                 Spaces.MarkSplintered(slot);
             }
 
-            Fill(Tlb!, slot, stamp, invalSeq, iova, w.Pa, shift, perms, w.FsUser, w.FsGlobal, w.FsDirty && w.GsDirty,
+            Fill(Tlb!, hint, slot, stamp, invalSeq, iova, w.Pa, shift, perms, w.FsUser, w.FsGlobal, w.FsDirty && w.GsDirty,
                 firstStage: fsMode != 0, pbmt);
         }
 
@@ -611,9 +646,10 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
     /// <summary>Step 20's IOTLB fill: <paramref name="iova"/> to <paramref name="pa"/> as one entry of the translation's
     /// page size (the smaller stage's), with its R W X, the first-stage leaf's U and G, D of both stages' leaves
     /// (a write may use the entry only then), whether a first stage took part, and the PBMT. The state is passed
-    /// by value so that the miss shortcut's walk state stays in registers.</summary>
+    /// by value so that the miss shortcut's walk state stays in registers. <paramref name="hint"/>: the failed probe's
+    /// set and way (<see cref="Iotlb.NoHint"/> for none).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Fill(Iotlb tlb, int slot, SpaceStamp stamp, long invalSeq, ulong iova, ulong pa, int shift, uint perms,
+    private static void Fill(Iotlb tlb, int hint, int slot, SpaceStamp stamp, long invalSeq, ulong iova, ulong pa, int shift, uint perms,
         bool user, bool global, bool dirty, bool firstStage, uint pbmt)
     {
         int level = (shift - 12) / 9;
@@ -624,7 +660,7 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
             | (firstStage ? 0 : Iotlb.NoFirstStage)
             | ((uint)shift << Iotlb.PageShiftShift)
             | (pbmt << Iotlb.PbmtShift);
-        tlb.Insert(slot, stamp, invalSeq, iova, level, pa & ~((1UL << (12 + 9 * level)) - 1), flags);
+        tlb.Insert(hint, slot, stamp, invalSeq, iova, level, pa & ~((1UL << (12 + 9 * level)) - 1), flags);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
