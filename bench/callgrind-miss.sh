@@ -45,4 +45,6 @@ valgrind --tool=callgrind --dump-instr=yes --compress-pos=no --compress-strings=
 
 pid="$(ls "$out" | sed -n 's/^callgrind\.out\.\([0-9]*\).*/\1/p' | head -n 1)"
 python3 "$root/bench/callgrind_report.py" "$out" "$pid" "$top"
+echo
+grep -B1 '^  requests' "$out/stdout" || true  # the counting cases' hit rates
 rm -f "/tmp/perf-$pid.map" "/tmp/perfinfo-$pid.map"

@@ -18,7 +18,8 @@ namespace FastIommu.Benchmarks;
 /// one 1LVL base DC. Cases: <c>micro-hit</c> (1024 pages, default caches), <c>iotlb-hit</c> (the same, micro-TLB
 /// off), <c>incache-miss-off</c> / <c>incache-miss-oneset</c> (1024 pages, IOTLB off / one 4-way set and no
 /// micro-TLB: the 3-level walk with the tables in cache), <c>realistic-off</c> / <c>realistic-on</c> (random pages
-/// of the whole GiB, IOTLB off / default caches).</remarks>
+/// of the whole GiB, IOTLB off / default caches); <c>micro-hit-counting</c> / <c>realistic-on-counting</c>, two of them
+/// with <see cref="TranslatorCacheOptions.CountHits"/> (the cost of counting when it is on).</remarks>
 internal static class MissInstructionCounts
 {
     private const ulong MemoryBase = 0x8000_0000;
@@ -87,6 +88,9 @@ internal static class MissInstructionCounts
             ("incache-miss-oneset", new TranslatorCacheOptions { IotlbEntries = 4, MicroTlbEntries = 0 }, inCache, 4 * 1024, 16 * 1024),
             ("realistic-off", new TranslatorCacheOptions { IotlbEntries = 0 }, random, count, count),
             ("realistic-on", TranslatorCacheOptions.Default, random, count, count),
+            // The cost of counting when it is on (off, the engine has no trace of it: the cases above).
+            ("micro-hit-counting", new TranslatorCacheOptions { CountHits = true }, inCache, 4 * 1024, 16 * 1024),
+            ("realistic-on-counting", new TranslatorCacheOptions { CountHits = true }, random, count, count),
         };
 
         foreach ((string name, TranslatorCacheOptions options, TranslationRequest[] requests, int warm, int measured) in cases)
@@ -116,6 +120,10 @@ internal static class MissInstructionCounts
             ulong sum = Loop(translator, requests, start, measured);
             CBaseline.CallgrindDump(dumpName);
             Console.WriteLine($"{name}: {measured} translations (sum 0x{sum:x})");
+            if (options.CountHits)
+            {
+                Console.WriteLine($"  {translator.CacheStatistics}");
+            }
         }
 
         return 0;

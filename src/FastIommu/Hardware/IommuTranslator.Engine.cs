@@ -16,11 +16,15 @@ internal struct BareStage : IPagingMode
     public static byte ModeEncoding => 0;
 }
 
-/// <summary>The translator specialised for one memory type: "Process to translate an IOVA", steps 1 to 20.</summary>
+/// <summary>The translator specialised for one memory type: "Process to translate an IOVA", steps 1 to 20.
+/// <typeparamref name="TCount"/>: whether it counts cache hits (<see cref="TranslatorCacheOptions.CountHits"/>), a
+/// type so that the engine that does not count has no trace of it on its hot paths.</summary>
 /// <remarks>SkipLocalsInit: the hot method's frame holds a walk state and two context copies that are always
 /// written before they are read; zeroing them on every call would cost more than an IOTLB lookup.</remarks>
 [SkipLocalsInit]
-internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where TMemory : struct, IMemoryAccess
+internal sealed partial class TranslatorEngine<TMemory, TCount> : TranslatorEngine
+    where TMemory : struct, IMemoryAccess
+    where TCount : struct, ICountPolicy
 {
     private readonly TMemory _memory;
 
@@ -72,6 +76,7 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
         // The common case first, in a small frame: an untranslated request whose translation the micro-TLB holds.
         if (!request.AtsTranslationRequest && !request.Translated && TryMicroTlbHit(in request, out ulong data))
         {
+            Count(CacheCounters.MicroTlbHit);
             return Hit(in request, (data & MicroTlb.PaMask) | (request.Iova & 0xFFF), (int)(data >> MicroTlb.PageShiftShift),
                 (uint)(data >> MicroTlb.PbmtShift) & 3, (uint)data);
         }
@@ -84,6 +89,7 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
     [MethodImpl(MethodImplOptions.NoInlining)]
     private TranslationResult TranslateMiss(in TranslationRequest request)
     {
+        Count(CacheCounters.MicroTlbMiss);
         if (!request.AtsTranslationRequest && !request.Translated)
         {
             if (!request.ProcessIdValid)
@@ -93,6 +99,7 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
 
             if (TryCachedTranslation(in request, out ulong pa, out uint flags))
             {
+                CountSecondLevelHit(processContext: true);
                 return Hit(in request, pa, (int)((flags >> Iotlb.PageShiftShift) & 0xFF), (flags >> Iotlb.PbmtShift) & 3, flags);
             }
         }
@@ -155,6 +162,7 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
                         {
                             micro?.Fill(MicroTlb.PageKey(request.Iova, false), MicroTlb.RequesterKey(deviceId, 0), slot, epoch, pa, flags,
                                 sum: false, ens: false);
+                            CountSecondLevelHit(processContext: false);
                             return Hit(in request, pa, (int)((flags >> Iotlb.PageShiftShift) & 0xFF), (flags >> Iotlb.PbmtShift) & 3, flags);
                         }
 
@@ -266,6 +274,9 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
         {
             return TranslateMarked(in request);
         }
+
+        // The walk stands (a validated one that must walk again counts where it ends): its DC came from the cache.
+        Count(CacheCounters.DeviceContextHit);
 
         if (!walked)
         {
@@ -384,6 +395,42 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
         return true;
     }
 
+    /// <summary>Counts <paramref name="counter"/> in an engine that counts (<typeparamref name="TCount"/> = <see cref="Counting"/>;
+    /// in the other the JIT folds it away): the count itself out of line, so that the hot paths keep their frames.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void Count(int counter)
+    {
+        if (TCount.Enabled)
+        {
+            CountOutOfLine(Counters!, counter);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void CountOutOfLine(CacheCounters counters, int counter) => counters.Add(counter);
+
+    /// <summary>Counts a second-level hit of the fast paths: the IOTLB, the DC cache, and the PC cache when
+    /// <paramref name="processContext"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void CountSecondLevelHit(bool processContext)
+    {
+        if (TCount.Enabled)
+        {
+            CountSecondLevelHit(Counters!, processContext);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void CountSecondLevelHit(CacheCounters counters, bool processContext)
+    {
+        counters.Add(CacheCounters.IotlbHit);
+        counters.Add(CacheCounters.DeviceContextHit);
+        if (processContext)
+        {
+            counters.Add(CacheCounters.ProcessContextHit);
+        }
+    }
+
     /// <summary>Permissions of an IOTLB hit: the access's R, W or X, and D already set for a write; then the U rules
     /// of the first stage (no first stage: none): user mode needs U = 1, supervisor U = 0, or SUM and no execute.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -456,8 +503,9 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
         }
 
         // Step 6: locate the device context (GET_DC), from the DDT cache when it holds it.
-        if (!Dir.TryGetDc(deviceId, out DeviceContextInfo dc)
-            && !LocateDeviceContext(deviceId, ddtp, iommuMode, extended, out FaultCause dcCause, out dc))
+        bool dcCached = Dir.TryGetDc(deviceId, out DeviceContextInfo dc);
+        Count(dcCached ? CacheCounters.DeviceContextHit : CacheCounters.DeviceContextMiss);
+        if (!dcCached && !LocateDeviceContext(deviceId, ddtp, iommuMode, extended, out FaultCause dcCause, out dc))
         {
             return Fault(iova, ttyp, dcCause, dtf: false);
         }
@@ -549,8 +597,9 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
             else
             {
                 // Step 14: locate the process context (GET_PC), from the PDT cache when it holds it.
-                if (!Dir.TryGetPc(deviceId, processId, dc.Stamp, out ProcessContextInfo pc)
-                    && !LocateProcessContext(ref w, in dc, deviceId, processId, gMode, out pc))
+                bool pcCached = Dir.TryGetPc(deviceId, processId, dc.Stamp, out ProcessContextInfo pc);
+                Count(pcCached ? CacheCounters.ProcessContextHit : CacheCounters.ProcessContextMiss);
+                if (!pcCached && !LocateProcessContext(ref w, in dc, deviceId, processId, gMode, out pc))
                 {
                     return WalkFault(iova, ttyp, ref w, dtf);
                 }
@@ -592,6 +641,7 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
             invalSeq = Tlb!.InvalidationSequence;
             if (Tlb.TryLookup(slot, stamp, request.Iova, out ulong pa, out uint flags, out hint) && Permits(flags, ref w))
             {
+                Count(CacheCounters.IotlbHit);
                 return new TranslationResult(pa, 1UL << (int)((flags >> Iotlb.PageShiftShift) & 0xFF), iova, ttyp,
                     (PageBasedMemoryType)((flags >> Iotlb.PbmtShift) & 3),
                     (byte)((flags & (Iotlb.R | Iotlb.W | Iotlb.X)) | TranslationResult.SuccessBit));
