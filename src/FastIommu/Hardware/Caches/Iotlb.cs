@@ -251,6 +251,7 @@ internal sealed class Iotlb
 
     /// <summary>The fill proper: <paramref name="target"/> takes the translation under its sequence lock, unless
     /// another thread owns the entry or an address invalidation ran since <paramref name="invalSeq"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void Write(ref Entry target, int space, ulong tag, SpaceStamp stamp, long invalSeq, int level, ulong paBase, uint flags)
     {
         // The level's bit before the sequence check, each side with a full fence between its store and its load
