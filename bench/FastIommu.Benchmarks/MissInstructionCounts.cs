@@ -115,6 +115,7 @@ internal static class MissInstructionCounts
 
             int start = warm % requests.Length;
             Loop(translator, requests, start, 16); // the loop itself compiled before the counted region
+            translator.ResetCacheStatistics();     // the counting cases print the counted region's rates
             byte[] dumpName = Encoding.UTF8.GetBytes($"{name} {measured}\0");
             CBaseline.CallgrindZero();
             ulong sum = Loop(translator, requests, start, measured);
