@@ -109,4 +109,16 @@ internal static class CBaseline
 
     [DllImport(Library, EntryPoint = "cb_bench_populate_parallel")]
     public static extern ulong BenchPopulateParallel(nint ctx, ulong iova, ulong stride, ulong pa, ulong bytes, int ranges, int threads, ulong iterations);
+
+    /// <summary>Callgrind: zero the counters (a no-op outside valgrind).</summary>
+    [DllImport(Library, EntryPoint = "cb_callgrind_zero")]
+    public static extern void CallgrindZero();
+
+    /// <summary>Callgrind: dump the counters under <paramref name="nulTerminatedName"/> (UTF-8, NUL-terminated).</summary>
+    [DllImport(Library, EntryPoint = "cb_callgrind_dump")]
+    public static extern void CallgrindDump(byte[] nulTerminatedName);
+
+    /// <summary>1 under valgrind (0 also when the library was built without valgrind's headers).</summary>
+    [DllImport(Library, EntryPoint = "cb_running_on_valgrind")]
+    public static extern int RunningOnValgrind();
 }

@@ -176,6 +176,13 @@ CB_API uint64_t cb_bench_hw_miss(const cb_hw_miss *h, uint64_t iterations);
 CB_API uint64_t cb_bench_plain_walk_sv39(const void *memory, uint64_t memory_pa, uint64_t root_pa,
                                          const cb_hw_miss_request *requests, uint64_t count, uint64_t iterations);
 
+/* Callgrind client requests for the instruction-count harness (bench/callgrind-miss.sh): zero the counters, and
+ * dump them under a name. No-ops outside valgrind, and when valgrind's headers were missing at build time. */
+CB_API void cb_callgrind_zero(void);
+CB_API void cb_callgrind_dump(const char *name);
+/* 1 when running under valgrind (0 as well when built without valgrind's headers). */
+CB_API int cb_running_on_valgrind(void);
+
 /* threads (1..8) threads, thread t maps [iova + t * stride, + bytes) 4 KiB at a time then unmaps it
  * (own gather, completed), iterations times; all start together. With threads == 1 one thread does the
  * work of `ranges` threads one range after the other. Returns the sum of bytes unmapped. */

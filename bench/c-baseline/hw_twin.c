@@ -2,8 +2,9 @@
  * - the first level, the micro-TLB (TryMicroTlbHit): 32-byte seqlocked entries, direct mapped by the request's page
  *   and requester, validated by the space slot's micro epoch plus the context epoch; on a miss, one non-inlined call
  *   to the second level (TranslateMiss);
- * - the second level (TryCachedTranslation): the same structures with the same layouts (DC-cache entry with its hit
- *   slot up front, 32-byte address-space slots with their epochs, 4-way set-associative IOTLB of 32-byte seqlocked
+ * - the second level (TranslateMissWithoutProcessId, TryCachedTranslation with a process_id): the same structures
+ *   with the same layouts (DC-cache entry with its hit slot up front and, without a process_id, its walk plan read
+ *   with it, 32-byte address-space slots with their epochs, 4-way set-associative IOTLB of 32-byte seqlocked
  *   entries in 64-byte-aligned sets, 40-byte result with its flags in one byte) and the same steps: device_id
  *   against the limit precomputed from ddtp, DC probe under its sequence, the space's identity and epochs, the
  *   IOTLB probe under the entry's sequence, the permission check, the result, the copy into the micro-TLB.
@@ -19,7 +20,7 @@
 #define VREAD32(x) (*(volatile const int32_t *)&(x))
 
 typedef struct { int32_t seq; uint32_t key, ddt_gen; int32_t hit_slot; uint32_t hit_identity, hit_pid_limit; uint64_t stamp;
-                 uint8_t info[80]; } dc_entry;
+                 uint64_t walk_fsc; uint32_t walk_tc; uint8_t info[80]; } dc_entry;
 typedef struct { int32_t seq; uint32_t key, process_id; uint64_t dc_stamp; int32_t hit_slot; uint32_t hit_identity, hit_ta;
                  uint8_t info[24]; } pc_entry;
 typedef struct { uint32_t identity, gen, all_gen, micro_epoch; uint64_t key; int32_t gsc_index, next; } space_slot;
@@ -32,7 +33,7 @@ _Static_assert(sizeof(micro_entry) == 32, "micro-TLB entry: 32 bytes, as MicroTl
 typedef struct { uint64_t pa, page_size, iotval, iotval2; uint16_t cause; uint8_t ttyp, memory_type, flags; } hw_result;
 _Static_assert(sizeof(tlb_entry) == 32, "IOTLB entry: 32 bytes, as Iotlb.Entry");
 _Static_assert(sizeof(hw_result) == 40, "result: 40 bytes, as TranslationResult");
-_Static_assert(sizeof(dc_entry) == 112, "DC-cache entry: 112 bytes, as DirectoryCaches.DcEntry");
+_Static_assert(sizeof(dc_entry) == 128, "DC-cache entry: 128 bytes, as DirectoryCaches.DcEntry");
 typedef cb_hw_miss_request hw_request; /* TranslationRequest, field for field (24 bytes) */
 
 typedef struct {
@@ -155,9 +156,14 @@ __attribute__((noinline)) static int translate_hit(const hw_engine *e, const hw_
         int32_t seq = VREAD32(d->seq);
         uint32_t key = d->key, gen = d->ddt_gen;
         slot = d->hit_slot; ident = d->hit_identity;
+        /* TranslateMissWithoutProcessId reads the walk plan with the slot (one read for the probe and the miss). */
+        uint64_t walk_fsc = *(volatile const uint64_t *)&d->walk_fsc;
+        uint32_t walk_tc = *(volatile const uint32_t *)&d->walk_tc;
         BARRIER();
         if ((seq & 1) || VREAD32(d->seq) != seq || key != (did | 0x80000000u) || gen != e->ddt_gen)
             return 0;
+        (void)walk_fsc;
+        (void)walk_tc;
     } else {
         const dc_entry *d = &e->dc[dc_index(did, e->dc_len)];
         int32_t seq = VREAD32(d->seq);

@@ -5,7 +5,7 @@ using static FastIommu.Hardware.SpecBits;
 namespace FastIommu.Hardware;
 
 /// <summary>The directory walks: "Process to locate the Device-context" and "... the Process-context".</summary>
-internal sealed partial class TranslatorEngine<TMemory>
+internal sealed partial class TranslatorEngine<TMemory, TCount>
 {
     /// <summary>GET_DC: false with the fault's cause when no valid DC was found (reported with DTF assumed 0).</summary>
     private bool LocateDeviceContext(uint deviceId, ulong ddtp, uint iommuMode, bool extended, out FaultCause cause, out DeviceContextInfo dc)

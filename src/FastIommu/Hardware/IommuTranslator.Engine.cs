@@ -16,11 +16,15 @@ internal struct BareStage : IPagingMode
     public static byte ModeEncoding => 0;
 }
 
-/// <summary>The translator specialised for one memory type: "Process to translate an IOVA", steps 1 to 20.</summary>
+/// <summary>The translator specialised for one memory type: "Process to translate an IOVA", steps 1 to 20.
+/// <typeparamref name="TCount"/>: whether it counts cache hits (<see cref="TranslatorCacheOptions.CountHits"/>), a
+/// type so that the engine that does not count has no trace of it on its hot paths.</summary>
 /// <remarks>SkipLocalsInit: the hot method's frame holds a walk state and two context copies that are always
 /// written before they are read; zeroing them on every call would cost more than an IOTLB lookup.</remarks>
 [SkipLocalsInit]
-internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where TMemory : struct, IMemoryAccess
+internal sealed partial class TranslatorEngine<TMemory, TCount> : TranslatorEngine
+    where TMemory : struct, IMemoryAccess
+    where TCount : struct, ICountPolicy
 {
     private readonly TMemory _memory;
 
@@ -72,6 +76,7 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
         // The common case first, in a small frame: an untranslated request whose translation the micro-TLB holds.
         if (!request.AtsTranslationRequest && !request.Translated && TryMicroTlbHit(in request, out ulong data))
         {
+            Count(CacheCounters.MicroTlbHit);
             return Hit(in request, (data & MicroTlb.PaMask) | (request.Iova & 0xFFF), (int)(data >> MicroTlb.PageShiftShift),
                 (uint)(data >> MicroTlb.PbmtShift) & 3, (uint)data);
         }
@@ -84,39 +89,108 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
     [MethodImpl(MethodImplOptions.NoInlining)]
     private TranslationResult TranslateMiss(in TranslationRequest request)
     {
-        if (!request.AtsTranslationRequest && !request.Translated && TryCachedTranslation(in request, out ulong pa, out uint flags))
+        Count(CacheCounters.MicroTlbMiss);
+        if (!request.AtsTranslationRequest && !request.Translated)
         {
-            return Hit(in request, pa, (int)((flags >> Iotlb.PageShiftShift) & 0xFF), (flags >> Iotlb.PbmtShift) & 3, flags);
+            if (!request.ProcessIdValid)
+            {
+                return TranslateMissWithoutProcessId(in request);
+            }
+
+            if (TryCachedTranslation(in request, out ulong pa, out uint flags))
+            {
+                CountSecondLevelHit(processContext: true);
+                return Hit(in request, pa, (int)((flags >> Iotlb.PageShiftShift) & 0xFF), (flags >> Iotlb.PbmtShift) & 3, flags);
+            }
         }
 
         // A walk from here on (it reads contexts and tables): IOFENCE.C waits for it (WalksInFlight), so it is marked
         // before anything below reads a context. Over PhysicalMemory the walk ends its mark where it returns; other
         // memories may throw, so their walks are marked under a finally.
-        if (!WalksEndThemselves)
-        {
-            return TranslateGuarded(in request);
-        }
+        return WalksEndThemselves ? TranslateMarked(in request) : TranslateGuarded(in request);
+    }
 
-        // The first-stage shortcut without SADE writes no memory: instead of marking itself in flight it is validated
-        // against the fence epoch (TranslateFirstStage), so the common miss reads no thread-local state. Any other walk
-        // is marked.
+    /// <summary>The second level and the miss of an untranslated request without process_id, probe and walk fused:
+    /// one read of the cached DC (<see cref="DirectoryCaches.TryGetDcMiss"/>) and of its space's epochs serves the
+    /// IOTLB probe and, on a miss, the first-stage shortcut (<see cref="TranslateFirstStage{TFs, TCheck}"/>), whose
+    /// fill takes the set and way the probe chose (<see cref="Iotlb.TryLookup(int, SpaceStamp, ulong, out ulong, out uint, out int)"/>).
+    /// Anything else (no DC cached, a recycled slot, a DC that is not first-stage alone, SADE, a memory that may
+    /// throw) goes to the full process as a marked walk.</summary>
+    /// <remarks>The order of reads, each before what depends on it: the micro-TLB's context epoch before the DC (a copy
+    /// records it); the space's micro epoch before its IOTLB epochs (invalidations bump it after them), the epochs
+    /// before the slot's identity (a recycled slot changes the identity first), all before the probe; on a miss the
+    /// IOTLB's invalidation sequence, then (in the shortcut) the fence epoch, then the tables. So the probe and the
+    /// walk run under the same generations as when each read them separately: a fill made from this walk is dropped
+    /// by any address invalidation since the sequence was read, and dies with any epoch bump since the stamp.</remarks>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private TranslationResult TranslateMissWithoutProcessId(in TranslationRequest request)
+    {
         uint deviceId = request.DeviceId;
-        if (!request.AtsTranslationRequest && !request.Translated && !request.ProcessIdValid
-            && deviceId < Volatile.Read(ref HitDeviceLimit)
-            && Dir.TryGetDcWalk(deviceId, out ulong fsc, out uint tc, out int slot, out uint identity) && (tc & TcSade) == 0)
+        Iotlb? tlb = Tlb;
+        MicroTlb? micro = Micro;
+        uint epoch = micro is null ? 0 : Volatile.Read(ref micro.ContextEpoch);
+
+        // Steps 1, 2, 5: only 1LVL/2LVL/3LVL with a device_id the mode accepts (HitDeviceLimit is 0 for Off and
+        // Bare); steps 6, 7, 10 from the cached DC.
+        if (deviceId < Volatile.Read(ref HitDeviceLimit)
+            && Dir.TryGetDcMiss(deviceId, out int slot, out uint identity, out ulong fsc, out uint tc))
         {
-            switch (fsc >> AtpModeShift)
+            SpaceStamp stamp = default;
+            long invalSeq = 0;
+            int hint = Iotlb.NoHint;
+            bool walkable = fsc != 0;
+            if (tlb is not null)
             {
-                case 8:
-                    return TranslateFirstStage<Sv39, ValidatedWalk>(in request, fsc, tc, slot, identity);
-                case 9:
-                    return TranslateFirstStage<Sv48, ValidatedWalk>(in request, fsc, tc, slot, identity);
-                default:
-                    return TranslateFirstStage<Sv57, ValidatedWalk>(in request, fsc, tc, slot, identity);
+                if (slot < 0)
+                {
+                    // PDTV = 1 (no process_id: DPE or a Bare first stage) or both stages Bare: the full process.
+                    walkable = false;
+                }
+                else
+                {
+                    ref AddressSpaceTable.Slot space = ref Spaces.SlotAtUnchecked(slot);
+                    epoch += Volatile.Read(ref space.MicroEpoch);
+                    stamp.Gen = Volatile.Read(ref space.Gen);
+                    stamp.AllGen = Volatile.Read(ref space.AllGen);
+                    if (Volatile.Read(ref space.Identity) != identity)
+                    {
+                        walkable = false; // the slot was recycled: the full process resolves the space again
+                    }
+                    else if (tlb.TryLookup(slot, stamp, request.Iova, out ulong pa, out uint flags, out hint))
+                    {
+                        if (HitPermits(flags, request.Access, supervisor: false, sum: false))
+                        {
+                            micro?.Fill(MicroTlb.PageKey(request.Iova, false), MicroTlb.RequesterKey(deviceId, 0), slot, epoch, pa, flags,
+                                sum: false, ens: false);
+                            CountSecondLevelHit(processContext: false);
+                            return Hit(in request, pa, (int)((flags >> Iotlb.PageShiftShift) & 0xFF), (flags >> Iotlb.PbmtShift) & 3, flags);
+                        }
+
+                        hint = Iotlb.NoHint; // an entry that does not permit the access: the walk's fill finds it
+                    }
+
+                    // Before the walk reads a table: its fill is dropped if an address invalidation runs from here on.
+                    invalSeq = tlb.InvalidationSequence;
+                }
+            }
+
+            // The first-stage shortcut without SADE writes no memory: instead of marking itself in flight it is
+            // validated against the fence epoch (TranslateFirstStage), so the common miss reads no thread-local state.
+            if (walkable && (tc & TcSade) == 0 && WalksEndThemselves)
+            {
+                switch (fsc >> AtpModeShift)
+                {
+                    case 8:
+                        return TranslateFirstStage<Sv39, ValidatedWalk>(in request, fsc, tc, slot, stamp, invalSeq, hint);
+                    case 9:
+                        return TranslateFirstStage<Sv48, ValidatedWalk>(in request, fsc, tc, slot, stamp, invalSeq, hint);
+                    default:
+                        return TranslateFirstStage<Sv57, ValidatedWalk>(in request, fsc, tc, slot, stamp, invalSeq, hint);
+                }
             }
         }
 
-        return TranslateMarked(in request);
+        return WalksEndThemselves ? TranslateMarked(in request) : TranslateGuarded(in request);
     }
 
     /// <summary>Steps 1 to 20 for a request no TLB level served: the first-stage shortcut when the cached DC allows it,
@@ -131,15 +205,32 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
             && deviceId < Volatile.Read(ref HitDeviceLimit)
             && Dir.TryGetDcWalk(deviceId, out ulong fsc, out uint tc, out int slot, out uint identity))
         {
+            // The generations and the invalidation sequence before the walk, as in TranslateFully; a recycled slot
+            // goes to the full process, which resolves it again.
+            SpaceStamp stamp = default;
+            long invalSeq = 0;
+            if (Tlb is { } tlb)
+            {
+                ref AddressSpaceTable.Slot space = ref Spaces.SlotAt(slot);
+                stamp.Gen = Volatile.Read(ref space.Gen);
+                stamp.AllGen = Volatile.Read(ref space.AllGen);
+                if (Volatile.Read(ref space.Identity) != identity)
+                {
+                    return TranslateFullyThenEnd(in request, mark);
+                }
+
+                invalSeq = tlb.InvalidationSequence;
+            }
+
             // One return per call (not a switch expression), so each call writes straight into our return buffer.
             switch (fsc >> AtpModeShift)
             {
                 case 8:
-                    return TranslateFirstStage<Sv39, MarkedWalk>(in request, fsc, tc, slot, identity);
+                    return TranslateFirstStage<Sv39, MarkedWalk>(in request, fsc, tc, slot, stamp, invalSeq, Iotlb.NoHint);
                 case 9:
-                    return TranslateFirstStage<Sv48, MarkedWalk>(in request, fsc, tc, slot, identity);
+                    return TranslateFirstStage<Sv48, MarkedWalk>(in request, fsc, tc, slot, stamp, invalSeq, Iotlb.NoHint);
                 default:
-                    return TranslateFirstStage<Sv57, MarkedWalk>(in request, fsc, tc, slot, identity);
+                    return TranslateFirstStage<Sv57, MarkedWalk>(in request, fsc, tc, slot, stamp, invalSeq, Iotlb.NoHint);
             }
         }
 
@@ -147,15 +238,17 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
     }
 
     /// <summary><see cref="TranslateFully"/> for an untranslated request without process_id whose cached DC
-    /// translates by its first stage alone (<see cref="DirectoryCaches.TryGetDcWalk"/>): steps 1 to 16 hold by
+    /// translates by its first stage alone (<see cref="DirectoryCaches.TryGetDcMiss"/>): steps 1 to 16 hold by
     /// construction (the DC was checked when cached; no process_id, PDTV = 0: steps 7, 8, 10), step 18 has no MSI
-    /// page table, step 19 a Bare G-stage. So: step 17's walk, then step 20 with the IOTLB fill. A recycled space
-    /// slot goes to the full process, which resolves it again.</summary>
+    /// page table, step 19 a Bare G-stage. So: step 17's walk, then step 20 with the IOTLB fill. The caller read the
+    /// space's epochs <paramref name="stamp"/> (its slot's identity checked) and the IOTLB's
+    /// <paramref name="invalSeq"/> (both unused without an IOTLB); <paramref name="hint"/> places the fill.</summary>
     /// <remarks>Out of line, so that <see cref="TranslateMiss"/> keeps a small frame for second-level hits; the walk is
     /// inlined here, and the walk state never leaves this frame (a fault is built from its cause, not through
     /// <see cref="WalkFault"/>: no ATS here), so its fields live in registers.</remarks>
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private TranslationResult TranslateFirstStage<TFs, TCheck>(in TranslationRequest request, ulong fsc, uint tc, int slot, uint identity)
+    private TranslationResult TranslateFirstStage<TFs, TCheck>(in TranslationRequest request, ulong fsc, uint tc, int slot,
+        SpaceStamp stamp, long invalSeq, int hint)
         where TFs : struct, IPagingMode
         where TCheck : struct, IWalkCheck
     {
@@ -167,23 +260,6 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
         bool validated = WalksEndThemselves && TCheck.Validated;
         long fenceEpoch = validated ? Volatile.Read(ref FenceEpoch) : 0;
         ulong iova = request.Iova;
-        Iotlb? tlb = Tlb;
-        SpaceStamp stamp = default;
-        long invalSeq = 0;
-        if (tlb is not null)
-        {
-            // The generations and the invalidation sequence before the walk, as in TranslateFully.
-            ref AddressSpaceTable.Slot space = ref Spaces.SlotAt(slot);
-            stamp.Gen = Volatile.Read(ref space.Gen);
-            stamp.AllGen = Volatile.Read(ref space.AllGen);
-            if (Volatile.Read(ref space.Identity) != identity)
-            {
-                return validated ? TranslateMarked(in request) : TranslateFullyThenEnd(in request, CurrentMark());
-            }
-
-            invalSeq = tlb.InvalidationSequence;
-        }
-
         Unsafe.SkipInit(out Walk w);
         w.Iova = iova;
         w.Access = request.Access;
@@ -199,6 +275,9 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
             return TranslateMarked(in request);
         }
 
+        // The walk stands (a validated one that must walk again counts where it ends): its DC came from the cache.
+        Count(CacheCounters.DeviceContextHit);
+
         if (!walked)
         {
             EndShortcutWalk<TCheck>();
@@ -208,9 +287,9 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
         // Step 20 with a Bare G-stage: the GPA is the SPA, and the first stage alone gives size, permissions, PBMT.
         int shift = w.FsShift;
         uint perms = w.FsPerms;
-        if (tlb is not null)
+        if (Tlb is { } tlb)
         {
-            Fill(tlb, slot, stamp, invalSeq, iova, w.Gpa, shift, perms, w.FsUser, w.FsGlobal, w.FsDirty, firstStage: true, w.FsPbmt);
+            Fill(tlb, hint, slot, stamp, invalSeq, iova, w.Gpa, shift, perms, w.FsUser, w.FsGlobal, w.FsDirty, firstStage: true, w.FsPbmt);
         }
 
         // The walk and the fill are done: the result is built from registers.
@@ -251,25 +330,21 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
             && HitPermits(flags, request.Access, supervisor, (flags & MicroTlb.Sum) != 0);
     }
 
-    /// <summary>The translation process for an untranslated request when its DC (and, with a process_id, its PC) is
-    /// cached and the IOTLB holds a live entry that permits the access: the PA and IOTLB flags of exactly what
+    /// <summary>The translation process for an untranslated request with a process_id when its DC and PC are cached
+    /// and the IOTLB holds a live entry that permits the access: the PA and IOTLB flags of exactly what
     /// <see cref="TranslateFully"/> returns for such a request, copied into the micro-TLB. False sends the request
-    /// to the full process, which decides (and faults) on its own.</summary>
+    /// to the full process, which decides (and faults) on its own. (Requests without one:
+    /// <see cref="TranslateMissWithoutProcessId"/>.)</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private bool TryCachedTranslation(in TranslationRequest request, out ulong pa, out uint flags)
     {
         uint deviceId = request.DeviceId;
         Iotlb? tlb = Tlb;
         MicroTlb? micro = Micro;
-        int slot;
-        uint identity;
-        bool supervisor = false;
-        bool sum = false;
-        bool ens = false;
+        pa = 0;
+        flags = 0;
         if (tlb is null)
         {
-            pa = 0;
-            flags = 0;
             return false;
         }
 
@@ -277,45 +352,21 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
         uint epoch = micro is null ? 0 : Volatile.Read(ref micro.ContextEpoch);
 
         // Steps 1, 2, 5: only 1LVL/2LVL/3LVL with a device_id the mode accepts (HitDeviceLimit is 0 for Off and
-        // Bare).
-        if (deviceId >= Volatile.Read(ref HitDeviceLimit))
+        // Bare). Steps 6, 7.2, 7.3: PDTV = 1 and a process_id the PDT's mode accepts (the limit is 0 when PDTV = 0).
+        // Step 14 from the PDT cache; step 15: supervisor privilege needs PC.ta.ENS; step 16: SUM, and the first
+        // stage's slot (none when PC.fsc is Bare).
+        if (deviceId >= Volatile.Read(ref HitDeviceLimit)
+            || !Dir.TryGetDcPidHit(deviceId, out uint pidLimit, out ulong dcStamp) || request.ProcessId >= pidLimit
+            || !Dir.TryGetPcHit(deviceId, request.ProcessId, dcStamp, out int slot, out uint identity, out uint ta))
         {
-            slot = -1;
-            identity = 0;
-        }
-        else if (!request.ProcessIdValid)
-        {
-            // Steps 6, 7, 10: the DC's precomputed slot (PDTV = 0 and a stage active; else none: the full process
-            // handles DPE, Bare stages, and faults).
-            if (!Dir.TryGetDcHitSpace(deviceId, out slot, out identity))
-            {
-                slot = -1;
-            }
-        }
-        else if (Dir.TryGetDcPidHit(deviceId, out uint pidLimit, out ulong dcStamp) && request.ProcessId < pidLimit
-            && Dir.TryGetPcHit(deviceId, request.ProcessId, dcStamp, out slot, out identity, out uint ta))
-        {
-            // Steps 6, 7.2, 7.3: PDTV = 1 and a process_id the PDT's mode accepts (the limit is 0 when PDTV = 0).
-            // Step 14 from the PDT cache; step 15: supervisor privilege needs PC.ta.ENS; step 16: SUM, and the
-            // first stage's slot (none when PC.fsc is Bare).
-            supervisor = request.Privileged;
-            sum = (ta & PcSum) != 0;
-            ens = (ta & PcEns) != 0;
-            if (supervisor && !ens)
-            {
-                slot = -1;
-            }
-        }
-        else
-        {
-            slot = -1;
-            identity = 0;
+            return false;
         }
 
-        if (slot < 0)
+        bool supervisor = request.Privileged;
+        bool sum = (ta & PcSum) != 0;
+        bool ens = (ta & PcEns) != 0;
+        if (slot < 0 || (supervisor && !ens))
         {
-            pa = 0;
-            flags = 0;
             return false;
         }
 
@@ -340,14 +391,44 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
 
         // The copy keeps SUM and ENS, so that a user request's copy serves a later supervisor one only if the PC
         // allows it.
-        if (micro is not null)
-        {
-            bool pidValid = request.ProcessIdValid;
-            micro.Fill(MicroTlb.PageKey(request.Iova, pidValid), MicroTlb.RequesterKey(deviceId, pidValid ? request.ProcessId : 0),
-                slot, epoch, pa, flags, sum, ens);
-        }
-
+        micro?.Fill(MicroTlb.PageKey(request.Iova, true), MicroTlb.RequesterKey(deviceId, request.ProcessId), slot, epoch, pa, flags, sum, ens);
         return true;
+    }
+
+    /// <summary>Counts <paramref name="counter"/> in an engine that counts (<typeparamref name="TCount"/> = <see cref="Counting"/>;
+    /// in the other the JIT folds it away): the count itself out of line, so that the hot paths keep their frames.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void Count(int counter)
+    {
+        if (TCount.Enabled)
+        {
+            CountOutOfLine(Counters!, counter);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void CountOutOfLine(CacheCounters counters, int counter) => counters.Add(counter);
+
+    /// <summary>Counts a second-level hit of the fast paths: the IOTLB, the DC cache, and the PC cache when
+    /// <paramref name="processContext"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void CountSecondLevelHit(bool processContext)
+    {
+        if (TCount.Enabled)
+        {
+            CountSecondLevelHit(Counters!, processContext);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void CountSecondLevelHit(CacheCounters counters, bool processContext)
+    {
+        counters.Add(CacheCounters.IotlbHit);
+        counters.Add(CacheCounters.DeviceContextHit);
+        if (processContext)
+        {
+            counters.Add(CacheCounters.ProcessContextHit);
+        }
     }
 
     /// <summary>Permissions of an IOTLB hit: the access's R, W or X, and D already set for a write; then the U rules
@@ -422,8 +503,9 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
         }
 
         // Step 6: locate the device context (GET_DC), from the DDT cache when it holds it.
-        if (!Dir.TryGetDc(deviceId, out DeviceContextInfo dc)
-            && !LocateDeviceContext(deviceId, ddtp, iommuMode, extended, out FaultCause dcCause, out dc))
+        bool dcCached = Dir.TryGetDc(deviceId, out DeviceContextInfo dc);
+        Count(dcCached ? CacheCounters.DeviceContextHit : CacheCounters.DeviceContextMiss);
+        if (!dcCached && !LocateDeviceContext(deviceId, ddtp, iommuMode, extended, out FaultCause dcCause, out dc))
         {
             return Fault(iova, ttyp, dcCause, dtf: false);
         }
@@ -515,8 +597,9 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
             else
             {
                 // Step 14: locate the process context (GET_PC), from the PDT cache when it holds it.
-                if (!Dir.TryGetPc(deviceId, processId, dc.Stamp, out ProcessContextInfo pc)
-                    && !LocateProcessContext(ref w, in dc, deviceId, processId, gMode, out pc))
+                bool pcCached = Dir.TryGetPc(deviceId, processId, dc.Stamp, out ProcessContextInfo pc);
+                Count(pcCached ? CacheCounters.ProcessContextHit : CacheCounters.ProcessContextMiss);
+                if (!pcCached && !LocateProcessContext(ref w, in dc, deviceId, processId, gMode, out pc))
                 {
                     return WalkFault(iova, ttyp, ref w, dtf);
                 }
@@ -550,13 +633,15 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
         // Steps 17 to 20 from the IOTLB when it holds a live entry that permits this access.
         SpaceStamp stamp = default;
         long invalSeq = 0;
+        int hint = Iotlb.NoHint;
         bool cache = Tlb is not null && !ats && !bothBare;
         if (cache)
         {
             slot = ReadStamp(slot, identity, spaceKey, out stamp);
             invalSeq = Tlb!.InvalidationSequence;
-            if (Tlb.TryLookup(slot, stamp, request.Iova, out ulong pa, out uint flags) && Permits(flags, ref w))
+            if (Tlb.TryLookup(slot, stamp, request.Iova, out ulong pa, out uint flags, out hint) && Permits(flags, ref w))
             {
+                Count(CacheCounters.IotlbHit);
                 return new TranslationResult(pa, 1UL << (int)((flags >> Iotlb.PageShiftShift) & 0xFF), iova, ttyp,
                     (PageBasedMemoryType)((flags >> Iotlb.PbmtShift) & 3),
                     (byte)((flags & (Iotlb.R | Iotlb.W | Iotlb.X)) | TranslationResult.SuccessBit));
@@ -600,7 +685,7 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
                 Spaces.MarkSplintered(slot);
             }
 
-            Fill(Tlb!, slot, stamp, invalSeq, iova, w.Pa, shift, perms, w.FsUser, w.FsGlobal, w.FsDirty && w.GsDirty,
+            Fill(Tlb!, hint, slot, stamp, invalSeq, iova, w.Pa, shift, perms, w.FsUser, w.FsGlobal, w.FsDirty && w.GsDirty,
                 firstStage: fsMode != 0, pbmt);
         }
 
@@ -611,9 +696,10 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
     /// <summary>Step 20's IOTLB fill: <paramref name="iova"/> to <paramref name="pa"/> as one entry of the translation's
     /// page size (the smaller stage's), with its R W X, the first-stage leaf's U and G, D of both stages' leaves
     /// (a write may use the entry only then), whether a first stage took part, and the PBMT. The state is passed
-    /// by value so that the miss shortcut's walk state stays in registers.</summary>
+    /// by value so that the miss shortcut's walk state stays in registers. <paramref name="hint"/>: the failed probe's
+    /// set and way (<see cref="Iotlb.NoHint"/> for none).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Fill(Iotlb tlb, int slot, SpaceStamp stamp, long invalSeq, ulong iova, ulong pa, int shift, uint perms,
+    private static void Fill(Iotlb tlb, int hint, int slot, SpaceStamp stamp, long invalSeq, ulong iova, ulong pa, int shift, uint perms,
         bool user, bool global, bool dirty, bool firstStage, uint pbmt)
     {
         int level = (shift - 12) / 9;
@@ -624,7 +710,7 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
             | (firstStage ? 0 : Iotlb.NoFirstStage)
             | ((uint)shift << Iotlb.PageShiftShift)
             | (pbmt << Iotlb.PbmtShift);
-        tlb.Insert(slot, stamp, invalSeq, iova, level, pa & ~((1UL << (12 + 9 * level)) - 1), flags);
+        tlb.Insert(hint, slot, stamp, invalSeq, iova, level, pa & ~((1UL << (12 + 9 * level)) - 1), flags);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -4,7 +4,7 @@ namespace FastIommu.Hardware;
 
 /// <summary>The in-flight marks of walks (<see cref="WalksInFlight"/>), which IOFENCE.C waits for: where a walk
 /// begins and ends its mark.</summary>
-internal sealed partial class TranslatorEngine<TMemory>
+internal sealed partial class TranslatorEngine<TMemory, TCount>
 {
     /// <summary>Walks over PhysicalMemory end their own in-flight mark (<see cref="EndWalk"/>), with no exception
     /// handling on the miss path: that memory never throws.</summary>

@@ -25,7 +25,7 @@ public sealed class IommuTranslator
 
     /// <summary>A translator over FastIommu's own physical memory (the fast path).</summary>
     public IommuTranslator(PhysicalMemory memory, Capabilities capabilities, TranslatorCacheOptions? options = null)
-        : this(new TranslatorEngine<PhysicalMemoryAccess>(new PhysicalMemoryAccess(memory), capabilities, options))
+        : this(TranslatorEngine.Create(new PhysicalMemoryAccess(memory), capabilities, options))
     {
     }
 
@@ -34,24 +34,25 @@ public sealed class IommuTranslator
     /// have them specialised too).</summary>
     public IommuTranslator(IMemoryAccess memory, Capabilities capabilities, TranslatorCacheOptions? options = null)
         : this(memory is PhysicalMemoryAccess fast
-            ? new TranslatorEngine<PhysicalMemoryAccess>(fast, capabilities, options)
-            : new TranslatorEngine<InterfaceMemoryAccess>(new InterfaceMemoryAccess(memory), capabilities, options))
+            ? TranslatorEngine.Create(fast, capabilities, options)
+            : TranslatorEngine.Create(new InterfaceMemoryAccess(memory), capabilities, options))
     {
     }
 
     private IommuTranslator(TranslatorEngine engine)
     {
         _engine = engine;
-        _fast = engine as TranslatorEngine<PhysicalMemoryAccess>;
+        _fast = engine as TranslatorEngine<PhysicalMemoryAccess, NotCounting>;
     }
 
-    // The engine again when it is the PhysicalMemory one: a direct (devirtualised) call on the hot path.
-    private readonly TranslatorEngine<PhysicalMemoryAccess>? _fast;
+    // The engine again when it is the PhysicalMemory one that does not count: a direct (devirtualised) call on the
+    // hot path.
+    private readonly TranslatorEngine<PhysicalMemoryAccess, NotCounting>? _fast;
 
     /// <summary>A translator whose walkers are specialised for the struct memory type <typeparamref name="TMemory"/>.</summary>
     public static IommuTranslator Create<TMemory>(TMemory memory, Capabilities capabilities, TranslatorCacheOptions? options = null)
         where TMemory : struct, IMemoryAccess =>
-        new(new TranslatorEngine<TMemory>(memory, capabilities, options));
+        new(TranslatorEngine.Create(memory, capabilities, options));
 
     /// <summary>The capabilities register the translator honours (fixed at construction).</summary>
     public Capabilities Capabilities => new(_engine.Caps);
@@ -103,9 +104,17 @@ public sealed class IommuTranslator
 
     /// <summary>Non-empty IOTLB entries (live or stale); for tests and statistics.</summary>
     public int IotlbOccupancy => _engine.Tlb?.CountOccupied() ?? 0;
+
+    /// <summary>What each cache level served since the translator was made or <see cref="ResetCacheStatistics"/>
+    /// (all zero unless <see cref="TranslatorCacheOptions.CountHits"/> was set). Exact once translating threads have
+    /// stopped; see <see cref="TranslationCacheStatistics"/> for what each counter counts.</summary>
+    public TranslationCacheStatistics CacheStatistics => _engine.Counters?.Snapshot() ?? default;
+
+    /// <summary>Zeroes the counters of <see cref="CacheStatistics"/> (call it while no thread translates).</summary>
+    public void ResetCacheStatistics() => _engine.Counters?.Reset();
 }
 
-/// <summary>The state and invalidation logic shared by every memory type; <see cref="TranslatorEngine{TMemory}"/>
+/// <summary>The state and invalidation logic shared by every memory type; <see cref="TranslatorEngine{TMemory, TCount}"/>
 /// holds the walkers.</summary>
 internal abstract class TranslatorEngine
 {
@@ -122,6 +131,10 @@ internal abstract class TranslatorEngine
     public readonly MicroTlb? Micro;
     public readonly DirectoryCaches Dir;
     public readonly AddressSpaceTable Spaces;
+
+    /// <summary>The hit counters; null unless <see cref="TranslatorCacheOptions.CountHits"/> (then the hot paths
+    /// test this field and count nothing).</summary>
+    public readonly CacheCounters? Counters;
 
     /// <summary>The walks in flight, which <see cref="Fence"/> waits for.</summary>
     public readonly WalksInFlight Walks = new();
@@ -140,9 +153,17 @@ internal abstract class TranslatorEngine
         Dir = new DirectoryCaches(options.DeviceContextEntries, options.ProcessContextEntries);
         Spaces = new AddressSpaceTable(options.AddressSpaces);
         Micro = Tlb is null || options.MicroTlbEntries == 0 ? null : new MicroTlb(options.MicroTlbEntries, Spaces);
+        Counters = options.CountHits ? new CacheCounters() : null;
     }
 
     public abstract TranslationResult Translate(in TranslationRequest request);
+
+    /// <summary>The engine for <paramref name="memory"/>: one that counts cache hits when the options ask for it.</summary>
+    public static TranslatorEngine Create<TMemory>(TMemory memory, Capabilities capabilities, TranslatorCacheOptions? options)
+        where TMemory : struct, IMemoryAccess =>
+        options?.CountHits == true
+            ? new TranslatorEngine<TMemory, Counting>(memory, capabilities, options)
+            : new TranslatorEngine<TMemory, NotCounting>(memory, capabilities, options);
 
     /// <summary>ddtp as the device writes it, and the device_id limit of the IOTLB-hit path that follows from it.
     /// A translation racing the write may use either value, as one that began before the write.</summary>

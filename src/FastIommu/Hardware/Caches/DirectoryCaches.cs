@@ -137,10 +137,13 @@ internal sealed class DirectoryCaches
         return false;
     }
 
-    /// <summary>For the IOTLB-hit path of a request without process_id: the space slot precomputed when the DC was
-    /// cached (-1 when PDTV = 1 or both stages are Bare) and its identity.</summary>
+    /// <summary>For the second level and the miss path of a request without process_id, in one read of the entry:
+    /// the space slot precomputed when the DC was cached (-1 when PDTV = 1 or both stages are Bare, or without an
+    /// IOTLB) and its identity; and, when the DC translates by its first stage alone (PDTV = 0, iohgatp Bare, no MSI
+    /// page table, iosatp Sv39/48/57), DC.fsc and DC.tc's SADE and DTF (else <paramref name="fsc"/> = 0: the full
+    /// process walks). False when the device's DC is not cached.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public bool TryGetDcHitSpace(uint deviceId, out int slot, out uint identity)
+    public bool TryGetDcMiss(uint deviceId, out int slot, out uint identity, out ulong fsc, out uint tc)
     {
         DcEntry[] dc = _dc;
         if (dc.Length != 0)
@@ -151,6 +154,8 @@ internal sealed class DirectoryCaches
             uint gen = e.DdtGen;
             slot = e.HitSlot;
             identity = e.HitIdentity;
+            fsc = e.WalkFsc;
+            tc = e.WalkTc;
             if (SeqLock.Validate(ref e.Seq, seq) && key == (deviceId | ValidKey) && gen == Volatile.Read(ref _ddtGen))
             {
                 return true;
@@ -159,32 +164,19 @@ internal sealed class DirectoryCaches
 
         slot = -1;
         identity = 0;
+        fsc = 0;
+        tc = 0;
         return false;
     }
 
-    /// <summary>For the miss path of a request without process_id: when the cached DC translates by its first stage
-    /// alone (PDTV = 0, iohgatp Bare, no MSI page table, iosatp Sv39/48/57), DC.fsc, DC.tc's SADE and DTF, and
-    /// the space slot (-1 without an IOTLB) and identity of (GSCID, DC.ta.PSCID). False for any other DC, or none
-    /// cached: the full process decides.</summary>
+    /// <summary><see cref="TryGetDcMiss"/> for a DC that translates by its first stage alone: false for any other
+    /// DC, or none cached (the full process decides).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public bool TryGetDcWalk(uint deviceId, out ulong fsc, out uint tc, out int slot, out uint identity)
     {
-        DcEntry[] dc = _dc;
-        if (dc.Length != 0)
+        if (TryGetDcMiss(deviceId, out slot, out identity, out fsc, out tc) && fsc != 0)
         {
-            ref DcEntry e = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(dc), DcIndex(deviceId, dc.Length));
-            int seq = SeqLock.BeginRead(ref e.Seq);
-            uint key = e.Key;
-            uint gen = e.DdtGen;
-            fsc = e.WalkFsc;
-            tc = e.WalkTc;
-            slot = e.HitSlot;
-            identity = e.HitIdentity;
-            if (SeqLock.Validate(ref e.Seq, seq) && key == (deviceId | ValidKey) && gen == Volatile.Read(ref _ddtGen)
-                && fsc != 0)
-            {
-                return true;
-            }
+            return true;
         }
 
         fsc = 0;
@@ -194,8 +186,8 @@ internal sealed class DirectoryCaches
         return false;
     }
 
-    // Separate accessors rather than one copying every hot word: the path without process_id, the hottest in the
-    // model, reads only the two it uses; the miss path (TryGetDcWalk above) the four it uses.
+    // Separate accessors rather than one copying every hot word: the path without process_id reads the four words
+    // it uses once for both the IOTLB probe and the walk (TryGetDcMiss above).
 
     /// <summary>For the IOTLB-hit path of a request with a process_id: the PDT mode's process_id limit
     /// (0 when PDTV = 0 or pdtp is Bare) and the fill's stamp of the cached DC.</summary>

@@ -102,12 +102,67 @@ internal sealed class Iotlb
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static ulong TagOf(ulong iova, int level) => ((iova >> (12 + 9 * level)) << 3) | (uint)level;
 
+    /// <summary>No fill hint: the fill hashes and searches the set itself.</summary>
+    public const int NoHint = -1;
+
     /// <summary>Finds a live entry for <paramref name="iova"/> in space <paramref name="slot"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public bool TryLookup(int slot, SpaceStamp stamp, ulong iova, out ulong pa, out uint flags)
+    public bool TryLookup(int slot, SpaceStamp stamp, ulong iova, out ulong pa, out uint flags) =>
+        TryLookup(slot, stamp, iova, out pa, out flags, out _);
+
+    /// <summary>Finds a live entry for <paramref name="iova"/> in space <paramref name="slot"/>. On a miss,
+    /// <paramref name="hint"/> tells the fill of a 4 KiB translation (<see cref="Insert(int, int, SpaceStamp, long, ulong, int, ulong, uint)"/>)
+    /// the set the probe already hashed and the way it would replace: this translation's own dead entry, else an
+    /// empty way, else none (the fill picks a victim). <see cref="NoHint"/> when no 4 KiB entry was ever cached.
+    /// The hint only places the fill; what the fill writes is decided under the entry's sequence lock.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public bool TryLookup(int slot, SpaceStamp stamp, ulong iova, out ulong pa, out uint flags, out int hint)
     {
         int mask = Volatile.Read(ref _levelMask);
         int space = slot + 1;
+        hint = NoHint;
+        if ((mask & 1) != 0)
+        {
+            // Level 0 (4 KiB), the common leaf, first and unrolled from the others: its set and way are the hint.
+            ulong tag = TagOf(iova, 0);
+            int setIndex = SetOf(tag, space);
+            ref Entry set = ref SetAt(setIndex);
+            int chosen = NoWay;
+            for (int way = 0; way < 4; way++)
+            {
+                ref Entry e = ref Unsafe.Add(ref set, way);
+                // The sequence first (an acquire read), then the entry: the copy is consistent if the sequence
+                // is even and unchanged after it.
+                int seq = SeqLock.BeginRead(ref e.Seq);
+                int entrySpace = e.Space;
+                if (e.Tag != tag || entrySpace != space)
+                {
+                    if (entrySpace == 0 && chosen == NoWay)
+                    {
+                        chosen = way;
+                    }
+
+                    continue;
+                }
+
+                chosen = way; // this translation's entry, live or not: a fill replaces it rather than duplicate it
+                ulong paBase = e.PaBase;
+                uint epoch = e.Epoch, entryFlags = e.Flags;
+                if (!SeqLock.Validate(ref e.Seq, seq)
+                    || epoch != ((entryFlags & GlobalPage) != 0 ? stamp.AllGen : stamp.Gen))
+                {
+                    continue;
+                }
+
+                pa = paBase | (iova & 0xFFF);
+                flags = entryFlags;
+                return true;
+            }
+
+            hint = (setIndex << 3) | chosen;
+            mask &= ~1;
+        }
+
         while (mask != 0)
         {
             int level = BitOperations.TrailingZeroCount(mask);
@@ -117,8 +172,6 @@ internal sealed class Iotlb
             for (int way = 0; way < 4; way++)
             {
                 ref Entry e = ref Unsafe.Add(ref set, way);
-                // The sequence first (an acquire read), then the entry: the copy is consistent if the sequence
-                // is even and unchanged after it.
                 int seq = SeqLock.BeginRead(ref e.Seq);
                 if (e.Tag != tag || e.Space != space)
                 {
@@ -145,6 +198,9 @@ internal sealed class Iotlb
         return false;
     }
 
+    // A hint's way field (bits 2:0): 0 to 3, or NoWay (the fill picks a victim).
+    private const int NoWay = 4;
+
     /// <summary>Caches a translation made under <paramref name="stamp"/>, unless an address invalidation ran since
     /// <paramref name="invalSeq"/> was read (the walk may have seen the old tables).</summary>
     public void Insert(int slot, SpaceStamp stamp, long invalSeq, ulong iova, int level, ulong paBase, uint flags)
@@ -168,16 +224,46 @@ internal sealed class Iotlb
             way = (_victim++ ^ (int)tag) & 3;
         }
 
+        Write(ref Unsafe.Add(ref set, way), space, tag, stamp, invalSeq, level, paBase, flags);
+    }
+
+    /// <summary><see cref="Insert(int, SpaceStamp, long, ulong, int, ulong, uint)"/> placed by the
+    /// <paramref name="hint"/> of the lookup that missed (same slot and IOVA): a 4 KiB translation takes the set and
+    /// way the probe chose, with no second hash or search; any other (a superpage, or no hint) searches.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void Insert(int hint, int slot, SpaceStamp stamp, long invalSeq, ulong iova, int level, ulong paBase, uint flags)
+    {
+        if (hint < 0 || level != 0)
+        {
+            Insert(slot, stamp, invalSeq, iova, level, paBase, flags);
+            return;
+        }
+
+        ulong tag = TagOf(iova, 0);
+        int way = hint & 7;
+        if (way == NoWay)
+        {
+            way = (_victim++ ^ (int)tag) & 3;
+        }
+
+        Write(ref Unsafe.Add(ref SetAt(hint >> 3), way), slot + 1, tag, stamp, invalSeq, 0, paBase, flags);
+    }
+
+    /// <summary>The fill proper: <paramref name="target"/> takes the translation under its sequence lock, unless
+    /// another thread owns the entry or an address invalidation ran since <paramref name="invalSeq"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void Write(ref Entry target, int space, ulong tag, SpaceStamp stamp, long invalSeq, int level, ulong paBase, uint flags)
+    {
         // The level's bit before the sequence check, each side with a full fence between its store and its load
         // (here the Or or the CAS below; InvalidateAddress: the sequence increment): either this fill sees the
         // invalidation's new sequence and gives up, or the invalidation sees the bit and visits this entry. Set after
-        // the entry, an invalidation that ran in between skipped the level and the entry stayed live.
+        // the entry, an invalidation that ran in between skipped the level and the entry stayed live. (A hinted fill
+        // is at level 0, whose bit its probe saw set: the Or is skipped, the CAS is the fence.)
         if ((Volatile.Read(ref _levelMask) & (1 << level)) == 0)
         {
             Interlocked.Or(ref _levelMask, 1 << level);
         }
 
-        ref Entry target = ref Unsafe.Add(ref set, way);
         if (!SeqLock.TryEnter(ref target.Seq, out int start))
         {
             return; // another thread owns the entry; caching is optional
