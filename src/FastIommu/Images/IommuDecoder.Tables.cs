@@ -58,13 +58,22 @@ public sealed partial class IommuDecoder
         }
 
         ulong[] entries = walk.Buffers[level];
-        if (!ReadTable(spa, entries))
+        int pages = entries.Length / 512;
+        int missing = ReadTablePages(spa, entries);
+        if (missing == pages)
         {
             AddFinding(table, new($"{table.Mode} level {level} table", spa, FaultCause.ReadAccessFault, "the table is not in memory"));
             return;
         }
 
-        table.TablePages += entries.Length / 512;
+        if (missing != 0)
+        {
+            // An x4 root (16 KiB) with pages missing: the hardware reads one entry, so the present pages still work.
+            AddFinding(table, new($"{table.Mode} level {level} table", spa, FaultCause.ReadAccessFault,
+                $"{missing} of its {pages} pages are not in memory; their entries are access faults"));
+        }
+
+        table.TablePages += pages - missing;
         int shift = 12 + (9 * level);
         for (int i = 0; i < entries.Length; i++)
         {
@@ -179,6 +188,29 @@ public sealed partial class IommuDecoder
             : null;
     }
 
+    /// <summary>Reads a table page by page (an x4 root is four): a page that is not in memory reads as invalid
+    /// entries. Returns how many pages were missing.</summary>
+    private int ReadTablePages(ulong pa, ulong[] entries)
+    {
+        if (ReadTable(pa, entries))
+        {
+            return 0;
+        }
+
+        int missing = 0;
+        for (int page = 0; page < entries.Length / 512; page++)
+        {
+            var part = entries.AsSpan(page * 512, 512);
+            if (!ReadTable(pa + ((ulong)page * ImageFormat.PageSize), part))
+            {
+                part.Clear();
+                missing++;
+            }
+        }
+
+        return missing;
+    }
+
     private static string Where(DecodedTable table, int level, ulong input) =>
         $"{table.Mode} level {level} entry for {(table.IsGStage ? "gpa" : "iova")} 0x{input:x}";
 
@@ -241,6 +273,10 @@ public sealed partial class IommuDecoder
                 why = $"the G-stage table at 0x{table:x} is not in memory";
                 return false;
             }
+
+            // A structure page even when the G-stage's own walk could not read its whole table (a 16 KiB root with a
+            // page missing): the hardware's implicit read needs it, so a capture must keep it.
+            _pages.Add((table + (index << 3)) & ~0xFFFUL);
 
             if ((raw & Pte.V) == 0 || BadPteReason(raw) is not null)
             {

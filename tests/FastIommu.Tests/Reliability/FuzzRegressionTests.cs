@@ -1,6 +1,8 @@
 using FastIommu.Formats.RiscV;
 using FastIommu.Hardware;
+using FastIommu.Images;
 using FastIommu.Memory;
+using FastIommu.Tests.Images;
 
 namespace FastIommu.Tests.Reliability;
 
@@ -65,5 +67,44 @@ public class FuzzRegressionTests
         var translator = new IommuTranslator(memory, new Capabilities(Caps)) { Ddtp = new Ddtp(((Base >> 12) << 10) | 2) };
         TranslationResult r = translator.Translate(new TranslationRequest(1, 0xC000_1000, AccessType.Read));
         Assert.That(r.PageSize, Is.EqualTo(1UL << 30), $"no page of this GiB is in the window: {r}");
+    }
+
+    [Test]
+    public void A_capture_keeps_the_G_stage_pages_a_nested_first_stage_is_found_through_when_the_G_stage_root_is_incomplete()
+    {
+        // Found by ImageFuzzTests, seed 3001146 ("delete 46": a page of a 16 KiB Sv39x4 root left out of the image):
+        // "the image captured from the read image's 66 structure pages decodes differently: structure pages 66 ...,
+        // captured structure pages 43". The decoder read a table whole or not at all, so it walked none of a G-stage
+        // whose root missed one page, and recorded none of its pages; yet it found the nested first stage's tables
+        // through that G-stage entry by entry, as the hardware does. Capture kept the first-stage tables and dropped
+        // the G-stage pages that lead to them (and to the data): the captured image faulted (cause 5) where the image
+        // translated. Now the root is read page by page (a missing page is a finding, its entries access faults), and
+        // the G-stage pages a table address is resolved through are structure pages.
+        using var scenario = GoldenScenarios.Build("two-stage");
+        TableImage whole = scenario.Capture();
+        ulong gRoot = IommuDecoder.Decode(whole).Devices.Single(d => d.DeviceId == 1).Context.Iohgatp.RootAddress;
+        var pages = new List<(ulong, byte[])>();
+        for (int i = 0; i < whole.Memory.PageCount; i++)
+        {
+            if (whole.Memory.PageAddress(i) != gRoot + 0x3000) // the root's last page: no entry the scenario uses
+            {
+                pages.Add((whole.Memory.PageAddress(i), whole.Memory.PageBytes(i).ToArray()));
+            }
+        }
+
+        var damaged = new TableImage(whole.Ddtp, whole.Capabilities, whole.Fctl, SparseMemory.FromPages(pages));
+        string text = TextDump.ToText(IommuDecoder.Decode(damaged));
+        TableImage captured = TableImage.Capture(damaged.Memory, damaged.Ddtp, damaged.Capabilities, damaged.Fctl);
+        var request = new TranslationRequest(1, 0x1000_0010, AccessType.Read);
+        TranslationResult before = damaged.CreateTranslator(TranslatorCacheOptions.Uncached).Translate(in request);
+        TranslationResult after = captured.CreateTranslator(TranslatorCacheOptions.Uncached).Translate(in request);
+        Assert.Multiple(() =>
+        {
+            Assert.That(captured.Memory.IndexOf(gRoot), Is.GreaterThanOrEqualTo(0), "the root page the first stage is found through is captured");
+            Assert.That(TextDump.ToText(IommuDecoder.Decode(captured)), Is.EqualTo(text), "the capture decodes as the image it was taken from");
+            Assert.That(after.PhysicalAddress, Is.EqualTo(before.PhysicalAddress), $"and translates the same: {before} vs {after}");
+            Assert.That(before.Success, Is.True, $"the hardware translates through the incomplete root: {before}");
+            Assert.That(text, Does.Contain("1 of its 4 pages are not in memory"), "the dump says what is missing");
+        });
     }
 }
