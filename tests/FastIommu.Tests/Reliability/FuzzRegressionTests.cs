@@ -1,3 +1,6 @@
+using System.Globalization;
+using System.Text;
+using FastIommu.Cli.Translate;
 using FastIommu.Formats.RiscV;
 using FastIommu.Hardware;
 using FastIommu.Images;
@@ -105,6 +108,29 @@ public class FuzzRegressionTests
             Assert.That(after.PhysicalAddress, Is.EqualTo(before.PhysicalAddress), $"and translates the same: {before} vs {after}");
             Assert.That(before.Success, Is.True, $"the hardware translates through the incomplete root: {before}");
             Assert.That(text, Does.Contain("1 of its 4 pages are not in memory"), "the dump says what is missing");
+        });
+    }
+
+    [Test]
+    public void A_query_line_with_a_device_id_wider_than_24_bits_is_a_bad_line_and_the_next_lines_run()
+    {
+        // Found by QueryParserFuzzTests, seed 917505: "System.ArgumentOutOfRangeException: device_id 0x1982f6e2 is
+        // wider than 24 bits" escaped the query loop (the parser took any 32-bit DEVICE_ID, TranslationRequest refuses
+        // more than 24), so `fastiommu translate` stopped at that line with no line number instead of reporting it
+        // and running the rest.
+        using var memory = PhysicalMemory.Allocate(1 << 16, Base);
+        var translator = new IommuTranslator(memory, Capabilities.FullRv64) { Ddtp = new Ddtp(1) }; // Bare
+        var errors = new StringWriter(CultureInfo.InvariantCulture);
+        var output = new MemoryStream();
+        var runner = new QueryRunner(translator, errors);
+        runner.Run(new MemoryStream("0x1000000 - 0x1000 r\n0xffffff - 0x2000 w\n"u8.ToArray()), output);
+        Assert.Multiple(() =>
+        {
+            Assert.That(errors.ToString(), Is.EqualTo("fastiommu translate: line 1: DEVICE_ID is wider than 24 bits (at most 0xffffff)" + Environment.NewLine),
+                "the line is reported with its number");
+            Assert.That(Encoding.UTF8.GetString(output.ToArray()), Does.StartWith("{\"device\":16777215,\"pasid\":null,\"iova\":\"0x2000\""),
+                "the next line (the widest device_id) still runs");
+            Assert.That(QueryRunner.Parse("16777216 - 0 r"u8, out _, out string? error), Is.EqualTo(LineKind.Malformed), error);
         });
     }
 }
