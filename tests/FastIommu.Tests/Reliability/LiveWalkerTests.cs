@@ -55,7 +55,7 @@ public class LiveWalkerTests
 
     /// <summary>Memory that yields at one read in 16 of a level-1 entry: a walk stretched at the point where it holds
     /// a pointer to a level-0 table.</summary>
-    private sealed class StretchingAccess(PhysicalMemory memory, ulong tableStart, ulong tableEnd) : IMemoryAccess
+    internal sealed class StretchingAccess(PhysicalMemory memory, ulong tableStart, ulong tableEnd) : IMemoryAccess
     {
         private readonly PhysicalMemoryAccess _inner = new(memory);
         [ThreadStatic] private static int t_reads;
