@@ -205,6 +205,14 @@ public class LiveWalkerTests
 
                     if (!Explained(slot, first, last, in request, in result))
                     {
+                        // The history is a ring: if the mapper went round it while this thread was checking (a reader
+                        // preempted for a while), the states of the window may be overwritten. Not checkable.
+                        if ((Volatile.Read(ref slot.Sequence) + 1) / 2 - first >= HistoryDepth - 2)
+                        {
+                            Interlocked.Increment(ref skipped);
+                            continue;
+                        }
+
                         Interlocked.Increment(ref violations);
                         lock (examples)
                         {
