@@ -342,6 +342,13 @@ internal sealed partial class TranslatorEngine<TMemory> : TranslatorEngine where
         // allows it.
         if (micro is not null)
         {
+            // Interleaving point: an IOTLB hit about to be copied to the micro-TLB with the epochs read before the
+            // lookup; an invalidation that runs here must leave the copy stale.
+            if (Interleaving.Enabled)
+            {
+                Interleaving.Reach("MicroTlb.FillReady");
+            }
+
             bool pidValid = request.ProcessIdValid;
             micro.Fill(MicroTlb.PageKey(request.Iova, pidValid), MicroTlb.RequesterKey(deviceId, pidValid ? request.ProcessId : 0),
                 slot, epoch, pa, flags, sum, ens);
