@@ -19,7 +19,21 @@ public sealed partial class IommuDecoder
         public required HashSet<(ulong Page, int Level)> Visited { get; init; } // per table: a page linked twice is walked once
     }
 
+    /// <summary>The decoded table at <paramref name="root"/>: walked the first time, then the same object for every
+    /// context that points at it with the same mode, G-stage and A/D settings.</summary>
     private DecodedTable WalkTable(PagingModeKind mode, ulong root, Iohgatp? gStage, bool ade, bool gade = false)
+    {
+        var key = (mode, root, gStage?.Value, ade, gade);
+        if (!_tables.TryGetValue(key, out DecodedTable? table))
+        {
+            table = WalkNewTable(mode, root, gStage, ade, gade);
+            _tables.Add(key, table);
+        }
+
+        return table;
+    }
+
+    private DecodedTable WalkNewTable(PagingModeKind mode, ulong root, Iohgatp? gStage, bool ade, bool gade)
     {
         var table = new DecodedTable(mode, root, nested: gStage is not null);
         int levels = PagingModes.Levels(mode);
@@ -318,9 +332,9 @@ public sealed partial class IommuDecoder
     /// <summary>A nested first stage's mappings through the G-stage: IOVA -> SPA, in pieces where either stage changes.</summary>
     private static void Combine(DecodedTable firstStage, DecodedTable? gStage)
     {
-        if (gStage is null)
+        if (gStage is null || firstStage.Effective is not null)
         {
-            return;
+            return; // no G-stage, or a shared table already combined with it (the same G-stage: it is in the key)
         }
 
         var effective = new List<MappingRange>();

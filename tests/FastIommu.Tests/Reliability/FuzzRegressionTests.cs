@@ -133,4 +133,63 @@ public class FuzzRegressionTests
             Assert.That(QueryRunner.Parse("16777216 - 0 r"u8, out _, out string? error), Is.EqualTo(LineKind.Malformed), error);
         });
     }
+
+    [Test]
+    public void A_table_that_many_process_contexts_point_at_is_decoded_once()
+    {
+        // Found while writing ImageFuzzTests (by reading the decoder, then measured; random mutation does not build
+        // this): one DC with a PD8 whose 256 PCs all point at one Sv39 table of n level-0 pages of alternating R/RW
+        // leaves. Each PC's table was walked and its ranges kept again: n = 40 (a 180,640-byte image) allocated
+        // 644 MiB to decode, so a 2 MB image of this shape needed gigabytes. Now the table is decoded once and shared.
+        const ulong B = 0x8000_0000;
+        const int N = 8;
+        var pages = new List<(ulong, byte[])>();
+        var ddt = new byte[4096];
+        BitConverter.TryWriteBytes(ddt.AsSpan(0), 1UL | (1UL << 5));                             // DC 0: tc V, PDTV
+        BitConverter.TryWriteBytes(ddt.AsSpan(24), (1UL << 60) | ((B + 0x1000) >> 12));          // fsc: PD8 at B + 4 KiB
+        pages.Add((B, ddt));
+        var pdt = new byte[4096];
+        for (int i = 0; i < 256; i++)
+        {
+            BitConverter.TryWriteBytes(pdt.AsSpan(16 * i), 1UL | ((ulong)(i + 1) << 12));         // ta: V, PSCID
+            BitConverter.TryWriteBytes(pdt.AsSpan((16 * i) + 8), (8UL << 60) | ((B + 0x2000) >> 12)); // fsc: Sv39, one root
+        }
+
+        pages.Add((B + 0x1000, pdt));
+        var root = new byte[4096];
+        BitConverter.TryWriteBytes(root.AsSpan(0), (((B + 0x3000) >> 12) << 10) | 1);
+        pages.Add((B + 0x2000, root));
+        var l1 = new byte[4096];
+        for (int j = 0; j < N; j++)
+        {
+            BitConverter.TryWriteBytes(l1.AsSpan(8 * j), (((B + 0x4000 + ((ulong)j * 0x1000)) >> 12) << 10) | 1);
+        }
+
+        pages.Add((B + 0x3000, l1));
+        for (int j = 0; j < N; j++)
+        {
+            var l0 = new byte[4096];
+            for (int k = 0; k < 512; k++)
+            {
+                ulong flags = Pte.V | Pte.R | Pte.A | Pte.U | ((k & 1) != 0 ? Pte.W | Pte.D : 0);   // R and RW alternate: no coalescing
+                BitConverter.TryWriteBytes(l0.AsSpan(8 * k), (((0x1_0000_0000UL + ((ulong)k * 0x1000)) >> 12) << 10) | flags);
+            }
+
+            pages.Add((B + 0x4000 + ((ulong)j * 0x1000), l0));
+        }
+
+        var image = new TableImage(new Ddtp(((B >> 12) << 10) | 2), Capabilities.FullRv64, default, SparseMemory.FromPages(pages));
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        DecodedIommu decoded = IommuDecoder.Decode(image);
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        var processes = decoded.Devices.Single().Processes;
+        Assert.Multiple(() =>
+        {
+            Assert.That(processes, Has.Count.EqualTo(256), "every PC is decoded");
+            Assert.That(processes.All(p => p.FirstStage!.Ranges.Count == N * 512), Is.True, "each lists the table's every leaf");
+            Assert.That(processes.All(p => ReferenceEquals(p.FirstStage, processes[0].FirstStage)), Is.True, "one decoded table, shared");
+            Assert.That(allocated, Is.LessThan(8L << 20),
+                $"decoding a {image.SizeInBytes}-byte image allocates about one table's worth, not 256 ({allocated} bytes)");
+        });
+    }
 }
