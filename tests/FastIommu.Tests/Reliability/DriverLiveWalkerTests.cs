@@ -22,10 +22,11 @@ public enum DriverSyncOrder
 
 /// <summary>
 /// Concurrency with live walkers through the driver layer: mapper threads map, unmap and sync on a Sv39
-/// <see cref="PagingDomain"/> through <see cref="IommuDriver"/> (the domain attached to device 1 of an in-process
-/// <see cref="RiscVIommu"/> behind <see cref="InProcessMmio"/>; commands go through the real command queue, IOFENCE.C
-/// included), unmaps either synced one by one or gathered by two to four and synced at once, while reader threads
-/// translate through the device with every cache on (IOTLB, micro-TLB, directory caches). The checker is
+/// <see cref="PagingDomain"/> through <see cref="IommuDriver"/> (the domain attached to a group holding device 1 of
+/// two in-process <see cref="RiscVIommu"/> instances behind <see cref="InProcessMmio"/>; commands go through the real
+/// command queues, IOFENCE.C included, one per instance and sync), unmaps either synced one by one or gathered by two
+/// to four and synced at once, while one reader thread per IOMMU translates through it with every cache on (IOTLB,
+/// micro-TLB, directory caches). The checker is
 /// <see cref="LiveWalkerTests"/>': each slot (a 2 MiB IOVA region owned by one mapper) publishes a seqlock'ed history
 /// of its states, every PA ever mapped is unique, and a translation must match a state live between the reader's two
 /// reads of the slot's sequence. A slot's sequence stays odd from its unmap until the sync that covers it returns. The
@@ -99,11 +100,18 @@ public class DriverLiveWalkerTests
         var allocator = new PageAllocator(memory, WindowBase, 16UL << 20);
         using var driver = new IommuDriver(allocator);
         var access = new LiveWalkerTests.StretchingAccess(memory, allocator.Start, allocator.Start + ((ulong)allocator.TotalPages * 4096));
-        var device = new RiscVIommu(access, Capabilities.FullRv64, cacheOptions: TranslatorCacheOptions.Default);
-        IommuInstance instance = driver.AddInstance(new InProcessMmio(device));
-        PagingDomain domain = driver.CreatePagingDomain(PagingModeKind.Sv39);
+        // Two IOMMUs, device 1 behind each, in one group: every sync invalidates and fences both.
+        var devices = new RiscVIommu[2];
+        var instances = new IommuInstance[2];
         DeviceGroup group = driver.CreateGroup();
-        instance.AddDevice(DeviceId, group);
+        for (int i = 0; i < devices.Length; i++)
+        {
+            devices[i] = new RiscVIommu(access, Capabilities.FullRv64, cacheOptions: TranslatorCacheOptions.Default);
+            instances[i] = driver.AddInstance(new InProcessMmio(devices[i]));
+            instances[i].AddDevice(DeviceId, group);
+        }
+
+        PagingDomain domain = driver.CreatePagingDomain(PagingModeKind.Sv39);
         driver.Attach(group, domain);
         long baseline = allocator.PagesInUse;
 
@@ -177,7 +185,7 @@ public class DriverLiveWalkerTests
                     ulong iova = SlotIova(s) + (rng.Next(2) == 0 ? (ulong)rng.Next(4 * 4096) : (ulong)rng.Next((int)SlotSize));
                     var request = new TranslationRequest(DeviceId, iova, rng.Next(2) == 0 ? AccessType.Read : AccessType.Write);
                     long before = Volatile.Read(ref slot.Sequence);
-                    TranslationResult result = device.Translate(in request);
+                    TranslationResult result = devices[id].Translate(in request); // one reader per IOMMU
                     long after = Volatile.Read(ref slot.Sequence);
                     Interlocked.Increment(ref translations);
                     if (result.Success)
@@ -288,7 +296,11 @@ public class DriverLiveWalkerTests
                 default:
                     gather.Inner.Complete();
                     InvalidatePscid(domain);
-                    instance.Commands.Sync();
+                    foreach (IommuInstance instance in instances)
+                    {
+                        instance.Commands.Sync();
+                    }
+
                     break;
             }
 
