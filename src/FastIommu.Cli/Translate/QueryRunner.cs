@@ -99,6 +99,27 @@ internal sealed class QueryRunner(IommuTranslator translator, TextWriter error)
 
     private void Process(ReadOnlySpan<byte> text, long line)
     {
+        switch (Parse(text, out QueryLine query, out string? error))
+        {
+            case LineKind.Query:
+                var request = query.ToRequest();
+                var result = translator.Translate(in request);
+                Queries++;
+                Write(query.DeviceId, query.HasProcess, query.ProcessId, query.Iova, query.Access, in result);
+                break;
+            case LineKind.Malformed:
+                Malformed(line, error!);
+                break;
+        }
+    }
+
+    /// <summary>Parses one line (without its '\n'): <c>DEVICE_ID PROCESS_ID|- IOVA r|w|x [s]</c>, tokens separated by
+    /// spaces or tabs, one trailing '\r' dropped. Blank lines and lines starting with '#' are <see cref="LineKind.Skip"/>.
+    /// Never throws, allocates nothing: <paramref name="error"/> is a constant saying what is wrong.</summary>
+    internal static LineKind Parse(ReadOnlySpan<byte> text, out QueryLine query, out string? error)
+    {
+        query = default;
+        error = null;
         if (!text.IsEmpty && text[^1] == '\r')
         {
             text = text[..^1];
@@ -107,15 +128,14 @@ internal sealed class QueryRunner(IommuTranslator translator, TextWriter error)
         text = Trim(text);
         if (text.IsEmpty || text[0] == '#')
         {
-            return;
+            return LineKind.Skip;
         }
 
-        // DEVICE_ID PROCESS_ID|- IOVA r|w|x [s]
         if (!NextToken(ref text, out var device) || !NextToken(ref text, out var process) || !NextToken(ref text, out var iova)
             || !NextToken(ref text, out var access))
         {
-            Malformed(line, "expected DEVICE_ID PROCESS_ID|- IOVA r|w|x [s]");
-            return;
+            error = "expected DEVICE_ID PROCESS_ID|- IOVA r|w|x [s]";
+            return LineKind.Malformed;
         }
 
         bool privileged = false;
@@ -123,49 +143,51 @@ internal sealed class QueryRunner(IommuTranslator translator, TextWriter error)
         {
             if (flag.Length != 1 || flag[0] != 's' || NextToken(ref text, out _))
             {
-                Malformed(line, "after the access only 's' (privileged) may follow");
-                return;
+                error = "after the access only 's' (privileged) may follow";
+                return LineKind.Malformed;
             }
 
             privileged = true;
         }
 
-        if (!TryParse(device, out ulong deviceId) || deviceId > uint.MaxValue)
+        if (!TryParse(device, out ulong deviceId))
         {
-            Malformed(line, "DEVICE_ID is not a number (hex with 0x, or decimal)");
-            return;
+            error = "DEVICE_ID is not a number (hex with 0x, or decimal)";
+            return LineKind.Malformed;
+        }
+
+        if (deviceId > TranslationRequest.MaxDeviceId)
+        {
+            // No bus carries a wider one (TranslationRequest refuses it): a bad line, not the end of the run.
+            error = "DEVICE_ID is wider than 24 bits (at most 0xffffff)";
+            return LineKind.Malformed;
         }
 
         bool hasProcess = !(process.Length == 1 && process[0] == '-');
         ulong processId = 0;
         if (hasProcess && (!TryParse(process, out processId) || processId > uint.MaxValue))
         {
-            Malformed(line, "PROCESS_ID is neither '-' nor a number");
-            return;
+            error = "PROCESS_ID is neither '-' nor a number";
+            return LineKind.Malformed;
         }
 
         if (!TryParse(iova, out ulong address))
         {
-            Malformed(line, "IOVA is not a number (hex with 0x, or decimal)");
-            return;
+            error = "IOVA is not a number (hex with 0x, or decimal)";
+            return LineKind.Malformed;
         }
 
         if (access.Length != 1 || access[0] is not ((byte)'r' or (byte)'w' or (byte)'x'))
         {
-            Malformed(line, "the access must be r, w or x");
-            return;
+            error = "the access must be r, w or x";
+            return LineKind.Malformed;
         }
 
-        var type = access[0] switch { (byte)'r' => AccessType.Read, (byte)'w' => AccessType.Write, _ => AccessType.Execute };
-        var request = hasProcess
-            ? new TranslationRequest((uint)deviceId, (uint)processId, address, type, privileged)
-            : new TranslationRequest((uint)deviceId, address, type);
-        var result = translator.Translate(in request);
-        Queries++;
-        Write(deviceId, hasProcess, processId, address, access[0], in result);
+        query = new QueryLine((uint)deviceId, hasProcess, (uint)processId, address, access[0], privileged);
+        return LineKind.Query;
     }
 
-    private void Write(ulong device, bool hasProcess, ulong process, ulong iova, byte access, in TranslationResult result)
+    private void Write(uint device, bool hasProcess, uint process, ulong iova, byte access, in TranslationResult result)
     {
         if (_outPos > _out.Length - MaxOutputLine)
         {
@@ -320,5 +342,30 @@ internal sealed class QueryRunner(IommuTranslator translator, TextWriter error)
         }
 
         return true;
+    }
+}
+
+/// <summary>What a query line is.</summary>
+internal enum LineKind
+{
+    /// <summary>A blank line or a comment.</summary>
+    Skip,
+    /// <summary>A well-formed query.</summary>
+    Query,
+    /// <summary>Not a query; the parser says why.</summary>
+    Malformed,
+}
+
+/// <summary>A parsed query line: <c>DEVICE_ID PROCESS_ID|- IOVA r|w|x [s]</c>.</summary>
+/// <param name="Access">'r', 'w' or 'x'.</param>
+/// <param name="Privileged">The trailing 's': a supervisor-mode request (with a process_id).</param>
+internal readonly record struct QueryLine(uint DeviceId, bool HasProcess, uint ProcessId, ulong Iova, byte Access, bool Privileged)
+{
+    public TranslationRequest ToRequest()
+    {
+        var type = Access switch { (byte)'r' => AccessType.Read, (byte)'w' => AccessType.Write, _ => AccessType.Execute };
+        return HasProcess
+            ? new TranslationRequest(DeviceId, ProcessId, Iova, type, Privileged)
+            : new TranslationRequest(DeviceId, Iova, type);
     }
 }

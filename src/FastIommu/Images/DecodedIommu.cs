@@ -161,6 +161,8 @@ public sealed class DecodedProcess
 }
 
 /// <summary>A page table (first stage or G-stage) and its mappings, coalesced.</summary>
+/// <remarks>Contexts that point at the same table with the same mode, G-stage and A/D settings share one instance:
+/// it is decoded once, however many DCs and PCs use it.</remarks>
 public sealed class DecodedTable
 {
     internal DecodedTable(PagingModeKind mode, ulong root, bool nested)

@@ -19,7 +19,21 @@ public sealed partial class IommuDecoder
         public required HashSet<(ulong Page, int Level)> Visited { get; init; } // per table: a page linked twice is walked once
     }
 
+    /// <summary>The decoded table at <paramref name="root"/>: walked the first time, then the same object for every
+    /// context that points at it with the same mode, G-stage and A/D settings.</summary>
     private DecodedTable WalkTable(PagingModeKind mode, ulong root, Iohgatp? gStage, bool ade, bool gade = false)
+    {
+        var key = (mode, root, gStage?.Value, ade, gade);
+        if (!_tables.TryGetValue(key, out DecodedTable? table))
+        {
+            table = WalkNewTable(mode, root, gStage, ade, gade);
+            _tables.Add(key, table);
+        }
+
+        return table;
+    }
+
+    private DecodedTable WalkNewTable(PagingModeKind mode, ulong root, Iohgatp? gStage, bool ade, bool gade)
     {
         var table = new DecodedTable(mode, root, nested: gStage is not null);
         int levels = PagingModes.Levels(mode);
@@ -58,13 +72,22 @@ public sealed partial class IommuDecoder
         }
 
         ulong[] entries = walk.Buffers[level];
-        if (!ReadTable(spa, entries))
+        int pages = entries.Length / 512;
+        int missing = ReadTablePages(spa, entries);
+        if (missing == pages)
         {
             AddFinding(table, new($"{table.Mode} level {level} table", spa, FaultCause.ReadAccessFault, "the table is not in memory"));
             return;
         }
 
-        table.TablePages += entries.Length / 512;
+        if (missing != 0)
+        {
+            // An x4 root (16 KiB) with pages missing: the hardware reads one entry, so the present pages still work.
+            AddFinding(table, new($"{table.Mode} level {level} table", spa, FaultCause.ReadAccessFault,
+                $"{missing} of its {pages} pages are not in memory; their entries are access faults"));
+        }
+
+        table.TablePages += pages - missing;
         int shift = 12 + (9 * level);
         for (int i = 0; i < entries.Length; i++)
         {
@@ -179,6 +202,29 @@ public sealed partial class IommuDecoder
             : null;
     }
 
+    /// <summary>Reads a table page by page (an x4 root is four): a page that is not in memory reads as invalid
+    /// entries. Returns how many pages were missing.</summary>
+    private int ReadTablePages(ulong pa, ulong[] entries)
+    {
+        if (ReadTable(pa, entries))
+        {
+            return 0;
+        }
+
+        int missing = 0;
+        for (int page = 0; page < entries.Length / 512; page++)
+        {
+            var part = entries.AsSpan(page * 512, 512);
+            if (!ReadTable(pa + ((ulong)page * ImageFormat.PageSize), part))
+            {
+                part.Clear();
+                missing++;
+            }
+        }
+
+        return missing;
+    }
+
     private static string Where(DecodedTable table, int level, ulong input) =>
         $"{table.Mode} level {level} entry for {(table.IsGStage ? "gpa" : "iova")} 0x{input:x}";
 
@@ -242,6 +288,10 @@ public sealed partial class IommuDecoder
                 return false;
             }
 
+            // A structure page even when the G-stage's own walk could not read its whole table (a 16 KiB root with a
+            // page missing): the hardware's implicit read needs it, so a capture must keep it.
+            _pages.Add((table + (index << 3)) & ~0xFFFUL);
+
             if ((raw & Pte.V) == 0 || BadPteReason(raw) is not null)
             {
                 return GuestFault(out cause, out why, "the G-stage does not map the GPA");
@@ -282,9 +332,9 @@ public sealed partial class IommuDecoder
     /// <summary>A nested first stage's mappings through the G-stage: IOVA -> SPA, in pieces where either stage changes.</summary>
     private static void Combine(DecodedTable firstStage, DecodedTable? gStage)
     {
-        if (gStage is null)
+        if (gStage is null || firstStage.Effective is not null)
         {
-            return;
+            return; // no G-stage, or a shared table already combined with it (the same G-stage: it is in the key)
         }
 
         var effective = new List<MappingRange>();

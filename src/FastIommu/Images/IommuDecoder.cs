@@ -21,6 +21,9 @@ public sealed partial class IommuDecoder
     // Directory pages already walked, by level: a page linked twice (aliased, or a loop in damaged memory) is walked once,
     // so the work is bounded by the memory's size whatever the entries say.
     private readonly HashSet<(ulong Page, int Level)> _directoryVisited = [];
+    // Tables already decoded, by what decides their decoding: contexts that point at one table share its result, so
+    // the work is bounded by the memory's size, not by the number of contexts times the table's size.
+    private readonly Dictionary<(PagingModeKind Mode, ulong Root, ulong? GStage, bool Ade, bool Gade), DecodedTable> _tables = [];
     private readonly ulong[] _buffer = new ulong[2048]; // one table (an x4 root is 2048 entries)
 
     private IommuDecoder(IMemoryAccess memory, Capabilities caps, Fctl fctl)

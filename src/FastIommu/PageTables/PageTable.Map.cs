@@ -297,6 +297,13 @@ public sealed unsafe partial class PageTable<TMode> where TMode : struct, IPagin
                 continue;
             }
 
+            // Interleaving point: n entries of a live table are reserved (its count holds them, so it cannot die);
+            // the leaves are not written yet.
+            if (Interleaving.Enabled)
+            {
+                Interleaving.Reach("PageTable.LeavesReserved");
+            }
+
             if (level == 0 && _svnapot)
             {
                 WriteLeaves0(ref first, n, cur, curPa, leafBits);
@@ -351,6 +358,12 @@ public sealed unsafe partial class PageTable<TMode> where TMode : struct, IPagin
             Volatile.Write(ref side, ((side & GenMask) + GenUnit) | DeadBit);
             _allocator.FreePage(page);
             ReleaseAndFreeEmpty(ref path, level, 1, gather);
+        }
+        else if (Interleaving.Enabled)
+        {
+            // Interleaving point: the new table is linked (the parent's reservation is now its entry); it holds no
+            // entry and no reservation yet, and the mapper has not walked into it.
+            Interleaving.Reach("PageTable.TableInstalled");
         }
 
         return MapStatus.Success;

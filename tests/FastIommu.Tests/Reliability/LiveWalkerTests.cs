@@ -55,7 +55,7 @@ public class LiveWalkerTests
 
     /// <summary>Memory that yields at one read in 16 of a level-1 entry: a walk stretched at the point where it holds
     /// a pointer to a level-0 table.</summary>
-    private sealed class StretchingAccess(PhysicalMemory memory, ulong tableStart, ulong tableEnd) : IMemoryAccess
+    internal sealed class StretchingAccess(PhysicalMemory memory, ulong tableStart, ulong tableEnd) : IMemoryAccess
     {
         private readonly PhysicalMemoryAccess _inner = new(memory);
         [ThreadStatic] private static int t_reads;
@@ -205,6 +205,14 @@ public class LiveWalkerTests
 
                     if (!Explained(slot, first, last, in request, in result))
                     {
+                        // The history is a ring: if the mapper went round it while this thread was checking (a reader
+                        // preempted for a while), the states of the window may be overwritten. Not checkable.
+                        if ((Volatile.Read(ref slot.Sequence) + 1) / 2 - first >= HistoryDepth - 2)
+                        {
+                            Interlocked.Increment(ref skipped);
+                            continue;
+                        }
+
                         Interlocked.Increment(ref violations);
                         lock (examples)
                         {

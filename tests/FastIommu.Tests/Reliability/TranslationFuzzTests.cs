@@ -232,7 +232,7 @@ public class TranslationFuzzTests
     private static readonly FaultCause[] SpecCauses = Enum.GetValues<FaultCause>();
 
     /// <summary>What any result must look like, whatever the input.</summary>
-    private static void CheckShape(in TranslationRequest request, in TranslationResult r)
+    internal static void CheckShape(in TranslationRequest request, in TranslationResult r)
     {
         if (r.Success && r.Cause == FaultCause.None)
         {

@@ -28,6 +28,41 @@ public class TranslationInterleavingTests
             "after IOTINVAL.VMA AV=1 returned, no cache may still hold the entry filled by the walk it raced");
     }
 
+    [TestCase("vma-addr")]
+    [TestCase("vma-pscid")]
+    [TestCase("all")]
+    public void An_invalidation_between_an_iotlb_hit_and_its_micro_tlb_copy_leaves_the_copy_stale(string form)
+    {
+        // Interleaving: the second translation of the IOVA hits the IOTLB and is held just before copying the hit into
+        // the micro-TLB (MicroTlb.FillReady), with the epochs read before the lookup. Software changes the leaf and
+        // runs an invalidation covering it to completion; then the copy is made. The copy must not serve: the next
+        // translation walks and returns the new PA.
+        using var bed = new TranslationBed().SingleStage();
+        Assert.That(bed.Translate(1, TranslationBed.Iova).PhysicalAddress, Is.EqualTo(TranslationBed.ExpectedPa), "the walk fills the IOTLB");
+        using var pause = PausePoint.Arm("MicroTlb.FillReady");
+        var hit = Task.Run(() => bed.Translate(1, TranslationBed.Iova));
+        pause.WaitUntilHeld();
+        bed.Q(TranslationBed.L0Entry, 0x2400_40D7);                                   // now PA 0x9001_0000
+        switch (form)
+        {
+            case "vma-addr":
+                bed.Translator.InvalidateVma(false, 0, true, 5, true, TranslationBed.Iova);
+                break;
+            case "vma-pscid":
+                bed.Translator.InvalidateVma(false, 0, true, 5, false, 0);
+                break;
+            default:
+                bed.Translator.InvalidateAll();
+                break;
+        }
+
+        pause.Release();
+        Assert.That(hit.Wait(Limit), Is.True, "the held hit finishes");
+        Assert.That(hit.Result.PhysicalAddress, Is.EqualTo(TranslationBed.ExpectedPa), "the request in flight may return the old PA");
+        Assert.That(bed.Translate(1, TranslationBed.Iova).PhysicalAddress, Is.EqualTo(0x9001_0678UL),
+            $"after the invalidation ({form}) returned, the micro-TLB copy made from the hit it raced must not serve");
+    }
+
     [TestCase(false, false, Description = "DC not cached: the full process")]
     [TestCase(true, true, Description = "DC cached, SADE: the first-stage shortcut that may write A/D")]
     public void Fence_waits_for_a_walk_that_began_before_it_so_the_walk_never_reads_a_reused_table(bool dcCached, bool sade)
