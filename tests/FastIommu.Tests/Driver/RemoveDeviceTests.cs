@@ -10,17 +10,25 @@ public class RemoveDeviceTests
 {
     private const ulong Iova = 0x4000_0000;
 
+    /// <summary>A group of <paramref name="ids"/> on instance 0 attached to a fresh Sv39 domain with
+    /// <paramref name="page"/> mapped at <see cref="Iova"/>.</summary>
+    private static (DeviceGroup Group, IommuDevice[] Devices, PagingDomain Domain) Attached(DriverBed bed, int page, params uint[] ids)
+    {
+        DeviceGroup group = bed.Driver.CreateGroup();
+        IommuDevice[] devices = [.. ids.Select(id => bed.Instance().AddDevice(id, group))];
+        PagingDomain domain = bed.Driver.CreatePagingDomain(PagingModeKind.Sv39);
+        bed.Driver.Attach(group, domain);
+        domain.Map(Iova, DriverBed.Data(page), 4096, DmaProtection.ReadWrite);
+        return (group, devices, domain);
+    }
+
     [Test]
     public void ARemovedDeviceFaultsWithNoStaleEntryWhileItsGroupKeepsTranslating()
     {
         using var bed = new DriverBed();
         IommuInstance iommu = bed.Instance();
-        DeviceGroup group = bed.Driver.CreateGroup();
-        IommuDevice gone = iommu.AddDevice(0x10, group);
-        iommu.AddDevice(0x11, group);
-        PagingDomain domain = bed.Driver.CreatePagingDomain(PagingModeKind.Sv39);
-        bed.Driver.Attach(group, domain);
-        domain.Map(Iova, DriverBed.Data(3), 4096, DmaProtection.ReadWrite);
+        (DeviceGroup group, IommuDevice[] devices, _) = Attached(bed, 3, 0x10, 0x11);
+        IommuDevice gone = devices[0];
         for (int i = 0; i < 2; i++)
         {
             // Twice: a walk that fills the IOTLB, then a hit (the micro-TLB's copy).
@@ -42,11 +50,8 @@ public class RemoveDeviceTests
     {
         using var bed = new DriverBed();
         IommuInstance iommu = bed.Instance();
-        DeviceGroup group = bed.Driver.CreateGroup();
-        IommuDevice device = iommu.AddDevice(0x20, group);
-        PagingDomain domain = bed.Driver.CreatePagingDomain(PagingModeKind.Sv39);
-        bed.Driver.Attach(group, domain);
-        domain.Map(Iova, DriverBed.Data(4), 4096, DmaProtection.Read);
+        (DeviceGroup group, IommuDevice[] devices, _) = Attached(bed, 4, 0x20);
+        IommuDevice device = devices[0];
         Assert.That(bed.Translate(0, 0x20, Iova).Success, Is.True, "translates before");
         Assert.That(iommu.PscidsInUse, Is.EqualTo(1), "one PSCID for the domain");
 
