@@ -42,16 +42,6 @@ public class DriverLiveWalkerTests
     private const ulong SlotBase = 0x4000_0000;
     private const ulong SlotSize = 2UL << 20;
     private const int Slots = 64;
-    private const int HistoryDepth = 64;
-
-    private sealed record State(long Number, bool Mapped, ulong Iova, ulong Size, ulong Pa);
-
-    private sealed class Slot
-    {
-        public long Sequence;
-        public readonly State?[] History = new State?[HistoryDepth];
-        public State Current = null!;
-    }
 
     private sealed record Outcome(long Translations, long Successes, long Changes, long Syncs, long FreedTables, long Violations,
         long Skipped, long PagesLeaked, List<string> Examples)
@@ -115,11 +105,11 @@ public class DriverLiveWalkerTests
         driver.Attach(group, domain);
         long baseline = allocator.PagesInUse;
 
-        var slots = new Slot[Slots];
+        var slots = new MappingHistory[Slots];
         for (int i = 0; i < Slots; i++)
         {
-            slots[i] = new Slot();
-            var empty = new State(0, false, 0, 0, 0);
+            slots[i] = new MappingHistory();
+            var empty = new SlotState(0, false, 0, 0, 0);
             slots[i].History[0] = empty;
             slots[i].Current = empty;
         }
@@ -135,7 +125,7 @@ public class DriverLiveWalkerTests
             threads.Add(new Thread(() =>
             {
                 var rng = new Random(3000 + id);
-                var pending = new List<(Slot Slot, State Next)>();
+                var pending = new List<(MappingHistory Slot, SlotState Next)>();
                 UnmapGather? gather = null;
                 int batch = 1;
                 while (!stop.IsCancellationRequested)
@@ -181,7 +171,7 @@ public class DriverLiveWalkerTests
                 while (!stop.IsCancellationRequested)
                 {
                     int s = rng.Next(Slots);
-                    Slot slot = slots[s];
+                    MappingHistory slot = slots[s];
                     ulong iova = SlotIova(s) + (rng.Next(2) == 0 ? (ulong)rng.Next(4 * 4096) : (ulong)rng.Next((int)SlotSize));
                     var request = new TranslationRequest(DeviceId, iova, rng.Next(2) == 0 ? AccessType.Read : AccessType.Write);
                     long before = Volatile.Read(ref slot.Sequence);
@@ -193,30 +183,20 @@ public class DriverLiveWalkerTests
                         Interlocked.Increment(ref successes);
                     }
 
-                    long first = before / 2, last = (after + 1) / 2;
-                    if (last - first >= HistoryDepth - 2)
+                    MappingHistory.Verdict verdict = slot.Check(before, after, in request, in result, out long first, out long last);
+                    if (verdict == MappingHistory.Verdict.NotCheckable)
                     {
                         Interlocked.Increment(ref skipped);
-                        continue;
                     }
-
-                    if (!Explained(slot, first, last, in request, in result))
+                    else if (verdict == MappingHistory.Verdict.Violation)
                     {
-                        // The history is a ring: if the mapper went round it while this thread was checking (a reader
-                        // preempted for a while), the states of the window may be overwritten. Not checkable.
-                        if ((Volatile.Read(ref slot.Sequence) + 1) / 2 - first >= HistoryDepth - 2)
-                        {
-                            Interlocked.Increment(ref skipped);
-                            continue;
-                        }
-
                         Interlocked.Increment(ref violations);
                         lock (examples)
                         {
                             if (examples.Count < 5)
                             {
                                 examples.Add($"slot {s} iova 0x{iova:x} {request.Access}: got {result}; states {first}..{last}: " +
-                                    string.Join(", ", Window(slot, first, last)));
+                                    string.Join(", ", slot.Window(first, last)));
                             }
                         }
                     }
@@ -239,13 +219,13 @@ public class DriverLiveWalkerTests
 
         // A map is synchronous (the driver needs no invalidation for an invalid entry becoming valid); an unmap goes
         // into the gather and stays pending (its slot's sequence odd) until Flush syncs it.
-        void Change(Slot slot, int s, Random rng, List<(Slot, State)> pending, ref UnmapGather? gather)
+        void Change(MappingHistory slot, int s, Random rng, List<(MappingHistory, SlotState)> pending, ref UnmapGather? gather)
         {
-            State old = slot.Current;
-            State next;
+            SlotState old = slot.Current;
+            SlotState next;
             if (old.Mapped)
             {
-                next = new State(old.Number + 1, false, 0, 0, 0);
+                next = new SlotState(old.Number + 1, false, 0, 0, 0);
             }
             else
             {
@@ -253,10 +233,10 @@ public class DriverLiveWalkerTests
                 ulong unique = (ulong)Interlocked.Increment(ref paCounter);
                 ulong size = super ? SlotSize : 4096;
                 ulong iova = SlotIova(s) + (super ? 0 : (ulong)rng.Next(4) * 4096);
-                next = new State(old.Number + 1, true, iova, size, 0x10_0000_0000UL + (unique << 21));
+                next = new SlotState(old.Number + 1, true, iova, size, 0x10_0000_0000UL + (unique << 21));
             }
 
-            Volatile.Write(ref slot.History[next.Number % HistoryDepth], next);
+            slot.Publish(next);
             Volatile.Write(ref slot.Sequence, (2 * old.Number) + 1);
             if (next.Mapped)
             {
@@ -281,7 +261,7 @@ public class DriverLiveWalkerTests
             pending.Add((slot, next));
         }
 
-        void Flush(List<(Slot Slot, State Next)> pending, ref UnmapGather gather)
+        void Flush(List<(MappingHistory Slot, SlotState Next)> pending, ref UnmapGather gather)
         {
             Interlocked.Add(ref freed, gather.FreedTablePages);
             switch (order)
@@ -306,7 +286,7 @@ public class DriverLiveWalkerTests
 
             gather = null!;
             Interlocked.Increment(ref syncs);
-            foreach ((Slot slot, State next) in pending)
+            foreach ((MappingHistory slot, SlotState next) in pending)
             {
                 Volatile.Write(ref slot.Sequence, 2 * next.Number);
             }
@@ -326,40 +306,5 @@ public class DriverLiveWalkerTests
 
     private static ulong SlotIova(int s) => SlotBase + ((ulong)(s % 8) << 30) + ((ulong)(s / 8) * SlotSize);
 
-    private static bool Explained(Slot slot, long first, long last, in TranslationRequest request, in TranslationResult result)
-    {
-        for (long n = first; n <= last; n++)
-        {
-            State? state = Volatile.Read(ref slot.History[n % HistoryDepth]);
-            if (state is null || state.Number != n)
-            {
-                continue;
-            }
 
-            bool covered = state.Mapped && request.Iova - state.Iova < state.Size;
-            if (!covered)
-            {
-                if (!result.Success && result.Cause == (request.Access == AccessType.Read ? FaultCause.ReadPageFault : FaultCause.WritePageFault))
-                {
-                    return true;
-                }
-            }
-            else if (result.Success && result.PhysicalAddress == state.Pa + (request.Iova - state.Iova))
-            {
-                return true;
-            }
-        }
-
-        return false;
-    }
-
-    private static IEnumerable<string> Window(Slot slot, long first, long last)
-    {
-        for (long n = first; n <= last; n++)
-        {
-            State? state = slot.History[n % HistoryDepth];
-            yield return state is null || state.Number != n ? $"#{n} ?"
-                : state.Mapped ? $"#{n} 0x{state.Iova:x}+0x{state.Size:x}->0x{state.Pa:x}" : $"#{n} unmapped";
-        }
-    }
 }

@@ -41,17 +41,7 @@ public class LiveWalkerTests
     private const ulong SlotBase = 0x4000_0000;
     private const ulong SlotSize = 2UL << 20;
     private const int Slots = 64;
-    private const int HistoryDepth = 64;
     private const PageProtection Rw = PageProtection.Read | PageProtection.Write | PageProtection.User;
-
-    private sealed record State(long Number, bool Mapped, ulong Iova, ulong Size, ulong Pa);
-
-    private sealed class Slot
-    {
-        public long Sequence;                                // odd while the mapper changes this slot
-        public readonly State?[] History = new State?[HistoryDepth];
-        public State Current = null!;                         // the mapper's own view
-    }
 
     /// <summary>Memory that yields at one read in 16 of a level-1 entry: a walk stretched at the point where it holds
     /// a pointer to a level-0 table.</summary>
@@ -136,11 +126,11 @@ public class LiveWalkerTests
         {
             Ddtp = new Ddtp(((Ddt >> 12) << 10) | 2),
         };
-        var slots = new Slot[Slots];
+        var slots = new MappingHistory[Slots];
         for (int i = 0; i < Slots; i++)
         {
-            slots[i] = new Slot();
-            var empty = new State(0, false, 0, 0, 0);
+            slots[i] = new MappingHistory();
+            var empty = new SlotState(0, false, 0, 0, 0);
             slots[i].History[0] = empty;
             slots[i].Current = empty;
         }
@@ -184,7 +174,7 @@ public class LiveWalkerTests
                 while (!stop.IsCancellationRequested)
                 {
                     int s = rng.Next(Slots);
-                    Slot slot = slots[s];
+                    MappingHistory slot = slots[s];
                     ulong iova = SlotIova(s) + (rng.Next(2) == 0 ? (ulong)rng.Next(4 * 4096) : (ulong)rng.Next((int)SlotSize));
                     var request = new TranslationRequest(DeviceId, iova, rng.Next(2) == 0 ? AccessType.Read : AccessType.Write);
                     long before = Volatile.Read(ref slot.Sequence);
@@ -196,30 +186,20 @@ public class LiveWalkerTests
                         Interlocked.Increment(ref successes);
                     }
 
-                    long first = before / 2, last = (after + 1) / 2;
-                    if (last - first >= HistoryDepth - 2)
+                    MappingHistory.Verdict verdict = slot.Check(before, after, in request, in result, out long first, out long last);
+                    if (verdict == MappingHistory.Verdict.NotCheckable)
                     {
                         Interlocked.Increment(ref skipped);
-                        continue;
                     }
-
-                    if (!Explained(slot, first, last, in request, in result))
+                    else if (verdict == MappingHistory.Verdict.Violation)
                     {
-                        // The history is a ring: if the mapper went round it while this thread was checking (a reader
-                        // preempted for a while), the states of the window may be overwritten. Not checkable.
-                        if ((Volatile.Read(ref slot.Sequence) + 1) / 2 - first >= HistoryDepth - 2)
-                        {
-                            Interlocked.Increment(ref skipped);
-                            continue;
-                        }
-
                         Interlocked.Increment(ref violations);
                         lock (examples)
                         {
                             if (examples.Count < 5)
                             {
                                 examples.Add($"slot {s} iova 0x{iova:x} {request.Access}: got {result}; states {first}..{last}: " +
-                                    string.Join(", ", Window(slot, first, last)));
+                                    string.Join(", ", slot.Window(first, last)));
                             }
                         }
                     }
@@ -241,13 +221,13 @@ public class LiveWalkerTests
         long leaked = allocator.PagesInUse - baseline;
         return new Outcome(translations, successes, changes, freed, violations, skipped, leaked, examples);
 
-        void Change(Slot slot, int s, Random rng, InvalidationGather gather, ref long pas, ref long freedPages, bool unmapOnly)
+        void Change(MappingHistory slot, int s, Random rng, InvalidationGather gather, ref long pas, ref long freedPages, bool unmapOnly)
         {
-            State old = slot.Current;
-            State next;
+            SlotState old = slot.Current;
+            SlotState next;
             if (old.Mapped)
             {
-                next = new State(old.Number + 1, false, 0, 0, 0);
+                next = new SlotState(old.Number + 1, false, 0, 0, 0);
             }
             else
             {
@@ -255,7 +235,7 @@ public class LiveWalkerTests
                 ulong unique = (ulong)Interlocked.Increment(ref pas);
                 ulong size = super ? SlotSize : 4096;
                 ulong iova = SlotIova(s) + (super ? 0 : (ulong)rng.Next(4) * 4096);
-                next = new State(old.Number + 1, true, iova, size, 0x10_0000_0000UL + (unique << 21));
+                next = new SlotState(old.Number + 1, true, iova, size, 0x10_0000_0000UL + (unique << 21));
             }
 
             if (unmapOnly && !old.Mapped)
@@ -263,7 +243,7 @@ public class LiveWalkerTests
                 return;
             }
 
-            Volatile.Write(ref slot.History[next.Number % HistoryDepth], next);
+            slot.Publish(next);
             Volatile.Write(ref slot.Sequence, (2 * old.Number) + 1);
             if (next.Mapped)
             {
@@ -308,40 +288,5 @@ public class LiveWalkerTests
 
     private static ulong SlotIova(int s) => SlotBase + ((ulong)(s % 8) << 30) + ((ulong)(s / 8) * SlotSize);
 
-    private static bool Explained(Slot slot, long first, long last, in TranslationRequest request, in TranslationResult result)
-    {
-        for (long n = first; n <= last; n++)
-        {
-            State? state = Volatile.Read(ref slot.History[n % HistoryDepth]);
-            if (state is null || state.Number != n)
-            {
-                continue; // not published yet (the mapper's next state) or already overwritten
-            }
 
-            bool covered = state.Mapped && request.Iova - state.Iova < state.Size;
-            if (!covered)
-            {
-                if (!result.Success && result.Cause == (request.Access == AccessType.Read ? FaultCause.ReadPageFault : FaultCause.WritePageFault))
-                {
-                    return true;
-                }
-            }
-            else if (result.Success && result.PhysicalAddress == state.Pa + (request.Iova - state.Iova))
-            {
-                return true;
-            }
-        }
-
-        return false;
-    }
-
-    private static IEnumerable<string> Window(Slot slot, long first, long last)
-    {
-        for (long n = first; n <= last; n++)
-        {
-            State? state = slot.History[n % HistoryDepth];
-            yield return state is null || state.Number != n ? $"#{n} ?"
-                : state.Mapped ? $"#{n} 0x{state.Iova:x}+0x{state.Size:x}->0x{state.Pa:x}" : $"#{n} unmapped";
-        }
-    }
 }
