@@ -1,3 +1,4 @@
+using FastIommu.Formats.RiscV;
 using FastIommu.Hardware;
 
 namespace FastIommu.Tests.Reliability;
