@@ -163,17 +163,8 @@ internal sealed partial class TranslatorEngine<TMemory, TCount> : TranslatorEngi
                     {
                         if (HitPermits(flags, request.Access, supervisor: false, sum: false))
                         {
-                            if (micro is not null)
-                            {
-                                // The same interleaving point as TryCachedTranslation's copy (see there).
-                                if (Interleaving.Enabled)
-                                {
-                                    Interleaving.Reach("MicroTlb.FillReady");
-                                }
-
-                                micro.Fill(MicroTlb.PageKey(request.Iova, false), MicroTlb.RequesterKey(deviceId, 0), slot, epoch, pa, flags,
-                                    sum: false, ens: false);
-                            }
+                            micro?.Fill(MicroTlb.PageKey(request.Iova, false), MicroTlb.RequesterKey(deviceId, 0), slot, epoch, pa, flags,
+                                sum: false, ens: false);
 
                             CountSecondLevelHit(processContext: false);
                             return Hit(in request, pa, (int)((flags >> Iotlb.PageShiftShift) & 0xFF), (flags >> Iotlb.PbmtShift) & 3, flags);
@@ -404,17 +395,7 @@ internal sealed partial class TranslatorEngine<TMemory, TCount> : TranslatorEngi
 
         // The copy keeps SUM and ENS, so that a user request's copy serves a later supervisor one only if the PC
         // allows it.
-        if (micro is not null)
-        {
-            // Interleaving point: an IOTLB hit about to be copied to the micro-TLB with the epochs read before the
-            // lookup; an invalidation that runs here must leave the copy stale.
-            if (Interleaving.Enabled)
-            {
-                Interleaving.Reach("MicroTlb.FillReady");
-            }
-
-            micro.Fill(MicroTlb.PageKey(request.Iova, true), MicroTlb.RequesterKey(deviceId, request.ProcessId), slot, epoch, pa, flags, sum, ens);
-        }
+        micro?.Fill(MicroTlb.PageKey(request.Iova, true), MicroTlb.RequesterKey(deviceId, request.ProcessId), slot, epoch, pa, flags, sum, ens);
 
         return true;
     }

@@ -52,15 +52,10 @@ public class DriverLiveWalkerTests
             $"{(Examples.Count > 0 ? ": " + string.Join("; ", Examples) : "")}";
     }
 
-    private static TimeSpan Duration(double ciSeconds) =>
-        TimeSpan.FromSeconds(Environment.GetEnvironmentVariable("FASTIOMMU_STRESS_SECONDS") is { Length: > 0 } text
-            ? double.Parse(text, NumberStyles.Float, CultureInfo.InvariantCulture)
-            : ciSeconds);
-
     [Test]
     public void Translations_racing_driver_map_unmap_and_sync_return_only_mappings_live_during_the_request()
     {
-        Outcome outcome = Run(DriverSyncOrder.Driver, Duration(2.5));
+        Outcome outcome = Run(DriverSyncOrder.Driver, StressBudget.Duration(2.5));
         TestContext.Out.WriteLine(outcome);
         Assert.Multiple(() =>
         {
@@ -79,7 +74,7 @@ public class DriverLiveWalkerTests
     [TestCase(DriverSyncOrder.FreeBeforeFence)]
     public void A_broken_sync_is_reported_as_violations(DriverSyncOrder order)
     {
-        Outcome outcome = Run(order, Duration(10));
+        Outcome outcome = Run(order, StressBudget.Duration(10));
         TestContext.Out.WriteLine(outcome);
         Assert.That(outcome.Violations, Is.GreaterThan(0), $"the checker saw no violation with {order}: {outcome}");
     }

@@ -71,15 +71,10 @@ public class LiveWalkerTests
         public bool TryWrite(ulong pa, ReadOnlySpan<byte> source) => _inner.TryWrite(pa, source);
     }
 
-    private static TimeSpan Duration(double ciSeconds) =>
-        TimeSpan.FromSeconds(Environment.GetEnvironmentVariable("FASTIOMMU_STRESS_SECONDS") is { Length: > 0 } text
-            ? double.Parse(text, NumberStyles.Float, CultureInfo.InvariantCulture)
-            : ciSeconds);
-
     [Test]
     public void Translations_racing_map_unmap_and_invalidation_return_only_mappings_live_during_the_request()
     {
-        Outcome outcome = Run(UnmapOrder.Driver, Duration(2.5));
+        Outcome outcome = Run(UnmapOrder.Driver, StressBudget.Duration(2.5));
         TestContext.Out.WriteLine(outcome);
         Assert.Multiple(() =>
         {
@@ -99,7 +94,7 @@ public class LiveWalkerTests
     [TestCase(UnmapOrder.FreeBeforeInvalidation)]
     public void A_broken_unmap_order_is_reported_as_violations(UnmapOrder order)
     {
-        Outcome outcome = Run(order, Duration(10));
+        Outcome outcome = Run(order, StressBudget.Duration(10));
         TestContext.Out.WriteLine(outcome);
         Assert.That(outcome.Violations, Is.GreaterThan(0), $"the checker saw no violation with {order}: {outcome}");
     }

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using FastIommu.Diagnostics;
 
 namespace FastIommu.Hardware.Caches;
 
@@ -136,6 +137,13 @@ internal sealed class MicroTlb
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public unsafe void Fill(ulong page, ulong requester, int slot, uint epoch, ulong pa, uint iotlbFlags, bool sum, bool ens)
     {
+        // Interleaving point: an IOTLB hit about to be copied here with the epochs read before its lookup; an
+        // invalidation that runs here must leave the copy stale.
+        if (Interleaving.Enabled)
+        {
+            Interleaving.Reach("MicroTlb.FillReady");
+        }
+
         ref Entry e = ref EntryFor(page, requester);
         // A live copy of another translation is replaced one time in ReplaceOneIn (bimodal insertion): traffic whose
         // pages keep colliding in an entry then pays the copy (a locked CAS) rarely instead of on every lookup. An
