@@ -131,18 +131,9 @@ public sealed partial class RiscVIommu
         return result;
     }
 
-    /// <summary><see cref="Translate(in TranslationRequest)"/>, with the result written where <paramref name="result"/>
-    /// points (an array element, a caller's buffer) rather than returned and copied.</summary>
-    public void Translate(in TranslationRequest request, out TranslationResult result)
-    {
-        result = Translator.Translate(in request);
-        if (!result.Success)
-        {
-            RecordFault(in request, in result);
-        }
-    }
-
-    private void RecordFault(in TranslationRequest request, in TranslationResult result)
+    /// <summary>Writes the fault record of a failed translation, as <see cref="Translate(in TranslationRequest)"/> does
+    /// (for callers that translate through <see cref="Translator"/> and keep the result where they want it).</summary>
+    internal void RecordFault(in TranslationRequest request, in TranslationResult result)
     {
         // Spec table "Fault record CAUSE field encodings", column "Reported if DTF is 1?": the translator says when
         // DTF applies; the causes that are always reported (256-259, 268, 272, 273) are reported regardless.
