@@ -74,11 +74,23 @@ internal sealed partial class TranslatorEngine<TMemory, TCount> : TranslatorEngi
     public override TranslationResult Translate(in TranslationRequest request)
     {
         // The common case first, in a small frame: an untranslated request whose translation the micro-TLB holds.
-        if (!request.AtsTranslationRequest && !request.Translated && TryMicroTlbHit(in request, out ulong data))
+        if (!request.AtsTranslationRequest && !request.Translated)
         {
-            Count(CacheCounters.MicroTlbHit);
-            return Hit(in request, (data & MicroTlb.PaMask) | (request.Iova & 0xFFF), (int)(data >> MicroTlb.PageShiftShift),
-                (uint)(data >> MicroTlb.PbmtShift) & 3, (uint)data);
+            if (TryMicroTlbHit(in request, out ulong data))
+            {
+                Count(CacheCounters.MicroTlbHit);
+                return Hit(in request, (data & MicroTlb.PaMask) | (request.Iova & 0xFFF), (int)(data >> MicroTlb.PageShiftShift),
+                    (uint)(data >> MicroTlb.PbmtShift) & 3, (uint)data);
+            }
+
+            // Then the common miss, straight to its own frame: through TranslateMiss, whose frame is sized for the
+            // process_id path's inlined lookups, the in-cache second-level hit and 3-level miss each paid a second
+            // large prologue and epilogue (BenchmarkDotNet: 14.5 and 20.6 ns before this call moved here).
+            if (!request.ProcessIdValid)
+            {
+                Count(CacheCounters.MicroTlbMiss);
+                return TranslateMissWithoutProcessId(in request);
+            }
         }
 
         return TranslateMiss(in request);
