@@ -89,20 +89,25 @@ def realistic(results):
         by.setdefault(row["Scenario"], {})[row["Method"].strip("'")] = nanoseconds(row["Mean"])
     on, off, twin, walk = ("model, default caches", "model, IOTLB off (every request walks)",
                            "C twin of the IOTLB-off miss (same steps and checks)", "C: bare Sv39 walk of the same tables")
+    on_batch, off_batch = ("model, default caches, batches of 256 (prefetching)", "model, IOTLB off, batches of 256 (prefetching)")
     print()
-    print("| Scenario | caches on ns | IOTLB off ns | C twin (IOTLB off) ns | bare C walk ns | on / walk | on − off ns | Target | Met? |")
-    print("|---|---:|---:|---:|---:|---:|---:|---|:---:|")
+    print("| Scenario | caches on ns | IOTLB off ns | on, batches ns | off, batches ns | C twin (IOTLB off) ns | bare C walk ns "
+          "| on / walk | on − off ns | batches: on / walk, on − off | Target | Met? |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|:---:|")
     for scenario, m in by.items():
-        if not all(k in m for k in (on, off, twin, walk)):
-            print(f"| {scenario} | incomplete | | | | | | | |")
+        if not all(k in m for k in (on, off, on_batch, off_batch, twin, walk)):
+            print(f"| {scenario} | incomplete | | | | | | | | | | |")
             continue
         target, met = "", ""
         if scenario == "1G-4K-random":
+            # Single calls and batches each against the target: either meeting it is reported, and which.
             target = "≤ 2 × walk; on − off ≤ 10 ns"
-            met = "yes" if m[on] <= 2 * m[walk] and m[on] - m[off] <= 10 else "no"
-        print(f"| {scenario} | {m[on]:,.1f} | {m[off]:,.1f} | {m[twin]:,.1f} | {m[walk]:,.1f} | {m[on] / m[walk]:.2f} | "
-              f"{m[on] - m[off]:+,.1f} | {target} | {met} |")
-
+            single = m[on] <= 2 * m[walk] and m[on] - m[off] <= 10
+            batched = m[on_batch] <= 2 * m[walk] and m[on_batch] - m[off_batch] <= 10
+            met = "yes" if single else "batches only" if batched else "no"
+        print(f"| {scenario} | {m[on]:,.1f} | {m[off]:,.1f} | {m[on_batch]:,.1f} | {m[off_batch]:,.1f} | {m[twin]:,.1f} | {m[walk]:,.1f} "
+              f"| {m[on] / m[walk]:.2f} | {m[on] - m[off]:+,.1f} | {m[on_batch] / m[walk]:.2f}, {m[on_batch] - m[off_batch]:+,.1f} "
+              f"| {target} | {met} |")
 
 def main():
     results = sys.argv[1] if len(sys.argv) > 1 else "BenchmarkDotNet.Artifacts/results"

@@ -404,19 +404,68 @@ internal static unsafe partial class NativeExports
             return TranslateRefused(o, iommu, requests, responses);
         }
 
-        for (uint i = 0; i < count; i++)
+        if (batch)
         {
-            TranslateRequestNative* request = requests + i;
-            if (request->Access > (uint)AccessType.Execute || request->DeviceId > TranslationRequest.MaxDeviceId)
+            return TranslateBatch(o, requests, responses, count);
+        }
+
+        if (!Acceptable(requests))
+        {
+            return RefuseRequest(requests, null);
+        }
+
+        TranslateOne(o, requests, responses);
+        return NativeStatus.Ok;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static bool Acceptable(TranslateRequestNative* request) =>
+        request->Access <= (uint)AccessType.Execute && request->DeviceId <= TranslationRequest.MaxDeviceId;
+
+    /// <summary>A batch through the translator's batch translate, which prefetches the leaf PTE of a request a few
+    /// places ahead (<see cref="IommuTranslator.Translate(ReadOnlySpan{TranslationRequest}, Span{TranslationResult})"/>).
+    /// The responses are its results in place (<see cref="TranslationResult"/> has the response's layout but for the
+    /// flags' encoding: <c>NativeLayoutTests</c>); then each response's flags are encoded, and each fault is recorded
+    /// and reported, in request order. The requests before a refused one are translated, as the header says.</summary>
+    private static NativeStatus TranslateBatch(IommuObject o, TranslateRequestNative* requests, TranslateResponseNative* responses, uint count)
+    {
+        const uint Chunk = 1 << 16; // spans are int-sized; a batch of any uint count goes in chunks
+        uint done = 0;
+        while (done < count)
+        {
+            uint chunk = Math.Min(count - done, Chunk), valid = 0;
+            while (valid < chunk && Acceptable(requests + done + valid))
             {
-                return RefuseRequest(request, batch ? i : null);
+                valid++;
             }
 
-            TranslateOne(o, request, responses + i);
+            var translations = new ReadOnlySpan<TranslationRequest>((TranslationRequest*)(requests + done), (int)valid);
+            var results = new Span<TranslationResult>((TranslationResult*)(responses + done), (int)valid);
+            o.Device.Translator.Translate(translations, results);
+            for (int i = 0; i < results.Length; i++)
+            {
+                uint bits = results[i].FlagBits;
+                if ((bits & TranslationResult.SuccessBit) == 0)
+                {
+                    Faulted(o, in translations[i], results[i]);
+                }
+
+                responses[done + (uint)i].Flags = EncodeFlags(bits);
+            }
+
+            done += valid;
+            if (valid < chunk)
+            {
+                return RefuseRequest(requests + done, done);
+            }
         }
 
         return NativeStatus.Ok;
     }
+
+    /// <summary>Stored: R 1, W 2, X 4, success 8, suppressed 16. C: success 1, R 2, W 4, X 8, suppressed 16.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static uint EncodeFlags(uint bits) => ((bits >> 3) & ResponseSuccess) | ((bits & 7) << 1) | (bits & ResponseSuppressed);
 
     private static NativeStatus RefuseRequest(TranslateRequestNative* request, uint? index)
     {
@@ -453,8 +502,7 @@ internal static unsafe partial class NativeExports
         response->Cause = (ushort)result.Cause;
         response->Ttyp = (byte)result.Ttyp;
         response->Pbmt = (byte)result.MemoryType;
-        // Stored: R 1, W 2, X 4, success 8, suppressed 16. C: success 1, R 2, W 4, X 8, suppressed 16.
-        response->Flags = ((bits >> 3) & ResponseSuccess) | ((bits & 7) << 1) | (bits & ResponseSuppressed);
+        response->Flags = EncodeFlags(bits);
     }
 
     /// <summary>A fault: the device's fault queue record (as <see cref="RiscVIommu.Translate(in TranslationRequest)"/>

@@ -10,12 +10,12 @@ namespace FastIommu.Hardware;
 /// It sees only memory (through <see cref="IMemoryAccess"/>) and the register values the device gives it.
 /// </summary>
 /// <remarks>
-/// <para>Thread safety: <see cref="Translate"/> may run on any number of threads while other threads call the
+/// <para>Thread safety: <see cref="Translate(in TranslationRequest)"/> may run on any number of threads while other threads call the
 /// Invalidate methods and set the registers. A translation that began before an invalidation returned may use
 /// (and return) what it read before; once an Invalidate method has returned, no translation that starts later
 /// returns anything that invalidation removed, and no translation still in flight can put it back in a cache.
 /// Once <see cref="Fence"/> has returned, no translation that began before it is still reading table memory.</para>
-/// <para><see cref="Translate"/> allocates nothing. Caches never observe memory writes by themselves: a PTE, DC or
+/// <para><see cref="Translate(in TranslationRequest)"/> allocates nothing. Caches never observe memory writes by themselves: a PTE, DC or
 /// PC changed without the matching IOTINVAL / IODIR may keep translating the old way.</para>
 /// </remarks>
 [System.Runtime.CompilerServices.SkipLocalsInit]
@@ -75,6 +75,29 @@ public sealed class IommuTranslator
     /// <summary>Translates one inbound transaction. Thread-safe, allocation-free.</summary>
     public TranslationResult Translate(in TranslationRequest request) =>
         _fast is { } fast ? fast.Translate(in request) : _engine.Translate(in request);
+
+    /// <summary>Translates <paramref name="requests"/> in order into <paramref name="results"/> (as many), each
+    /// exactly as <see cref="Translate(in TranslationRequest)"/> would, and faster at working sets the CPU's caches do
+    /// not hold: the leaf PTE of a request a few places ahead is prefetched, so the memory latency of several walks
+    /// overlaps (see docs/hardware-model.md, "Batches"). Thread-safe, allocation-free.</summary>
+    /// <exception cref="ArgumentException"><paramref name="results"/> is shorter than <paramref name="requests"/>
+    /// (nothing is translated).</exception>
+    public void Translate(ReadOnlySpan<TranslationRequest> requests, Span<TranslationResult> results)
+    {
+        if (results.Length < requests.Length)
+        {
+            throw new ArgumentException($"results has {results.Length} elements for {requests.Length} requests.", nameof(results));
+        }
+
+        if (_fast is { } fast)
+        {
+            fast.TranslateBatch(requests, results);
+        }
+        else
+        {
+            _engine.TranslateBatch(requests, results);
+        }
+    }
 
     /// <summary>IOTINVAL.VMA with the given operands (spec table "IOTINVAL.VMA operands and operations").</summary>
     public void InvalidateVma(bool gv, ushort gscid, bool pscv, uint pscid, bool av, ulong address) =>
@@ -157,6 +180,13 @@ internal abstract class TranslatorEngine
     }
 
     public abstract TranslationResult Translate(in TranslationRequest request);
+
+    /// <summary>How many requests ahead a batch prefetches. At 1 GiB of random 4 KiB pages, 2, 4 and 16 measured the
+    /// same (one translation is 30 to 50 ns, so even 2 ahead covers the memory's latency).</summary>
+    public const int PrefetchDistance = 4;
+
+    /// <summary>The batch <c>IommuTranslator.Translate</c> (the caller checked the lengths).</summary>
+    public abstract void TranslateBatch(ReadOnlySpan<TranslationRequest> requests, Span<TranslationResult> results);
 
     /// <summary>The engine for <paramref name="memory"/>: one that counts cache hits when the options ask for it.</summary>
     public static TranslatorEngine Create<TMemory>(TMemory memory, Capabilities capabilities, TranslatorCacheOptions? options)

@@ -250,6 +250,16 @@ public sealed unsafe class PhysicalMemory : IDisposable
         }
     }
 
+    /// <summary>The host address of the first byte, or null once disposed (for hints that read without throwing:
+    /// the translator's prefetch).</summary>
+    internal byte* HostOrNull => (byte*)Volatile.Read(ref _pointer);
+
+    /// <summary><see cref="BaseAddress"/> and <see cref="Size"/> without the disposed check (with <see cref="HostOrNull"/>).</summary>
+    internal ulong BaseAddressUnchecked => _base;
+
+    /// <inheritdoc cref="BaseAddressUnchecked"/>
+    internal ulong SizeUnchecked => _size;
+
     /// <summary>The host address of the first byte (for native callers and tests).</summary>
     public nint HostPointer => (nint)CheckedPointer();
 

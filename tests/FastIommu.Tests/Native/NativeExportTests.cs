@@ -1,4 +1,5 @@
 using FastIommu.Hardware;
+using System.Runtime.InteropServices;
 using FastIommu.Native;
 
 namespace FastIommu.Tests.Native;
@@ -60,6 +61,78 @@ public unsafe class NativeExportTests
         }
 
         translate(off, null, null);
+        Assert.That(iommuDestroy(bare), Is.EqualTo(NativeStatus.Ok), "destroy");
+        Assert.That(iommuDestroy(off), Is.EqualTo(NativeStatus.Ok), "destroy");
+        Assert.That(memoryDestroy(memory), Is.EqualTo(NativeStatus.Ok), "destroy the memory last");
+    }
+    private static readonly List<(ushort Cause, ulong Iotval)> s_faults = [];
+
+    [UnmanagedCallersOnly]
+    private static void OnFault(void* context, FastIommu.Formats.RiscV.FaultRecord* record) =>
+        s_faults.Add(((ushort)record->Cause, record->Iotval));
+
+    [Test]
+    public void Translate_batch_gives_the_responses_and_fault_reports_of_single_calls_and_stops_at_a_bad_request()
+    {
+        delegate* unmanaged<ulong, ulong, ulong*, NativeStatus> memoryCreate = &NativeExports.MemoryCreate;
+        delegate* unmanaged<ulong, IommuConfigNative*, ulong*, NativeStatus> iommuCreate = &NativeExports.IommuCreate;
+        delegate* unmanaged<ulong, TranslateRequestNative*, TranslateResponseNative*, NativeStatus> translate = &NativeExports.IommuTranslate;
+        delegate* unmanaged<ulong, TranslateRequestNative*, TranslateResponseNative*, uint, NativeStatus> batch = &NativeExports.IommuTranslateBatch;
+        delegate* unmanaged<ulong, NativeStatus> iommuDestroy = &NativeExports.IommuDestroy;
+        delegate* unmanaged<ulong, NativeStatus> memoryDestroy = &NativeExports.MemoryDestroy;
+        delegate* unmanaged<byte*> lastError = &NativeExports.GetLastError;
+
+        ulong memory, bare, off;
+        Assert.That(memoryCreate(1 << 20, 0x8000_0000, &memory), Is.EqualTo(NativeStatus.Ok), "memory");
+        var config = new IommuConfigNative
+        {
+            StructSize = (uint)sizeof(IommuConfigNative),
+            Capabilities = 0x10UL | (1UL << 9) | (56UL << 32),
+            Flags = NativeExports.IommuResetToBare,
+            FaultCallback = &OnFault,
+        };
+        Assert.That(iommuCreate(memory, &config, &bare), Is.EqualTo(NativeStatus.Ok), "a device reset to Bare: identity translations");
+        config.Flags = 0;
+        Assert.That(iommuCreate(memory, &config, &off), Is.EqualTo(NativeStatus.Ok), "a device reset to Off: every request faults");
+
+        const int Count = 40, Bad = 29;
+        var requests = new TranslateRequestNative[Count];
+        for (int i = 0; i < Count; i++)
+        {
+            requests[i] = new TranslateRequestNative { Iova = 0x8000_0000UL + ((ulong)i << 12) + (ulong)i, DeviceId = (uint)i, Access = (uint)(i % 3) };
+        }
+
+        requests[Bad].Access = 7;
+        var single = new TranslateResponseNative[Count];
+        var batched = new TranslateResponseNative[Count];
+        fixed (TranslateRequestNative* rq = requests)
+        fixed (TranslateResponseNative* one = single)
+        fixed (TranslateResponseNative* many = batched)
+        {
+            foreach (ulong iommu in new[] { bare, off })
+            {
+                s_faults.Clear();
+                for (int i = 0; i < Bad; i++)
+                {
+                    Assert.That(translate(iommu, rq + i, one + i), Is.EqualTo(NativeStatus.Ok), $"single {i}");
+                }
+
+                var singleFaults = s_faults.ToList();
+                s_faults.Clear();
+                Array.Fill(batched, new TranslateResponseNative { Cause = 0xEEEE });
+                Assert.That(batch(iommu, rq, many, Count), Is.EqualTo(NativeStatus.InvalidArgument), "the bad access stops the batch");
+                Assert.That(Marshal.PtrToStringUTF8((nint)lastError()), Does.Contain($"request {Bad}: access 7"), "the error names the request");
+                for (int i = 0; i < Bad; i++)
+                {
+                    Assert.That(batched[i], Is.EqualTo(single[i]), $"request {i}: the batch's response is the single call's");
+                }
+
+                Assert.That(batched.Skip(Bad).All(r => r.Cause == 0xEEEE), "nothing from the bad request on is written");
+                Assert.That(s_faults, Is.EqualTo(singleFaults), "the same fault reports, in the same order");
+                Assert.That(singleFaults, iommu == off ? Has.Count.EqualTo(Bad) : Is.Empty, "Off faults every request, Bare none");
+            }
+        }
+
         Assert.That(iommuDestroy(bare), Is.EqualTo(NativeStatus.Ok), "destroy");
         Assert.That(iommuDestroy(off), Is.EqualTo(NativeStatus.Ok), "destroy");
         Assert.That(memoryDestroy(memory), Is.EqualTo(NativeStatus.Ok), "destroy the memory last");

@@ -123,6 +123,16 @@ internal sealed class MicroTlb
         return IsLive(epoch, who);
     }
 
+    /// <summary>For a prefetch hint: whether the entry of (<paramref name="page"/>, <paramref name="requester"/>)
+    /// holds that translation (live or not: a guess, read racily); when it does not, the entry's line is on its way
+    /// into the CPU's cache all the same.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public bool PrefetchHolds(ulong page, ulong requester)
+    {
+        ref Entry e = ref EntryFor(page, requester);
+        return e.Page == page && (e.Requester & RequesterMask) == requester;
+    }
+
     /// <summary>The validity rule: the epoch sum a copy recorded is still its slot's micro epoch plus the context
     /// epoch. The slot came from the table (a fill wrote it, or 0 in an empty entry), so no bounds check.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
