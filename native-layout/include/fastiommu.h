@@ -376,10 +376,9 @@ fastiommu_status fastiommu_iommu_translate(fastiommu_iommu iommu, const fastiomm
 /* count translations in one call, requests[i] -> responses[i], each response exactly as fastiommu_iommu_translate
  * gives it: the call's fixed cost (entering the library, the handle lookup) is paid once for the batch, and the
  * leaf PTE of a request a few places ahead is prefetched, so at working sets the CPU's caches do not hold the
- * walks' memory latency overlaps. Fault records and fault callbacks come after the batch's translations (in chunks
- * of 65536), in request order. A request with a bad access or device_id stops the batch with
- * FASTIOMMU_ERR_INVALID_ARGUMENT; those before it were translated, no response from it on is written. Same threads
- * as fastiommu_iommu_translate. */
+ * walks' memory latency overlaps. Each fault is recorded and reported as its request is translated. A request with
+ * a bad access or device_id stops the batch with FASTIOMMU_ERR_INVALID_ARGUMENT; those before it were translated, no
+ * response from it on is written. Same threads as fastiommu_iommu_translate. */
 fastiommu_status fastiommu_iommu_translate_batch(fastiommu_iommu iommu, const fastiommu_translate_request *requests,
                                                  fastiommu_translate_response *responses, uint32_t count);
 

@@ -31,7 +31,7 @@ internal sealed partial class TranslatorEngine<TMemory, TCount>
     {
         const int distance = TranslatorEngine.PrefetchDistance;
         int n = requests.Length;
-        var plan = new PrefetchPlan { DeviceId = uint.MaxValue };
+        PrefetchPlan plan = PrefetchPlan.None;
         for (int i = 0; i < Math.Min(distance, n); i++)
         {
             Prefetch(in requests[i], ref plan);
@@ -54,20 +54,10 @@ internal sealed partial class TranslatorEngine<TMemory, TCount>
     [MethodImpl(MethodImplOptions.NoInlining)]
     private void TranslateInto(in TranslationRequest request, ref TranslationResult result) => Translate(in request).CopyTo(ref result);
 
-    /// <summary>What a prefetch needs of a device's cached DC, kept across a batch: a batch's requests mostly come
-    /// from one device, and looking its DC up again for each request cost as much as the prefetch saved. A hint may
-    /// use a stale copy (a DC invalidated during the batch): it prefetches useless lines, nothing more.</summary>
-    private struct PrefetchPlan
-    {
-        public uint DeviceId;   // uint.MaxValue: none yet
-        public ulong Fsc;       // the DC's single-stage iosatp (TryGetDcMiss), 0: nothing to prefetch
-        public unsafe byte* Host; // the memory's host address of Base, null once disposed (then nothing is read)
-        public ulong Base;
-        public ulong Limit;     // the memory's size - 8: the last offset a PTE read may take
-    }
-
+    /// <summary>Prefetches the leaf PTE of <paramref name="request"/>'s walk (see the class remarks), with the DC and
+    /// memory of <paramref name="plan"/> (looked up again when the device changes).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private unsafe void Prefetch(in TranslationRequest request, ref PrefetchPlan plan)
+    public unsafe void Prefetch(in TranslationRequest request, ref PrefetchPlan plan)
     {
         if (!WalksEndThemselves || request.AtsTranslationRequest || request.Translated || request.ProcessIdValid)
         {
@@ -82,6 +72,7 @@ internal sealed partial class TranslatorEngine<TMemory, TCount>
             plan.Host = memory.HostOrNull;
             plan.Base = memory.BaseAddressUnchecked;
             plan.Limit = memory.SizeUnchecked - 8;
+            plan.Spread = MicroTlb.Spread(MicroTlb.RequesterKey(deviceId, 0));
             if (deviceId >= Volatile.Read(ref HitDeviceLimit) || !Dir.TryGetDcMiss(deviceId, out _, out _, out plan.Fsc, out _))
             {
                 plan.Fsc = 0;
@@ -89,7 +80,7 @@ internal sealed partial class TranslatorEngine<TMemory, TCount>
         }
 
         ulong iova = request.Iova;
-        if (plan.Fsc == 0 || plan.Host == null || (Micro is { } micro && micro.PrefetchHolds(MicroTlb.PageKey(iova, false), MicroTlb.RequesterKey(deviceId, 0))))
+        if (plan.Fsc == 0 || plan.Host == null || (Micro is { } micro && micro.PrefetchHolds(MicroTlb.PageKey(iova, false), MicroTlb.RequesterKey(deviceId, 0), plan.Spread)))
         {
             return;
         }
@@ -129,4 +120,20 @@ internal sealed partial class TranslatorEngine<TMemory, TCount>
             Sse.Prefetch0(plan.Host + leaf);
         }
     }
+}
+
+/// <summary>What a prefetch needs of a device's cached DC, kept across a batch: a batch's requests mostly come
+/// from one device, and looking its DC up again for each request cost as much as the prefetch saved. A hint may
+/// use a stale copy (a DC invalidated during the batch): it prefetches useless lines, nothing more.</summary>
+internal struct PrefetchPlan
+{
+    /// <summary>No device yet: the first prefetch looks its DC up.</summary>
+    public static PrefetchPlan None => new() { DeviceId = uint.MaxValue };
+
+    public uint DeviceId;   // uint.MaxValue: none yet
+    public ulong Fsc;       // the DC's single-stage iosatp (TryGetDcMiss), 0: nothing to prefetch
+    public unsafe byte* Host; // the memory's host address of Base, null once disposed (then nothing is read)
+    public ulong Base;
+    public ulong Limit;     // the memory's size - 8: the last offset a PTE read may take
+    public uint Spread;     // MicroTlb.Spread of the device's requester key
 }

@@ -99,6 +99,11 @@ public sealed class IommuTranslator
         }
     }
 
+    /// <summary>A batch's prefetch of <paramref name="request"/>'s leaf PTE, for callers that run their own batch loop
+    /// (the C API's translate_batch); translator over other memories, or counting hits, prefetch nothing here.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    internal void Prefetch(in TranslationRequest request, ref PrefetchPlan plan) => _fast?.Prefetch(in request, ref plan);
+
     /// <summary>IOTINVAL.VMA with the given operands (spec table "IOTINVAL.VMA operands and operations").</summary>
     public void InvalidateVma(bool gv, ushort gscid, bool pscv, uint pscid, bool av, ulong address) =>
         _engine.InvalidateVma(gv, gscid, pscv, pscid, av, address);

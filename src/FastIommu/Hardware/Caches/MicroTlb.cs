@@ -100,11 +100,12 @@ internal sealed class MicroTlb
 
     /// <summary>Sequential pages of one requester take consecutive entries; requesters are spread by a hash.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private unsafe ref Entry EntryFor(ulong page, ulong requester)
-    {
-        uint h = (uint)requester * 0x9E37_79B1u ^ (uint)(requester >> 24) * 0x85EB_CA77u;
-        return ref _entries[((uint)page ^ (h >> 16)) & _mask];
-    }
+    private unsafe ref Entry EntryFor(ulong page, ulong requester) => ref _entries[((uint)page ^ Spread(requester)) & _mask];
+
+    /// <summary>How a requester's pages are spread over the entries (what <see cref="EntryFor"/> XORs into the page
+    /// number), for a caller that looks up many pages of one requester (<see cref="PrefetchHolds"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static uint Spread(ulong requester) => ((uint)requester * 0x9E37_79B1u ^ (uint)(requester >> 24) * 0x85EB_CA77u) >> 16;
 
     /// <summary>The data word of a live entry for (<paramref name="page"/>, <paramref name="requester"/>).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -123,13 +124,14 @@ internal sealed class MicroTlb
         return IsLive(epoch, who);
     }
 
-    /// <summary>For a prefetch hint: whether the entry of (<paramref name="page"/>, <paramref name="requester"/>)
+    /// <summary>For a prefetch hint: whether the entry of (<paramref name="page"/>, <paramref name="requester"/>, whose
+    /// <see cref="Spread"/> is <paramref name="spread"/>)
     /// holds that translation (live or not: a guess, read racily); when it does not, the entry's line is on its way
     /// into the CPU's cache all the same.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public bool PrefetchHolds(ulong page, ulong requester)
+    public unsafe bool PrefetchHolds(ulong page, ulong requester, uint spread)
     {
-        ref Entry e = ref EntryFor(page, requester);
+        ref Entry e = ref _entries[((uint)page ^ spread) & _mask];
         return e.Page == page && (e.Requester & RequesterMask) == requester;
     }
 
