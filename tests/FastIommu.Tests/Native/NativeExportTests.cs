@@ -5,30 +5,55 @@ using FastIommu.Native;
 namespace FastIommu.Tests.Native;
 
 /// <summary>The exports called in-process through function pointers (as C calls them, through the reverse P/Invoke
-/// transition), for what the C tests cannot see: allocations on the translate path.</summary>
+/// transition), for what the C tests cannot see: allocations on the translate path, and a batch against single calls.</summary>
 public unsafe class NativeExportTests
 {
+    // The exports as C calls them: through function pointers, so each call takes the reverse P/Invoke transition.
+    private static readonly delegate* unmanaged<ulong, TranslateRequestNative*, TranslateResponseNative*, NativeStatus> Translate1 = &NativeExports.IommuTranslate;
+    private static readonly delegate* unmanaged<ulong, TranslateRequestNative*, TranslateResponseNative*, uint, NativeStatus> Batch = &NativeExports.IommuTranslateBatch;
+
+    /// <summary>1 MiB of memory and two devices over it: one reset to Bare (identity translations), one to Off (every
+    /// request faults), both with <paramref name="onFault"/> as their fault callback.</summary>
+    private sealed class TwoDevices : IDisposable
+    {
+        public ulong Memory, Bare, Off;
+
+        public TwoDevices(delegate* unmanaged<void*, FastIommu.Formats.RiscV.FaultRecord*, void> onFault = null)
+        {
+            delegate* unmanaged<ulong, ulong, ulong*, NativeStatus> memoryCreate = &NativeExports.MemoryCreate;
+            delegate* unmanaged<ulong, IommuConfigNative*, ulong*, NativeStatus> iommuCreate = &NativeExports.IommuCreate;
+            ulong memory, bare, off;
+            Assert.That(memoryCreate(1 << 20, 0x8000_0000, &memory), Is.EqualTo(NativeStatus.Ok), "memory");
+            var config = new IommuConfigNative
+            {
+                StructSize = (uint)sizeof(IommuConfigNative),
+                Capabilities = 0x10UL | (1UL << 9) | (56UL << 32),
+                Flags = NativeExports.IommuResetToBare,
+                FaultCallback = onFault,
+            };
+            Assert.That(iommuCreate(memory, &config, &bare), Is.EqualTo(NativeStatus.Ok), "a device reset to Bare: identity translations");
+            config.Flags = 0;
+            Assert.That(iommuCreate(memory, &config, &off), Is.EqualTo(NativeStatus.Ok), "a device reset to Off: every request faults");
+            (Memory, Bare, Off) = (memory, bare, off);
+        }
+
+        public void Dispose()
+        {
+            delegate* unmanaged<ulong, NativeStatus> iommuDestroy = &NativeExports.IommuDestroy;
+            delegate* unmanaged<ulong, NativeStatus> memoryDestroy = &NativeExports.MemoryDestroy;
+            Assert.That(iommuDestroy(Bare), Is.EqualTo(NativeStatus.Ok), "destroy");
+            Assert.That(iommuDestroy(Off), Is.EqualTo(NativeStatus.Ok), "destroy");
+            Assert.That(memoryDestroy(Memory), Is.EqualTo(NativeStatus.Ok), "destroy the memory last");
+        }
+    }
+
     [Test]
     public void Translate_export_allocates_nothing_on_success_or_fault()
     {
-        delegate* unmanaged<ulong, ulong, ulong*, NativeStatus> memoryCreate = &NativeExports.MemoryCreate;
-        delegate* unmanaged<ulong, IommuConfigNative*, ulong*, NativeStatus> iommuCreate = &NativeExports.IommuCreate;
-        delegate* unmanaged<ulong, TranslateRequestNative*, TranslateResponseNative*, NativeStatus> translate = &NativeExports.IommuTranslate;
-        delegate* unmanaged<ulong, TranslateRequestNative*, TranslateResponseNative*, uint, NativeStatus> batch = &NativeExports.IommuTranslateBatch;
-        delegate* unmanaged<ulong, NativeStatus> iommuDestroy = &NativeExports.IommuDestroy;
-        delegate* unmanaged<ulong, NativeStatus> memoryDestroy = &NativeExports.MemoryDestroy;
-
-        ulong memory, bare, off;
-        Assert.That(memoryCreate(1 << 20, 0x8000_0000, &memory), Is.EqualTo(NativeStatus.Ok), "memory");
-        var config = new IommuConfigNative
-        {
-            StructSize = (uint)sizeof(IommuConfigNative),
-            Capabilities = 0x10UL | (1UL << 9) | (56UL << 32),
-            Flags = NativeExports.IommuResetToBare,
-        };
-        Assert.That(iommuCreate(memory, &config, &bare), Is.EqualTo(NativeStatus.Ok), "a device reset to Bare: identity translations");
-        config.Flags = 0;
-        Assert.That(iommuCreate(memory, &config, &off), Is.EqualTo(NativeStatus.Ok), "a device reset to Off: every request faults");
+        using var devices = new TwoDevices();
+        (ulong bare, ulong off) = (devices.Bare, devices.Off);
+        var translate = Translate1;
+        var batch = Batch;
 
         var requests = new TranslateRequestNative[16];
         var responses = new TranslateResponseNative[16];
@@ -61,10 +86,8 @@ public unsafe class NativeExportTests
         }
 
         translate(off, null, null);
-        Assert.That(iommuDestroy(bare), Is.EqualTo(NativeStatus.Ok), "destroy");
-        Assert.That(iommuDestroy(off), Is.EqualTo(NativeStatus.Ok), "destroy");
-        Assert.That(memoryDestroy(memory), Is.EqualTo(NativeStatus.Ok), "destroy the memory last");
     }
+
     private static readonly List<(ushort Cause, ulong Iotval)> s_faults = [];
 
     [UnmanagedCallersOnly]
@@ -74,26 +97,11 @@ public unsafe class NativeExportTests
     [Test]
     public void Translate_batch_gives_the_responses_and_fault_reports_of_single_calls_and_stops_at_a_bad_request()
     {
-        delegate* unmanaged<ulong, ulong, ulong*, NativeStatus> memoryCreate = &NativeExports.MemoryCreate;
-        delegate* unmanaged<ulong, IommuConfigNative*, ulong*, NativeStatus> iommuCreate = &NativeExports.IommuCreate;
-        delegate* unmanaged<ulong, TranslateRequestNative*, TranslateResponseNative*, NativeStatus> translate = &NativeExports.IommuTranslate;
-        delegate* unmanaged<ulong, TranslateRequestNative*, TranslateResponseNative*, uint, NativeStatus> batch = &NativeExports.IommuTranslateBatch;
-        delegate* unmanaged<ulong, NativeStatus> iommuDestroy = &NativeExports.IommuDestroy;
-        delegate* unmanaged<ulong, NativeStatus> memoryDestroy = &NativeExports.MemoryDestroy;
+        using var devices = new TwoDevices(&OnFault);
+        (ulong bare, ulong off) = (devices.Bare, devices.Off);
+        var translate = Translate1;
+        var batch = Batch;
         delegate* unmanaged<byte*> lastError = &NativeExports.GetLastError;
-
-        ulong memory, bare, off;
-        Assert.That(memoryCreate(1 << 20, 0x8000_0000, &memory), Is.EqualTo(NativeStatus.Ok), "memory");
-        var config = new IommuConfigNative
-        {
-            StructSize = (uint)sizeof(IommuConfigNative),
-            Capabilities = 0x10UL | (1UL << 9) | (56UL << 32),
-            Flags = NativeExports.IommuResetToBare,
-            FaultCallback = &OnFault,
-        };
-        Assert.That(iommuCreate(memory, &config, &bare), Is.EqualTo(NativeStatus.Ok), "a device reset to Bare: identity translations");
-        config.Flags = 0;
-        Assert.That(iommuCreate(memory, &config, &off), Is.EqualTo(NativeStatus.Ok), "a device reset to Off: every request faults");
 
         const int Count = 40, Bad = 29;
         var requests = new TranslateRequestNative[Count];
@@ -132,9 +140,5 @@ public unsafe class NativeExportTests
                 Assert.That(singleFaults, iommu == off ? Has.Count.EqualTo(Bad) : Is.Empty, "Off faults every request, Bare none");
             }
         }
-
-        Assert.That(iommuDestroy(bare), Is.EqualTo(NativeStatus.Ok), "destroy");
-        Assert.That(iommuDestroy(off), Is.EqualTo(NativeStatus.Ok), "destroy");
-        Assert.That(memoryDestroy(memory), Is.EqualTo(NativeStatus.Ok), "destroy the memory last");
     }
 }
