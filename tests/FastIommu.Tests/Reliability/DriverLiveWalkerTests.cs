@@ -130,8 +130,8 @@ public class DriverLiveWalkerTests
             slots[i].Current = empty;
         }
 
-        long paCounter = 0, translations = 0, successes = 0, changes = 0, syncs = 0, freed = 0, violations = 0, skipped = 0;
-        var examples = new List<string>();
+        long paCounter = 0, changes = 0, syncs = 0, freed = 0;
+        var tally = new ReaderTally();
         using var stop = new CancellationTokenSource(duration);
         const int Mappers = 2, Readers = 2;
         var threads = new List<Thread>();
@@ -198,30 +198,7 @@ public class DriverLiveWalkerTests
                     var request = new TranslationRequest(DeviceId, iova, rng.Next(2) == 0 ? AccessType.Read : AccessType.Write);
                     long before = Volatile.Read(ref slot.Sequence);
                     TranslationResult result = devices[id].Translate(in request); // one reader per IOMMU
-                    long after = Volatile.Read(ref slot.Sequence);
-                    Interlocked.Increment(ref translations);
-                    if (result.Success)
-                    {
-                        Interlocked.Increment(ref successes);
-                    }
-
-                    MappingHistory.Verdict verdict = slot.Check(before, after, in request, in result, out long first, out long last);
-                    if (verdict == MappingHistory.Verdict.NotCheckable)
-                    {
-                        Interlocked.Increment(ref skipped);
-                    }
-                    else if (verdict == MappingHistory.Verdict.Violation)
-                    {
-                        Interlocked.Increment(ref violations);
-                        lock (examples)
-                        {
-                            if (examples.Count < 5)
-                            {
-                                examples.Add($"slot {s} iova 0x{iova:x} {request.Access}: got {result}; states {first}..{last}: " +
-                                    string.Join(", ", slot.Window(first, last)));
-                            }
-                        }
-                    }
+                    tally.Check(slot, s, before, Volatile.Read(ref slot.Sequence), in request, in result);
                 }
             }) { Name = $"reader {r}" });
         }
@@ -248,30 +225,7 @@ public class DriverLiveWalkerTests
                 for (int i = 0; i < Batch; i++)
                 {
                     MappingHistory slot = slots[slotOf[i]];
-                    long after = Volatile.Read(ref slot.Sequence);
-                    Interlocked.Increment(ref translations);
-                    if (results[i].Success)
-                    {
-                        Interlocked.Increment(ref successes);
-                    }
-
-                    MappingHistory.Verdict verdict = slot.Check(before[i], after, in requests[i], in results[i], out long first, out long last);
-                    if (verdict == MappingHistory.Verdict.NotCheckable)
-                    {
-                        Interlocked.Increment(ref skipped);
-                    }
-                    else if (verdict == MappingHistory.Verdict.Violation)
-                    {
-                        Interlocked.Increment(ref violations);
-                        lock (examples)
-                        {
-                            if (examples.Count < 5)
-                            {
-                                examples.Add($"batched: slot {slotOf[i]} iova 0x{requests[i].Iova:x} {requests[i].Access}: got {results[i]}; " +
-                                    $"states {first}..{last}: " + string.Join(", ", slot.Window(first, last)));
-                            }
-                        }
-                    }
+                    tally.Check(slot, slotOf[i], before[i], Volatile.Read(ref slot.Sequence), in requests[i], in results[i]);
                 }
             }
         }
@@ -287,7 +241,8 @@ public class DriverLiveWalkerTests
         }
 
         long leaked = allocator.PagesInUse - baseline;
-        return new Outcome(translations, successes, changes, Interlocked.Read(ref syncs), freed, violations, skipped, leaked, examples);
+        return new Outcome(tally.Translations, tally.Successes, changes, Interlocked.Read(ref syncs), freed, tally.Violations, tally.Skipped, leaked,
+            tally.Examples);
 
         // A map is synchronous (the driver needs no invalidation for an invalid entry becoming valid); an unmap goes
         // into the gather and stays pending (its slot's sequence odd) until Flush syncs it.
@@ -323,11 +278,7 @@ public class DriverLiveWalkerTests
             if (status != MapStatus.Success || unmapped != old.Size)
             {
                 // Not an assertion: this runs on a worker thread. Counted and shown like a bad translation.
-                Interlocked.Increment(ref violations);
-                lock (examples)
-                {
-                    examples.Add($"unmap of slot {s} (0x{old.Iova:x} + 0x{old.Size:x}): {status}, {unmapped} bytes");
-                }
+                tally.AddViolation($"unmap of slot {s} (0x{old.Iova:x} + 0x{old.Size:x}): {status}, {unmapped} bytes");
             }
             slot.Current = next;
             pending.Add((slot, next));

@@ -130,8 +130,8 @@ public class LiveWalkerTests
             slots[i].Current = empty;
         }
 
-        long paCounter = 0, translations = 0, successes = 0, changes = 0, freed = 0, violations = 0, skipped = 0;
-        var examples = new List<string>();
+        long paCounter = 0, changes = 0, freed = 0;
+        var tally = new ReaderTally();
         using var stop = new CancellationTokenSource(duration);
         const int Mappers = 2, Readers = 2;
         var threads = new List<Thread>();
@@ -174,30 +174,7 @@ public class LiveWalkerTests
                     var request = new TranslationRequest(DeviceId, iova, rng.Next(2) == 0 ? AccessType.Read : AccessType.Write);
                     long before = Volatile.Read(ref slot.Sequence);
                     TranslationResult result = translator.Translate(in request);
-                    long after = Volatile.Read(ref slot.Sequence);
-                    Interlocked.Increment(ref translations);
-                    if (result.Success)
-                    {
-                        Interlocked.Increment(ref successes);
-                    }
-
-                    MappingHistory.Verdict verdict = slot.Check(before, after, in request, in result, out long first, out long last);
-                    if (verdict == MappingHistory.Verdict.NotCheckable)
-                    {
-                        Interlocked.Increment(ref skipped);
-                    }
-                    else if (verdict == MappingHistory.Verdict.Violation)
-                    {
-                        Interlocked.Increment(ref violations);
-                        lock (examples)
-                        {
-                            if (examples.Count < 5)
-                            {
-                                examples.Add($"slot {s} iova 0x{iova:x} {request.Access}: got {result}; states {first}..{last}: " +
-                                    string.Join(", ", slot.Window(first, last)));
-                            }
-                        }
-                    }
+                    tally.Check(slot, s, before, Volatile.Read(ref slot.Sequence), in request, in result);
                 }
             }));
         }
@@ -214,7 +191,7 @@ public class LiveWalkerTests
 
         // The root stays; everything else went back through the gathers.
         long leaked = allocator.PagesInUse - baseline;
-        return new Outcome(translations, successes, changes, freed, violations, skipped, leaked, examples);
+        return new Outcome(tally.Translations, tally.Successes, changes, freed, tally.Violations, tally.Skipped, leaked, tally.Examples);
 
         void Change(MappingHistory slot, int s, Random rng, InvalidationGather gather, ref long pas, ref long freedPages, bool unmapOnly)
         {

@@ -95,3 +95,46 @@ internal sealed class MappingHistory
         return false;
     }
 }
+
+/// <summary>What the live walkers' readers saw, counted across threads: each translation checked against its slot's
+/// window (<see cref="MappingHistory.Check"/>), the first few violations kept as examples.</summary>
+internal sealed class ReaderTally
+{
+    public long Translations, Successes, Skipped, Violations;
+    public readonly List<string> Examples = [];
+
+    /// <summary>Counts one translation of slot <paramref name="slotIndex"/>, made between the reader's reads
+    /// <paramref name="before"/> and <paramref name="after"/> of the slot's sequence.</summary>
+    public void Check(MappingHistory slot, int slotIndex, long before, long after, in TranslationRequest request, in TranslationResult result)
+    {
+        Interlocked.Increment(ref Translations);
+        if (result.Success)
+        {
+            Interlocked.Increment(ref Successes);
+        }
+
+        MappingHistory.Verdict verdict = slot.Check(before, after, in request, in result, out long first, out long last);
+        if (verdict == MappingHistory.Verdict.NotCheckable)
+        {
+            Interlocked.Increment(ref Skipped);
+        }
+        else if (verdict == MappingHistory.Verdict.Violation)
+        {
+            AddViolation($"slot {slotIndex} iova 0x{request.Iova:x} {request.Access}: got {result}; states {first}..{last}: " +
+                string.Join(", ", slot.Window(first, last)));
+        }
+    }
+
+    /// <summary>Counts a violation found elsewhere (a mapper's unmap), keeping the first few.</summary>
+    public void AddViolation(string example)
+    {
+        Interlocked.Increment(ref Violations);
+        lock (Examples)
+        {
+            if (Examples.Count < 5)
+            {
+                Examples.Add(example);
+            }
+        }
+    }
+}
