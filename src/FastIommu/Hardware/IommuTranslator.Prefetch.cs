@@ -68,8 +68,7 @@ internal sealed partial class TranslatorEngine<TMemory, TCount>
         if (deviceId != plan.DeviceId)
         {
             plan.DeviceId = deviceId;
-            PhysicalMemory memory = Unsafe.As<TMemory, PhysicalMemoryAccess>(ref Unsafe.AsRef(in _memory)).Memory;
-            plan.Host = memory.HostOrNull;
+            PhysicalMemory memory = FlatMemory;
             plan.Base = memory.BaseAddressUnchecked;
             plan.Limit = memory.SizeUnchecked - 8;
             plan.Spread = MicroTlb.Spread(MicroTlb.RequesterKey(deviceId, 0));
@@ -79,13 +78,23 @@ internal sealed partial class TranslatorEngine<TMemory, TCount>
             }
         }
 
+        // The host address read again for each prefetch, as each access of a walk reads it: a memory disposed
+        // during a batch (a misuse: see PhysicalMemory) is then not read a whole batch later.
         ulong iova = request.Iova;
+        plan.Host = FlatMemory.HostOrNull;
         if (plan.Fsc == 0 || plan.Host == null || (Micro is { } micro && micro.PrefetchHolds(MicroTlb.PageKey(iova, false), MicroTlb.RequesterKey(deviceId, 0), plan.Spread)))
         {
             return;
         }
 
         PrefetchLeaf(ref plan, iova);
+    }
+
+    /// <summary>The flat memory of an engine over <see cref="PhysicalMemoryAccess"/> (<see cref="WalksEndThemselves"/>).</summary>
+    private PhysicalMemory FlatMemory
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => Unsafe.As<TMemory, PhysicalMemoryAccess>(ref Unsafe.AsRef(in _memory)).Memory;
     }
 
     /// <summary>Reads the non-leaf levels of the first-stage table (the plan's iosatp) for
@@ -132,7 +141,7 @@ internal struct PrefetchPlan
 
     public uint DeviceId;   // uint.MaxValue: none yet
     public ulong Fsc;       // the DC's single-stage iosatp (TryGetDcMiss), 0: nothing to prefetch
-    public unsafe byte* Host; // the memory's host address of Base, null once disposed (then nothing is read)
+    public unsafe byte* Host; // the memory's host address of Base (read for each prefetch), null once disposed
     public ulong Base;
     public ulong Limit;     // the memory's size - 8: the last offset a PTE read may take
     public uint Spread;     // MicroTlb.Spread of the device's requester key
