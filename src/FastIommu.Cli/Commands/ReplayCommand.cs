@@ -64,6 +64,7 @@ internal static class ReplayCommand
             {
                 IotlbEntries = iotlbEntries,
                 MicroTlbEntries = iotlbEntries == 0 ? 0 : TranslatorCacheOptions.Default.MicroTlbEntries,
+                CountHits = true, // the report's cache table
             };
             using var runner = new ReplayRunner(parsed, invalidation, cache);
             Run(context, runner, parsed.Ops.Length);
@@ -103,7 +104,7 @@ internal static class ReplayCommand
         Tables.AddRow(summary, "maps / unmaps / syncs", $"{N(s.Maps)} / {N(s.Unmaps)} / {N(s.Syncs)}");
         console.Write(summary);
 
-        var dma = Tables.Create("DMA (counted from outside the model: it keeps no cache statistics)", "measure", "count", "share");
+        var dma = Tables.Create("DMA (memory reads counted by the replay's memory)", "measure", "count", "share");
         Tables.AddRow(dma, "requests", N(s.Dma), "");
         Tables.AddRow(dma, "translated", N(s.Translated), Share(s.Translated, s.Dma));
         foreach (var (cause, count) in s.Faults.OrderBy(f => (int)f.Key))
@@ -116,6 +117,15 @@ internal static class ReplayCommand
         Tables.AddRow(dma, "memory reads per walk", s.Walks == 0 ? "-" : ((double)s.WalkReads / s.Walks).ToString("0.0", CultureInfo.InvariantCulture), "");
         Tables.AddRow(dma, "stale: translated, but the table no longer maps it so", N(s.Stale), Share(s.Stale, s.Dma));
         console.Write(dma);
+
+        TranslationCacheStatistics c = runner.CacheStatistics;
+        var caches = Tables.Create("Caches (the model's own counters)", "level", "hits", "share");
+        Tables.AddRow(caches, "micro-TLB hits, of requests", N(c.MicroTlbHits), Share(c.MicroTlbHits, c.Requests));
+        Tables.AddRow(caches, "IOTLB hits, of micro-TLB misses", N(c.IotlbHits), Share(c.IotlbHits, c.MicroTlbMisses));
+        Tables.AddRow(caches, "translation process runs (walks), of requests", N(c.Walks), Share(c.Walks, c.Requests));
+        Tables.AddRow(caches, "DC cache hits, of DCs looked up", N(c.DeviceContextHits), Share(c.DeviceContextHits, c.DeviceContextHits + c.DeviceContextMisses));
+        Tables.AddRow(caches, "PC cache hits, of PCs looked up", N(c.ProcessContextHits), Share(c.ProcessContextHits, c.ProcessContextHits + c.ProcessContextMisses));
+        console.Write(caches);
 
         var sent = CommandTally.Snapshot(runner.Instances).Since(runner.Setup);
         var commands = Tables.Create("Commands sent (driver counters)", "command", "count", "per unmap");

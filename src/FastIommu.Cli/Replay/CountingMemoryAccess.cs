@@ -3,8 +3,8 @@ using FastIommu.Memory;
 
 namespace FastIommu.Cli.Replay;
 
-/// <summary>The hardware model's view of memory with its reads counted: the model keeps no cache statistics, so a
-/// replay tells a translation served from its caches (no read) from one that walked (reads) from the outside.</summary>
+/// <summary>The hardware model's view of memory with its reads counted: the replay reports the reads per walk, which
+/// the model's own cache counters (which level served a request) do not give.</summary>
 internal sealed class CountingMemoryAccess(PhysicalMemory memory) : IMemoryAccess
 {
     private readonly PhysicalMemoryAccess _inner = new(memory);

@@ -64,6 +64,29 @@ internal sealed class ReplayRunner : IDisposable
         Setup = CommandTally.Snapshot(_driver.Instances);
     }
 
+    /// <summary>The model's own cache counters (<see cref="TranslatorCacheOptions.CountHits"/>), summed over the
+    /// IOMMUs: which level served each DMA request. The bring-up translates nothing, so they count the trace's DMA.</summary>
+    public TranslationCacheStatistics CacheStatistics
+    {
+        get
+        {
+            long microHits = 0, microMisses = 0, iotlbHits = 0, dcHits = 0, dcMisses = 0, pcHits = 0, pcMisses = 0;
+            foreach (RiscVIommu hardware in _hardware)
+            {
+                TranslationCacheStatistics s = hardware.Translator.CacheStatistics;
+                microHits += s.MicroTlbHits;
+                microMisses += s.MicroTlbMisses;
+                iotlbHits += s.IotlbHits;
+                dcHits += s.DeviceContextHits;
+                dcMisses += s.DeviceContextMisses;
+                pcHits += s.ProcessContextHits;
+                pcMisses += s.ProcessContextMisses;
+            }
+
+            return new TranslationCacheStatistics(microHits, microMisses, iotlbHits, dcHits, dcMisses, pcHits, pcMisses);
+        }
+    }
+
     /// <summary>The driver's counters after bring-up, before the trace's first line.</summary>
     public CommandTally Setup { get; }
 

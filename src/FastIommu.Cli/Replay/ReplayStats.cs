@@ -3,9 +3,9 @@ using FastIommu.Hardware;
 
 namespace FastIommu.Cli.Replay;
 
-/// <summary>What a replay counted. Everything here is measured from outside the hardware model (it keeps no cache
-/// statistics): a translation that made no memory read was served by the model's caches (micro-TLB or IOTLB, and the
-/// context caches; which of them is not visible), one that read memory walked (contexts and/or page tables).</summary>
+/// <summary>What a replay counted from outside the hardware model: results, and memory reads (a translation that made
+/// none was served by the model's caches, one that read memory walked contexts and/or page tables). Which cache level
+/// served a request comes from the model's own counters (<see cref="ReplayRunner.CacheStatistics"/>).</summary>
 internal sealed class ReplayStats
 {
     private readonly Dictionary<FaultCause, long> _faults = [];

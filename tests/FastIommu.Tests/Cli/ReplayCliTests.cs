@@ -48,6 +48,12 @@ public partial class ReplayCliTests
         Assert.That(Row(r.Stdout, "fault 13 ReadPageFault"), Is.EqualTo("1"), "the unmapped page faults at once under strict");
         Assert.That(Row(r.Stdout, "served with no memory read (micro-TLB or IOTLB hit)"), Is.EqualTo("1"), "the second access to the page");
         Assert.That(Row(r.Stdout, "walks (requests that read memory)"), Is.EqualTo("3"), "the first access, the fault, the other page");
+        // The same, from the model's own counters: the second access is an IOTLB hit (the walk filled the IOTLB, not the
+        // micro-TLB); the DC is cached by the first request's walk and serves the three after it.
+        Assert.That(Row(r.Stdout, "micro-TLB hits, of requests"), Is.EqualTo("0"), "no request repeats an IOTLB hit's page");
+        Assert.That(Row(r.Stdout, "IOTLB hits, of micro-TLB misses"), Is.EqualTo("1"), "the second access to the page");
+        Assert.That(Row(r.Stdout, "translation process runs (walks), of requests"), Is.EqualTo("3"), "the model's walks are the replay's");
+        Assert.That(Row(r.Stdout, "DC cache hits, of DCs looked up"), Is.EqualTo("3"), "every request after the first");
         Assert.That(Row(r.Stdout, "stale: translated, but the table no longer maps it so"), Is.EqualTo("0"));
         Assert.That(Row(r.Stdout, "IOTINVAL.VMA"), Is.EqualTo("1"), "one page-addressed invalidation for the unmap");
         Assert.That(Row(r.Stdout, "IOFENCE.C"), Is.EqualTo("2"), "one fence for the attach, one for the unmap's sync");
