@@ -471,8 +471,8 @@ internal static unsafe partial class NativeExports
 
     /// <summary>One translation: <see cref="TranslationRequest"/> has the layout of fastiommu_translate_request (the
     /// caller checked its access and device_id), so the device reads the caller's request in place
-    /// (<c>NativeLayoutTests</c> checks the layout). The result comes back in a local and goes to the response field
-    /// by field, each read as wide as the device wrote it.</summary>
+    /// (<c>NativeAbiTests</c> checks the layout). The result comes back in a local and goes to the response field by
+    /// field, each read as wide as the device wrote it.</summary>
     /// <remarks>Not as one struct copy: NativeAOT copies the 40 bytes with 16-byte loads, which span two of the device's
     /// 8-byte stores and so cannot be forwarded from the store buffer; each such load waited for the stores to reach
     /// the cache, about 10 ns of the C API's 16.5 ns micro-TLB hit in a batch (perf annotate of
@@ -488,6 +488,9 @@ internal static unsafe partial class NativeExports
             Faulted(o, in translation, result);
         }
 
+        // Field by field here, not through TranslationResult.CopyTo: an instance call takes the local's address, and
+        // NativeAOT then returns the result into a temporary and block-copies it again (measured: the micro-TLB hit
+        // 19.0 -> 21.8 ns per call, 14.1 -> 18.1 in batches).
         response->PhysicalAddress = result.PhysicalAddress;
         response->PageSize = result.PageSize;
         response->Iotval = result.Iotval;

@@ -96,19 +96,15 @@ internal sealed partial class TranslatorEngine<TMemory, TCount> : TranslatorEngi
         return TranslateMiss(in request);
     }
 
-    /// <summary>A micro-TLB miss: the second level (DC, PC and IOTLB caches), else a walk. Out of line, so that the
-    /// first level's frame stays small.</summary>
+    /// <summary>What <see cref="Translate"/> does not send to <see cref="TranslateMissWithoutProcessId"/>: a micro-TLB
+    /// miss with a process_id (the second level through the DC, PC and IOTLB caches, else a walk), and ATS and
+    /// translated requests (a walk). Out of line, so that the first level's frame stays small.</summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
     private TranslationResult TranslateMiss(in TranslationRequest request)
     {
         Count(CacheCounters.MicroTlbMiss);
-        if (!request.AtsTranslationRequest && !request.Translated)
+        if (!request.AtsTranslationRequest && !request.Translated && request.ProcessIdValid)
         {
-            if (!request.ProcessIdValid)
-            {
-                return TranslateMissWithoutProcessId(in request);
-            }
-
             if (TryCachedTranslation(in request, out ulong pa, out uint flags))
             {
                 CountSecondLevelHit(processContext: true);
