@@ -1,6 +1,7 @@
 using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 using FastIommu.Diagnostics;
 
 namespace FastIommu.Hardware.Caches;
@@ -23,11 +24,13 @@ internal struct SpaceStamp
 /// invalidation or a replacement removes them, exactly as hardware may keep them.
 /// </summary>
 /// <remarks>
-/// Layout, chosen for the hit path: an entry is 32 bytes (the sequence word, the space, the tag, the PA, one epoch
-/// and the flags), a set is 4 entries = 128 bytes, and the table starts on a 64-byte boundary, so a set is two whole
-/// cache lines and an entry never straddles one. An entry records the one epoch of its space that can kill it:
-/// <see cref="SpaceStamp.AllGen"/> for a global entry, <see cref="SpaceStamp.Gen"/> for the others; a hit compares
-/// that one word.
+/// Layout, chosen for the miss as much as for the hit: a set is 128 bytes, two cache lines, and the table starts on
+/// a 64-byte boundary. The first line holds what a probe compares, the four ways' tags, spaces and sequence words;
+/// the second what a hit returns, their PAs, epochs and flags. A probe compares the four tags at once (one vector
+/// compare) and reads further only the way whose tag matches, so a miss reads one line and runs no loop, and
+/// finds in the same line the empty way its fill takes. An entry records the one epoch of its space that can kill
+/// it: <see cref="SpaceStamp.AllGen"/> for a global entry, <see cref="SpaceStamp.Gen"/> for the others; a hit
+/// compares that one word.
 /// </remarks>
 internal sealed class Iotlb
 {
@@ -40,18 +43,34 @@ internal sealed class Iotlb
     public const int PageShiftShift = 8;       // bits 15:8: log2 of the size reported (12, 16, 21, ...)
     public const int PbmtShift = 16;           // bits 17:16: the translation's PBMT (both stages resolved)
 
-    private const int EntryBytes = 32;
+    private const int SetBytes = 128;
     private const int LineBytes = 64;
 
-    [StructLayout(LayoutKind.Sequential, Size = EntryBytes)]
-    private struct Entry
+    /// <summary>One set: way <c>w</c>'s fields are element <c>w</c> of each array.</summary>
+    [StructLayout(LayoutKind.Sequential, Size = SetBytes)]
+    private struct Set
     {
-        public int Seq;
-        public int Space;     // slot + 1; 0 = empty
-        public ulong Tag;     // (IOVA >> level shift) << 3 | level
-        public ulong PaBase;  // PA of the entry's first byte, aligned to its level
-        public uint Epoch;    // SpaceStamp.AllGen if GlobalPage, else SpaceStamp.Gen, when filled
-        public uint Flags;
+        // First line: what a probe compares.
+        public Ways64 Tag;     // (IOVA >> level shift) << 3 | level
+        public Ways32 Space;   // slot + 1; 0 = empty
+        public Ways32 Seq;     // the way's sequence lock (SeqLock)
+
+        // Second line: what a hit returns.
+        public Ways64 PaBase;  // PA of the entry's first byte, aligned to its level
+        public Ways32 Epoch;   // SpaceStamp.AllGen if GlobalPage, else SpaceStamp.Gen, when filled
+        public Ways32 Flags;
+    }
+
+    [InlineArray(4)]
+    private struct Ways64
+    {
+        private ulong _way;
+    }
+
+    [InlineArray(4)]
+    private struct Ways32
+    {
+        private int _way;
     }
 
     // Pinned (never moves), so the 64-byte-aligned start computed once stays aligned.
@@ -67,7 +86,7 @@ internal sealed class Iotlb
     public Iotlb(int entries)
     {
         _entries = entries;
-        _storage = GC.AllocateArray<byte>(entries * EntryBytes + LineBytes, pinned: true);
+        _storage = GC.AllocateArray<byte>(entries / 4 * SetBytes + LineBytes, pinned: true);
         unsafe
         {
             nint address = (nint)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_storage));
@@ -83,11 +102,29 @@ internal sealed class Iotlb
         }
     }
 
-    /// <summary>The first way of set <paramref name="set"/>; <paramref name="set"/> is masked by <see cref="SetOf"/>,
-    /// so the set's 4 entries are inside the storage: no bounds check.</summary>
+    /// <summary>Set <paramref name="set"/>, masked by <see cref="SetOf"/>, so inside the storage: no bounds check.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private ref Entry SetAt(int set) =>
-        ref Unsafe.As<byte, Entry>(ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(_storage), _start + (set << 7)));
+    private ref Set SetAt(int set) =>
+        ref Unsafe.As<byte, Set>(ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(_storage), _start + (set << 7)));
+
+    // Way w's fields (w in 0..3, which the JIT cannot see: no bounds check).
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static ref ulong At(ref Ways64 ways, int way) => ref Unsafe.Add(ref Unsafe.As<Ways64, ulong>(ref ways), way);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static ref int At(ref Ways32 ways, int way) => ref Unsafe.Add(ref Unsafe.As<Ways32, int>(ref ways), way);
+
+    /// <summary>The ways of <paramref name="set"/> whose tag is <paramref name="tag"/>, as bits 0 to 3.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static uint TagMatches(ref Set set, ulong tag) =>
+        Vector256.Equals(Vector256.LoadUnsafe(ref Unsafe.As<Ways64, ulong>(ref set.Tag)), Vector256.Create(tag))
+            .ExtractMostSignificantBits();
+
+    /// <summary>The empty ways of <paramref name="set"/>, as bits 0 to 3.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static uint EmptyWays(ref Set set) =>
+        Vector128.Equals(Vector128.LoadUnsafe(ref Unsafe.As<Ways32, int>(ref set.Space)), Vector128<int>.Zero)
+            .ExtractMostSignificantBits();
 
     /// <summary>Read before a walk; a fill made with an older value after an address invalidation is dropped.</summary>
     public long InvalidationSequence => Volatile.Read(ref _invalSeq);
@@ -126,37 +163,26 @@ internal sealed class Iotlb
             // Level 0 (4 KiB), the common leaf, first and unrolled from the others: its set and way are the hint.
             ulong tag = TagOf(iova, 0);
             int setIndex = SetOf(tag, space);
-            ref Entry set = ref SetAt(setIndex);
+            ref Set set = ref SetAt(setIndex);
             int chosen = NoWay;
-            for (int way = 0; way < 4; way++)
+            for (uint match = TagMatches(ref set, tag); match != 0; match &= match - 1)
             {
-                ref Entry e = ref Unsafe.Add(ref set, way);
-                // The sequence first (an acquire read), then the entry: the copy is consistent if the sequence
-                // is even and unchanged after it.
-                int seq = SeqLock.BeginRead(ref e.Seq);
-                int entrySpace = e.Space;
-                if (e.Tag != tag || entrySpace != space)
+                int way = BitOperations.TrailingZeroCount(match);
+                if (ReadWay(ref set, way, tag, space, stamp, out ulong paBase, out flags, out bool own))
                 {
-                    if (entrySpace == 0 && chosen == NoWay)
-                    {
-                        chosen = way;
-                    }
-
-                    continue;
+                    pa = paBase | (iova & 0xFFF);
+                    return true;
                 }
 
-                chosen = way; // this translation's entry, live or not: a fill replaces it rather than duplicate it
-                ulong paBase = e.PaBase;
-                uint epoch = e.Epoch, entryFlags = e.Flags;
-                if (!SeqLock.Validate(ref e.Seq, seq)
-                    || epoch != ((entryFlags & GlobalPage) != 0 ? stamp.AllGen : stamp.Gen))
+                if (own)
                 {
-                    continue;
+                    chosen = way; // this translation's entry, dead: a fill replaces it rather than duplicate it
                 }
+            }
 
-                pa = paBase | (iova & 0xFFF);
-                flags = entryFlags;
-                return true;
+            if (chosen == NoWay && EmptyWays(ref set) is uint empty && empty != 0)
+            {
+                chosen = BitOperations.TrailingZeroCount(empty);
             }
 
             hint = (setIndex << 3) | chosen;
@@ -168,34 +194,39 @@ internal sealed class Iotlb
             int level = BitOperations.TrailingZeroCount(mask);
             mask &= mask - 1;
             ulong tag = TagOf(iova, level);
-            ref Entry set = ref SetAt(SetOf(tag, space));
-            for (int way = 0; way < 4; way++)
+            ref Set set = ref SetAt(SetOf(tag, space));
+            for (uint match = TagMatches(ref set, tag); match != 0; match &= match - 1)
             {
-                ref Entry e = ref Unsafe.Add(ref set, way);
-                int seq = SeqLock.BeginRead(ref e.Seq);
-                if (e.Tag != tag || e.Space != space)
+                if (ReadWay(ref set, BitOperations.TrailingZeroCount(match), tag, space, stamp, out ulong paBase, out flags, out _))
                 {
-                    continue;
+                    ulong offsetMask = (1UL << (12 + 9 * level)) - 1;
+                    pa = paBase | (iova & offsetMask);
+                    return true;
                 }
-
-                ulong paBase = e.PaBase;
-                uint epoch = e.Epoch, entryFlags = e.Flags;
-                if (!SeqLock.Validate(ref e.Seq, seq)
-                    || epoch != ((entryFlags & GlobalPage) != 0 ? stamp.AllGen : stamp.Gen))
-                {
-                    continue;
-                }
-
-                ulong offsetMask = (1UL << (12 + 9 * level)) - 1;
-                pa = paBase | (iova & offsetMask);
-                flags = entryFlags;
-                return true;
             }
         }
 
         pa = 0;
         flags = 0;
         return false;
+    }
+
+    /// <summary>Reads way <paramref name="way"/> of <paramref name="set"/>, whose tag matched without its sequence:
+    /// true when, under its sequence lock, it holds <paramref name="tag"/> of <paramref name="space"/> and is live
+    /// under <paramref name="stamp"/>. <paramref name="own"/>: it holds that tag and space, live or not.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static bool ReadWay(ref Set set, int way, ulong tag, int space, SpaceStamp stamp, out ulong paBase, out uint flags, out bool own)
+    {
+        // The sequence first (an acquire read), then the entry: the copy is consistent if the sequence is even and
+        // unchanged after it.
+        ref int seq = ref At(ref set.Seq, way);
+        int start = SeqLock.BeginRead(ref seq);
+        own = At(ref set.Tag, way) == tag && At(ref set.Space, way) == space;
+        paBase = At(ref set.PaBase, way);
+        uint epoch = (uint)At(ref set.Epoch, way);
+        flags = (uint)At(ref set.Flags, way);
+        return own && SeqLock.Validate(ref seq, start)
+            && epoch == ((flags & GlobalPage) != 0 ? stamp.AllGen : stamp.Gen);
     }
 
     // A hint's way field (bits 2:0): 0 to 3, or NoWay (the fill picks a victim).
@@ -207,24 +238,27 @@ internal sealed class Iotlb
     {
         int space = slot + 1;
         ulong tag = TagOf(iova, level);
-        ref Entry set = ref SetAt(SetOf(tag, space));
-        int way = -1;
-        for (int i = 0; i < 4; i++)
+        ref Set set = ref SetAt(SetOf(tag, space));
+
+        // This translation's own entry, else an empty way, else a victim.
+        int way = NoWay;
+        for (uint match = TagMatches(ref set, tag); match != 0; match &= match - 1)
         {
-            ref Entry e = ref Unsafe.Add(ref set, i);
-            if (e.Space == 0 || (e.Space == space && e.Tag == tag))
+            int candidate = BitOperations.TrailingZeroCount(match);
+            if (Volatile.Read(ref At(ref set.Space, candidate)) == space)
             {
-                way = i;
+                way = candidate;
                 break;
             }
         }
 
-        if (way < 0)
+        if (way == NoWay)
         {
-            way = (_victim++ ^ (int)tag) & 3;
+            uint empty = EmptyWays(ref set);
+            way = empty != 0 ? BitOperations.TrailingZeroCount(empty) : (_victim++ ^ (int)tag) & 3;
         }
 
-        Write(ref Unsafe.Add(ref set, way), space, tag, stamp, invalSeq, level, paBase, flags);
+        Write(ref set, way, space, tag, stamp, invalSeq, level, paBase, flags);
     }
 
     /// <summary><see cref="Insert(int, SpaceStamp, long, ulong, int, ulong, uint)"/> placed by the
@@ -246,13 +280,14 @@ internal sealed class Iotlb
             way = (_victim++ ^ (int)tag) & 3;
         }
 
-        Write(ref Unsafe.Add(ref SetAt(hint >> 3), way), slot + 1, tag, stamp, invalSeq, 0, paBase, flags);
+        Write(ref SetAt(hint >> 3), way, slot + 1, tag, stamp, invalSeq, 0, paBase, flags);
     }
 
-    /// <summary>The fill proper: <paramref name="target"/> takes the translation under its sequence lock, unless
-    /// another thread owns the entry or an address invalidation ran since <paramref name="invalSeq"/>.</summary>
+    /// <summary>The fill proper: way <paramref name="way"/> of <paramref name="set"/> takes the translation under its
+    /// sequence lock, unless another thread owns the way or an address invalidation ran since
+    /// <paramref name="invalSeq"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private void Write(ref Entry target, int space, ulong tag, SpaceStamp stamp, long invalSeq, int level, ulong paBase, uint flags)
+    private void Write(ref Set set, int way, int space, ulong tag, SpaceStamp stamp, long invalSeq, int level, ulong paBase, uint flags)
     {
         // The level's bit before the sequence check, each side with a full fence between its store and its load
         // (here the Or or the CAS below; InvalidateAddress: the sequence increment): either this fill sees the
@@ -264,23 +299,24 @@ internal sealed class Iotlb
             Interlocked.Or(ref _levelMask, 1 << level);
         }
 
-        if (!SeqLock.TryEnter(ref target.Seq, out int start))
+        ref int seq = ref At(ref set.Seq, way);
+        if (!SeqLock.TryEnter(ref seq, out int start))
         {
-            return; // another thread owns the entry; caching is optional
+            return; // another thread owns the way; caching is optional
         }
 
         if (Volatile.Read(ref _invalSeq) != invalSeq)
         {
-            SeqLock.Exit(ref target.Seq, start);
+            SeqLock.Exit(ref seq, start);
             return;
         }
 
-        target.Space = space;
-        target.Tag = tag;
-        target.PaBase = paBase;
-        target.Epoch = (flags & GlobalPage) != 0 ? stamp.AllGen : stamp.Gen;
-        target.Flags = flags;
-        SeqLock.Exit(ref target.Seq, start);
+        At(ref set.Space, way) = space;
+        At(ref set.Tag, way) = tag;
+        At(ref set.PaBase, way) = paBase;
+        At(ref set.Epoch, way) = (int)((flags & GlobalPage) != 0 ? stamp.AllGen : stamp.Gen);
+        At(ref set.Flags, way) = (int)flags;
+        SeqLock.Exit(ref seq, start);
 
         // A fill has written its entry and left its sequence lock (tests hold it here to run an invalidation).
         if (Interleaving.Enabled)
@@ -305,18 +341,19 @@ internal sealed class Iotlb
             int level = BitOperations.TrailingZeroCount(mask);
             mask &= mask - 1;
             ulong tag = TagOf(address, level);
-            ref Entry set = ref SetAt(SetOf(tag, space));
+            ref Set set = ref SetAt(SetOf(tag, space));
             for (int way = 0; way < 4; way++)
             {
-                ref Entry e = ref Unsafe.Add(ref set, way);
                 // Take every way, even a non-matching one: a fill in progress may be about to write a match.
-                int start = SeqLock.Enter(ref e.Seq);
-                if (e.Space == space && e.Tag == tag && (includeGlobal || (e.Flags & GlobalPage) == 0))
+                ref int seq = ref At(ref set.Seq, way);
+                int start = SeqLock.Enter(ref seq);
+                if (At(ref set.Space, way) == space && At(ref set.Tag, way) == tag
+                    && (includeGlobal || ((uint)At(ref set.Flags, way) & GlobalPage) == 0))
                 {
-                    e.Space = 0;
+                    At(ref set.Space, way) = 0;
                 }
 
-                SeqLock.Exit(ref e.Seq, start);
+                SeqLock.Exit(ref seq, start);
             }
         }
     }
@@ -325,12 +362,14 @@ internal sealed class Iotlb
     public int CountOccupied()
     {
         int n = 0;
-        ref Entry first = ref SetAt(0);
-        for (int i = 0; i < _entries; i++)
+        for (int set = 0; set < _entries / 4; set++)
         {
-            if (Volatile.Read(ref Unsafe.Add(ref first, i).Space) != 0)
+            for (int way = 0; way < 4; way++)
             {
-                n++;
+                if (Volatile.Read(ref At(ref SetAt(set).Space, way)) != 0)
+                {
+                    n++;
+                }
             }
         }
 
