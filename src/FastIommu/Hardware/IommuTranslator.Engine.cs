@@ -60,6 +60,7 @@ internal sealed partial class TranslatorEngine<TMemory, TCount> : TranslatorEngi
         public bool FsGlobal;
         public bool FsDirty;
         public bool GsDirty;
+        public ulong FsLeaf;      // the first-stage leaf PTE as the walk used it (A/D included)
         public uint FsPbmt;       // leaf PBMT of each stage (0 = PMA; a Bare stage gives 0)
         public uint GsPbmt;
 
@@ -301,7 +302,15 @@ internal sealed partial class TranslatorEngine<TMemory, TCount> : TranslatorEngi
         uint perms = w.FsPerms;
         if (Tlb is { } tlb)
         {
-            Fill(tlb, hint, slot, stamp, invalSeq, iova, w.Gpa, shift, perms, w.FsUser, w.FsGlobal, w.FsDirty, firstStage: true, w.FsPbmt);
+            if (shift == 12 && hint != Iotlb.NoHint)
+            {
+                // The common fill, a 4 KiB leaf where its probe chose: the flags straight from the leaf PTE.
+                tlb.InsertPage(hint, slot, stamp, invalSeq, iova, w.Gpa & ~0xFFFUL, FirstStagePageFlags(w.FsLeaf));
+            }
+            else
+            {
+                Fill(tlb, hint, slot, stamp, invalSeq, iova, w.Gpa, shift, perms, w.FsUser, w.FsGlobal, w.FsDirty, firstStage: true, w.FsPbmt);
+            }
         }
 
         // The walk and the fill are done: the result is built from registers.
@@ -716,15 +725,30 @@ internal sealed partial class TranslatorEngine<TMemory, TCount> : TranslatorEngi
         bool user, bool global, bool dirty, bool firstStage, uint pbmt)
     {
         int level = (shift - 12) / 9;
-        uint flags = perms
-            | (user ? Iotlb.UserPage : 0)
-            | (global ? Iotlb.GlobalPage : 0)
-            | (dirty ? Iotlb.DirtyOk : 0)
-            | (firstStage ? 0 : Iotlb.NoFirstStage)
-            | ((uint)shift << Iotlb.PageShiftShift)
-            | (pbmt << Iotlb.PbmtShift);
-        tlb.Insert(hint, slot, stamp, invalSeq, iova, level, pa & ~((1UL << (12 + 9 * level)) - 1), flags);
+        tlb.Insert(hint, slot, stamp, invalSeq, iova, level, pa & ~((1UL << (12 + 9 * level)) - 1),
+            FillFlags(shift, perms, user, global, dirty, firstStage, pbmt));
     }
+
+    /// <summary>The IOTLB flags of a fill (see <see cref="Fill"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static uint FillFlags(int shift, uint perms, bool user, bool global, bool dirty, bool firstStage, uint pbmt) =>
+        perms
+        | (user ? Iotlb.UserPage : 0)
+        | (global ? Iotlb.GlobalPage : 0)
+        | (dirty ? Iotlb.DirtyOk : 0)
+        | (firstStage ? 0 : Iotlb.NoFirstStage)
+        | ((uint)shift << Iotlb.PageShiftShift)
+        | (pbmt << Iotlb.PbmtShift);
+
+    /// <summary>The IOTLB flags <see cref="FillFlags"/> gives a 4 KiB translation by a first stage alone (a Bare G-stage),
+    /// read straight off its leaf PTE: R, W, X, U, G are PTE bits 1 to 5 and the flags' bits 0 to 4, D (bit 7) is
+    /// DirtyOk (bit 5), then the size (12) and the PBMT (PTE bits 62:61; N, bit 63, is 0 in a 4 KiB leaf).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static uint FirstStagePageFlags(ulong leaf) =>
+        ((uint)(leaf >> Pte.RBit) & (Iotlb.R | Iotlb.W | Iotlb.X | Iotlb.UserPage | Iotlb.GlobalPage))
+        | ((uint)(leaf >> (Pte.DBit - 5)) & Iotlb.DirtyOk)
+        | (12u << Iotlb.PageShiftShift)
+        | (((uint)(leaf >> Pte.PbmtShift) & 3) << Iotlb.PbmtShift);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static TransactionType TtypOf(AccessType access, bool ats, bool translated)
@@ -1177,6 +1201,7 @@ internal sealed partial class TranslatorEngine<TMemory, TCount> : TranslatorEngi
             w.FsGlobal = (raw & Pte.G) != 0;
             w.FsDirty = (raw & Pte.D) != 0;
             w.FsPbmt = (uint)((raw & Pte.PbmtMask) >> Pte.PbmtShift);
+            w.FsLeaf = raw;
             return true;
         }
 

@@ -273,6 +273,15 @@ internal sealed class Iotlb
             return;
         }
 
+        InsertPage(hint, slot, stamp, invalSeq, iova, paBase, flags);
+    }
+
+    /// <summary>The fill of a 4 KiB translation whose probe missed with <paramref name="hint"/> (not
+    /// <see cref="NoHint"/>): the set and way the probe chose take it.</summary>
+    /// <remarks>No level bit to set: the probe that gave the hint saw level 0's bit set, and no bit is ever cleared.</remarks>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void InsertPage(int hint, int slot, SpaceStamp stamp, long invalSeq, ulong iova, ulong paBase, uint flags)
+    {
         ulong tag = TagOf(iova, 0);
         int way = hint & 7;
         if (way == NoWay)
@@ -280,7 +289,7 @@ internal sealed class Iotlb
             way = (_victim++ ^ (int)tag) & 3;
         }
 
-        Write(ref SetAt(hint >> 3), way, slot + 1, tag, stamp, invalSeq, 0, paBase, flags);
+        WriteEntry(ref SetAt(hint >> 3), way, slot + 1, tag, stamp, invalSeq, paBase, flags);
     }
 
     /// <summary>The fill proper: way <paramref name="way"/> of <paramref name="set"/> takes the translation under its
@@ -293,12 +302,19 @@ internal sealed class Iotlb
         // (here the Or or the CAS below; InvalidateAddress: the sequence increment): either this fill sees the
         // invalidation's new sequence and gives up, or the invalidation sees the bit and visits this entry. Set after
         // the entry, an invalidation that ran in between skipped the level and the entry stayed live. (A hinted fill
-        // is at level 0, whose bit its probe saw set: the Or is skipped, the CAS is the fence.)
+        // is at level 0, whose bit its probe saw set: InsertPage skips this, and the CAS is the fence.)
         if ((Volatile.Read(ref _levelMask) & (1 << level)) == 0)
         {
             Interlocked.Or(ref _levelMask, 1 << level);
         }
 
+        WriteEntry(ref set, way, space, tag, stamp, invalSeq, paBase, flags);
+    }
+
+    /// <summary><see cref="Write"/> once the level's bit is set.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void WriteEntry(ref Set set, int way, int space, ulong tag, SpaceStamp stamp, long invalSeq, ulong paBase, uint flags)
+    {
         ref int seq = ref At(ref set.Seq, way);
         if (!SeqLock.TryEnter(ref seq, out int start))
         {

@@ -69,8 +69,12 @@ public class TranslationFirstStageShortcutTests
     // With the IOTLB on: a VMA invalidation keeps the DC, so the next request misses both TLB levels and the shortcut
     // walks and fills the IOTLB. That entry (a second-level hit, then a micro-TLB copy) must serve exactly what the
     // full process gives, for every leaf and access, in an order where later requests meet entries earlier ones made.
-    [Test]
-    public void The_iotlb_entry_the_shortcut_fills_serves_the_full_process_result()
+    // The shortcut reads a 4 KiB entry's flags straight off the leaf (FirstStagePageFlags): every R W X U G A D and
+    // each PBMT (PMA, NC, IO) is compared.
+    [TestCase(0UL)]
+    [TestCase(1UL)]
+    [TestCase(2UL)]
+    public void The_iotlb_entry_the_shortcut_fills_serves_the_full_process_result(ulong pbmt)
     {
         using var bed = new TranslationBed().SingleStage();
         IommuTranslator reference = Reference(bed);
@@ -78,7 +82,7 @@ public class TranslationFirstStageShortcutTests
         int successes = 0;
         for (ulong bits = 0; bits < 128; bits++)
         {
-            ulong leaf = (0x90000UL << 10) | (bits << 1) | 1;
+            ulong leaf = (pbmt << Pte.PbmtShift) | (0x90000UL << 10) | (bits << 1) | 1;
             bed.Q(TranslationBed.L0Entry, leaf);
             bed.Translator.InvalidateVma(false, 0, false, 0, false, 0);
             foreach (AccessType access in Accesses)
