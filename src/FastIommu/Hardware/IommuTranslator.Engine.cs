@@ -297,26 +297,28 @@ internal sealed partial class TranslatorEngine<TMemory, TCount> : TranslatorEngi
             return Fault(iova, HitTtyp(request.Access), w.Cause, (tc & TcDtf) != 0, w.Iotval2);
         }
 
-        // Step 20 with a Bare G-stage: the GPA is the SPA, and the first stage alone gives size, permissions, PBMT.
+        // Step 20 with a Bare G-stage: the GPA is the SPA, and the first stage alone gives size, permissions, PBMT,
+        // all read off the leaf PTE (so the walk's other fields die in the walk and stay out of this frame).
         int shift = w.FsShift;
-        uint perms = w.FsPerms;
+        uint flags = FirstStageFlags(w.FsLeaf, shift);
         if (Tlb is { } tlb)
         {
             if (shift == 12 && hint != Iotlb.NoHint)
             {
-                // The common fill, a 4 KiB leaf where its probe chose: the flags straight from the leaf PTE.
-                tlb.InsertPage(hint, slot, stamp, invalSeq, iova, w.Gpa & ~0xFFFUL, FirstStagePageFlags(w.FsLeaf));
+                // The common fill: a 4 KiB leaf, where its probe chose.
+                tlb.InsertPage(hint, slot, stamp, invalSeq, iova, w.Gpa & ~0xFFFUL, flags);
             }
             else
             {
-                Fill(tlb, hint, slot, stamp, invalSeq, iova, w.Gpa, shift, perms, w.FsUser, w.FsGlobal, w.FsDirty, firstStage: true, w.FsPbmt);
+                int level = (shift - 12) / 9;
+                tlb.Insert(hint, slot, stamp, invalSeq, iova, level, w.Gpa & ~((1UL << (12 + 9 * level)) - 1), flags);
             }
         }
 
         // The walk and the fill are done: the result is built from registers.
         EndShortcutWalk<TCheck>();
-        return new TranslationResult(w.Gpa, 1UL << shift, iova, HitTtyp(request.Access), (PageBasedMemoryType)w.FsPbmt,
-            (byte)(perms | TranslationResult.SuccessBit));
+        return new TranslationResult(w.Gpa, 1UL << shift, iova, HitTtyp(request.Access), (PageBasedMemoryType)((flags >> Iotlb.PbmtShift) & 3),
+            (byte)((flags & (Iotlb.R | Iotlb.W | Iotlb.X)) | TranslationResult.SuccessBit));
     }
 
     /// <summary>The result of a cache hit for an untranslated request, built straight in the caller's return buffer:
@@ -740,14 +742,14 @@ internal sealed partial class TranslatorEngine<TMemory, TCount> : TranslatorEngi
         | ((uint)shift << Iotlb.PageShiftShift)
         | (pbmt << Iotlb.PbmtShift);
 
-    /// <summary>The IOTLB flags <see cref="FillFlags"/> gives a 4 KiB translation by a first stage alone (a Bare G-stage),
-    /// read straight off its leaf PTE: R, W, X, U, G are PTE bits 1 to 5 and the flags' bits 0 to 4, D (bit 7) is
-    /// DirtyOk (bit 5), then the size (12) and the PBMT (PTE bits 62:61; N, bit 63, is 0 in a 4 KiB leaf).</summary>
+    /// <summary>The IOTLB flags <see cref="FillFlags"/> gives a translation by a first stage alone (a Bare G-stage)
+    /// of size 2^<paramref name="shift"/>, read straight off its leaf PTE: R, W, X, U, G are PTE bits 1 to 5 and the
+    /// flags' bits 0 to 4, D (bit 7) is DirtyOk (bit 5), then the size and the PBMT (PTE bits 62:61).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static uint FirstStagePageFlags(ulong leaf) =>
+    internal static uint FirstStageFlags(ulong leaf, int shift) =>
         ((uint)(leaf >> Pte.RBit) & (Iotlb.R | Iotlb.W | Iotlb.X | Iotlb.UserPage | Iotlb.GlobalPage))
         | ((uint)(leaf >> (Pte.DBit - 5)) & Iotlb.DirtyOk)
-        | (12u << Iotlb.PageShiftShift)
+        | ((uint)shift << Iotlb.PageShiftShift)
         | (((uint)(leaf >> Pte.PbmtShift) & 3) << Iotlb.PbmtShift);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -69,7 +69,7 @@ public class TranslationFirstStageShortcutTests
     // With the IOTLB on: a VMA invalidation keeps the DC, so the next request misses both TLB levels and the shortcut
     // walks and fills the IOTLB. That entry (a second-level hit, then a micro-TLB copy) must serve exactly what the
     // full process gives, for every leaf and access, in an order where later requests meet entries earlier ones made.
-    // The shortcut reads a 4 KiB entry's flags straight off the leaf (FirstStagePageFlags): every R W X U G A D and
+    // The shortcut reads a 4 KiB entry's flags straight off the leaf (FirstStageFlags): every R W X U G A D and
     // each PBMT (PMA, NC, IO) is compared.
     [TestCase(0UL)]
     [TestCase(1UL)]
