@@ -113,10 +113,18 @@ internal sealed class MicroTlb
     {
         ref Entry e = ref EntryFor(page, requester);
         int seq = SeqLock.BeginRead(ref e.Seq);
-        ulong key = e.Page, who = e.Requester;
+        if (e.Page != page)
+        {
+            // Another page (or a torn read of this one): a miss, decided on the page key alone, which is most of
+            // what a miss costs when a request stream rarely repeats a page.
+            data = 0;
+            return false;
+        }
+
+        ulong who = e.Requester;
         data = e.Data;
         uint epoch = e.Epoch;
-        if (!SeqLock.Validate(ref e.Seq, seq) || key != page || (who & RequesterMask) != requester)
+        if (!SeqLock.Validate(ref e.Seq, seq) || (who & RequesterMask) != requester)
         {
             return false;
         }
