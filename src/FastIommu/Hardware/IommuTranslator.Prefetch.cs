@@ -72,7 +72,7 @@ internal sealed partial class TranslatorEngine<TMemory, TCount>
             plan.Base = memory.BaseAddressUnchecked;
             plan.Limit = memory.SizeUnchecked - 8;
             plan.Spread = MicroTlb.Spread(MicroTlb.RequesterKey(deviceId, 0));
-            if (deviceId >= Volatile.Read(ref HitDeviceLimit) || !Dir.TryGetDcMiss(deviceId, out _, out _, out plan.Fsc, out _))
+            if (deviceId >= Volatile.Read(ref HitDeviceLimit) || !Dir.TryGetDcMiss(deviceId, out plan.Slot, out _, out plan.Fsc, out _))
             {
                 plan.Fsc = 0;
             }
@@ -88,6 +88,10 @@ internal sealed partial class TranslatorEngine<TMemory, TCount>
         }
 
         PrefetchLeaf(ref plan, iova);
+        if (Tlb is { } tlb && plan.Slot >= 0)
+        {
+            tlb.Prefetch(plan.Slot, iova);
+        }
     }
 
     /// <summary>The flat memory of an engine over <see cref="PhysicalMemoryAccess"/> (<see cref="WalksEndThemselves"/>).</summary>
@@ -141,6 +145,7 @@ internal struct PrefetchPlan
 
     public uint DeviceId;   // uint.MaxValue: none yet
     public ulong Fsc;       // the DC's single-stage iosatp (TryGetDcMiss), 0: nothing to prefetch
+    public int Slot;        // its first stage's address-space slot (TryGetDcMiss), -1: none
     public unsafe byte* Host; // the memory's host address of Base (read for each prefetch), null once disposed
     public ulong Base;
     public ulong Limit;     // the memory's size - 8: the last offset a PTE read may take

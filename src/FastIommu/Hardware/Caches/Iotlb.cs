@@ -2,6 +2,7 @@ using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using FastIommu.Diagnostics;
 
 namespace FastIommu.Hardware.Caches;
@@ -125,6 +126,17 @@ internal sealed class Iotlb
     private static uint EmptyWays(ref Set set) =>
         Vector128.Equals(Vector128.LoadUnsafe(ref Unsafe.As<Ways32, int>(ref set.Space)), Vector128<int>.Zero)
             .ExtractMostSignificantBits();
+
+    /// <summary>Prefetches the line a probe of <paramref name="iova"/>'s 4 KiB entry in space <paramref name="slot"/>
+    /// compares (its set's tags): a hint, for a batch that knows its next requests.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public unsafe void Prefetch(int slot, ulong iova)
+    {
+        if (Sse.IsSupported)
+        {
+            Sse.Prefetch0(Unsafe.AsPointer(ref SetAt(SetOf(TagOf(iova, 0), slot + 1))));
+        }
+    }
 
     /// <summary>Read before a walk; a fill made with an older value after an address invalidation is dropped.</summary>
     public long InvalidationSequence => Volatile.Read(ref _invalSeq);
