@@ -22,6 +22,20 @@ public class PhysicalMemoryTests
             "the last qword is little-endian at the right offset");
     }
 
+    // Memory of 2 MiB or more is 2 MiB aligned (and advised to Linux as huge pages, which the kernel may refuse, so
+    // only the alignment is checked), so that the host can back it with 2 MiB pages; smaller memory stays 4 KiB aligned.
+    [Test]
+    public void Memory_of_2_MiB_or_more_is_2_MiB_aligned_for_huge_pages()
+    {
+        const long HugePage = 2 << 20;
+        using var large = PhysicalMemory.Allocate(4UL << 20, basePa: 0x8000_0000);
+        using var small = PhysicalMemory.Allocate(0x4000);
+        Assert.That((long)large.HostPointer % HugePage, Is.EqualTo(0L), "4 MiB: 2 MiB aligned");
+        Assert.That((long)small.HostPointer % 4096, Is.EqualTo(0L), "16 KiB: 4 KiB aligned");
+        large.Qword(0x8000_0000 + (4UL << 20) - 8) = 1;
+        Assert.That(large.GetSpan(0x8000_0000, 4 << 20).ToArray().Count(b => b != 0), Is.EqualTo(1), "zeroed, all of it usable");
+    }
+
     [TestCase(0x7fff_fff8UL, Description = "below the base")]
     [TestCase(0x8000_4000UL, Description = "one past the end")]
     [TestCase(0x8000_3ffcUL, Description = "qword straddling the end")]
