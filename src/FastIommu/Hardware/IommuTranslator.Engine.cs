@@ -144,67 +144,72 @@ internal sealed partial class TranslatorEngine<TMemory, TCount> : TranslatorEngi
 
         // Steps 1, 2, 5: only 1LVL/2LVL/3LVL with a device_id the mode accepts (HitDeviceLimit is 0 for Off and
         // Bare); steps 6, 7, 10 from the cached DC.
-        if (deviceId < Volatile.Read(ref HitDeviceLimit)
-            && Dir.TryGetDcMiss(deviceId, out int slot, out uint identity, out ulong fsc, out uint tc))
+        if (deviceId >= Volatile.Read(ref HitDeviceLimit)
+            || !Dir.TryGetDcMiss(deviceId, out int slot, out uint identity, out ulong fsc, out uint tc))
         {
-            SpaceStamp stamp = default;
-            long invalSeq = 0;
-            int hint = Iotlb.NoHint;
-            bool walkable = fsc != 0;
-            if (tlb is not null)
-            {
-                if (slot < 0)
-                {
-                    // PDTV = 1 (no process_id: DPE or a Bare first stage) or both stages Bare: the full process.
-                    walkable = false;
-                }
-                else
-                {
-                    ref AddressSpaceTable.Slot space = ref Spaces.SlotAtUnchecked(slot);
-                    epoch += Volatile.Read(ref space.MicroEpoch);
-                    stamp.Gen = Volatile.Read(ref space.Gen);
-                    stamp.AllGen = Volatile.Read(ref space.AllGen);
-                    if (Volatile.Read(ref space.Identity) != identity)
-                    {
-                        walkable = false; // the slot was recycled: the full process resolves the space again
-                    }
-                    else if (tlb.TryLookup(slot, stamp, request.Iova, out ulong pa, out uint flags, out hint))
-                    {
-                        if (HitPermits(flags, request.Access, supervisor: false, sum: false))
-                        {
-                            micro?.Fill(MicroTlb.PageKey(request.Iova, false), MicroTlb.RequesterKey(deviceId, 0), slot, epoch, pa, flags,
-                                sum: false, ens: false);
-
-                            CountSecondLevelHit(processContext: false);
-                            return Hit(in request, pa, (int)((flags >> Iotlb.PageShiftShift) & 0xFF), (flags >> Iotlb.PbmtShift) & 3, flags);
-                        }
-
-                        hint = Iotlb.NoHint; // an entry that does not permit the access: the walk's fill finds it
-                    }
-
-                    // Before the walk reads a table: its fill is dropped if an address invalidation runs from here on.
-                    invalSeq = tlb.InvalidationSequence;
-                }
-            }
-
-            // The first-stage shortcut without SADE writes no memory: instead of marking itself in flight it is
-            // validated against the fence epoch (TranslateFirstStage), so the common miss reads no thread-local state.
-            if (walkable && (tc & TcSade) == 0 && WalksEndThemselves)
-            {
-                switch (fsc >> AtpModeShift)
-                {
-                    case 8:
-                        return TranslateFirstStage<Sv39, ValidatedWalk>(in request, fsc, tc, slot, stamp, invalSeq, hint);
-                    case 9:
-                        return TranslateFirstStage<Sv48, ValidatedWalk>(in request, fsc, tc, slot, stamp, invalSeq, hint);
-                    default:
-                        return TranslateFirstStage<Sv57, ValidatedWalk>(in request, fsc, tc, slot, stamp, invalSeq, hint);
-                }
-            }
+            return TranslateFullProcess(in request);
         }
 
-        return WalksEndThemselves ? TranslateMarked(in request) : TranslateGuarded(in request);
+        SpaceStamp stamp = default;
+        long invalSeq = 0;
+        int hint = Iotlb.NoHint;
+        if (tlb is not null)
+        {
+            if (slot < 0)
+            {
+                // PDTV = 1 (no process_id: DPE or a Bare first stage) or both stages Bare: the full process.
+                return TranslateFullProcess(in request);
+            }
+
+            ref AddressSpaceTable.Slot space = ref Spaces.SlotAtUnchecked(slot);
+            epoch += Volatile.Read(ref space.MicroEpoch);
+            stamp.Gen = Volatile.Read(ref space.Gen);
+            stamp.AllGen = Volatile.Read(ref space.AllGen);
+            if (Volatile.Read(ref space.Identity) != identity)
+            {
+                return TranslateFullProcess(in request); // the slot was recycled: the full process resolves the space again
+            }
+
+            if (tlb.TryLookup(slot, stamp, request.Iova, out ulong pa, out uint flags, out hint))
+            {
+                if (HitPermits(flags, request.Access, supervisor: false, sum: false))
+                {
+                    micro?.Fill(MicroTlb.PageKey(request.Iova, false), MicroTlb.RequesterKey(deviceId, 0), slot, epoch, pa, flags,
+                        sum: false, ens: false);
+
+                    CountSecondLevelHit(processContext: false);
+                    return Hit(in request, pa, (int)((flags >> Iotlb.PageShiftShift) & 0xFF), (flags >> Iotlb.PbmtShift) & 3, flags);
+                }
+
+                hint = Iotlb.NoHint; // an entry that does not permit the access: the walk's fill finds it
+            }
+
+            // Before the walk reads a table: its fill is dropped if an address invalidation runs from here on.
+            invalSeq = tlb.InvalidationSequence;
+        }
+
+        // The first-stage shortcut without SADE writes no memory: instead of marking itself in flight it is
+        // validated against the fence epoch (TranslateFirstStage), so the common miss reads no thread-local state.
+        if (fsc == 0 || (tc & TcSade) != 0 || !WalksEndThemselves)
+        {
+            return TranslateFullProcess(in request);
+        }
+
+        switch (fsc >> AtpModeShift)
+        {
+            case 8:
+                return TranslateFirstStage<Sv39, ValidatedWalk>(in request, fsc, tc, slot, stamp, invalSeq, hint);
+            case 9:
+                return TranslateFirstStage<Sv48, ValidatedWalk>(in request, fsc, tc, slot, stamp, invalSeq, hint);
+            default:
+                return TranslateFirstStage<Sv57, ValidatedWalk>(in request, fsc, tc, slot, stamp, invalSeq, hint);
+        }
     }
+
+    /// <summary>The full process for a request the caches and the shortcut do not serve: a marked walk.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private TranslationResult TranslateFullProcess(in TranslationRequest request) =>
+        WalksEndThemselves ? TranslateMarked(in request) : TranslateGuarded(in request);
 
     /// <summary>Steps 1 to 20 for a request no TLB level served: the first-stage shortcut when the cached DC allows it,
     /// else the full process. <paramref name="mark"/>: the walk's in-flight mark, which it ends (null when the caller
