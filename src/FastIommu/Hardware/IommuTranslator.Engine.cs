@@ -732,26 +732,22 @@ internal sealed partial class TranslatorEngine<TMemory, TCount> : TranslatorEngi
         bool user, bool global, bool dirty, bool firstStage, uint pbmt)
     {
         int level = (shift - 12) / 9;
-        tlb.Insert(hint, slot, stamp, invalSeq, iova, level, pa & ~((1UL << (12 + 9 * level)) - 1),
-            FillFlags(shift, perms, user, global, dirty, firstStage, pbmt));
+        uint flags = perms
+            | (user ? Iotlb.UserPage : 0)
+            | (global ? Iotlb.GlobalPage : 0)
+            | (dirty ? Iotlb.DirtyOk : 0)
+            | (firstStage ? 0 : Iotlb.NoFirstStage)
+            | ((uint)shift << Iotlb.PageShiftShift)
+            | (pbmt << Iotlb.PbmtShift);
+        tlb.Insert(hint, slot, stamp, invalSeq, iova, level, pa & ~((1UL << (12 + 9 * level)) - 1), flags);
     }
 
-    /// <summary>The IOTLB flags of a fill (see <see cref="Fill"/>).</summary>
+    /// <summary>The IOTLB flags <see cref="Fill"/> gives a translation by a first stage alone (a Bare G-stage) of size
+    /// 2^<paramref name="shift"/>, read straight off its leaf PTE: R, W, X, U, G are PTE bits 1 to 5 and the flags'
+    /// bits 0 to 4, D (bit 7) is DirtyOk (bit 5), then the size and the PBMT (PTE bits 62:61). The shifts rely on those
+    /// positions; <c>TranslationFirstStageShortcutTests</c> compares every leaf's filled entry with the full process.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static uint FillFlags(int shift, uint perms, bool user, bool global, bool dirty, bool firstStage, uint pbmt) =>
-        perms
-        | (user ? Iotlb.UserPage : 0)
-        | (global ? Iotlb.GlobalPage : 0)
-        | (dirty ? Iotlb.DirtyOk : 0)
-        | (firstStage ? 0 : Iotlb.NoFirstStage)
-        | ((uint)shift << Iotlb.PageShiftShift)
-        | (pbmt << Iotlb.PbmtShift);
-
-    /// <summary>The IOTLB flags <see cref="FillFlags"/> gives a translation by a first stage alone (a Bare G-stage)
-    /// of size 2^<paramref name="shift"/>, read straight off its leaf PTE: R, W, X, U, G are PTE bits 1 to 5 and the
-    /// flags' bits 0 to 4, D (bit 7) is DirtyOk (bit 5), then the size and the PBMT (PTE bits 62:61).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static uint FirstStageFlags(ulong leaf, int shift) =>
+    private static uint FirstStageFlags(ulong leaf, int shift) =>
         ((uint)(leaf >> Pte.RBit) & (Iotlb.R | Iotlb.W | Iotlb.X | Iotlb.UserPage | Iotlb.GlobalPage))
         | ((uint)(leaf >> (Pte.DBit - 5)) & Iotlb.DirtyOk)
         | ((uint)shift << Iotlb.PageShiftShift)
