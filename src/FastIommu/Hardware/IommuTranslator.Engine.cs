@@ -77,20 +77,27 @@ internal sealed partial class TranslatorEngine<TMemory, TCount> : TranslatorEngi
         // The common case first, in a small frame: an untranslated request whose translation the micro-TLB holds.
         if (!request.AtsTranslationRequest && !request.Translated)
         {
-            if (TryMicroTlbHit(in request, out ulong data))
-            {
-                Count(CacheCounters.MicroTlbHit);
-                return Hit(in request, (data & MicroTlb.PaMask) | (request.Iova & 0xFFF), (int)(data >> MicroTlb.PageShiftShift),
-                    (uint)(data >> MicroTlb.PbmtShift) & 3, (uint)data);
-            }
-
-            // Then the common miss, straight to its own frame: through TranslateMiss, whose frame is sized for the
-            // process_id path's inlined lookups, the in-cache second-level hit and 3-level miss each paid a second
-            // large prologue and epilogue (BenchmarkDotNet: 14.5 and 20.6 ns before this call moved here).
+            // Without a process_id (the common requester), its own lookup: the page key, requester key and
+            // permission rules of a request without one, folded.
             if (!request.ProcessIdValid)
             {
+                if (TryMicroTlbHit(in request, processIdValid: false, out ulong hit))
+                {
+                    Count(CacheCounters.MicroTlbHit);
+                    return MicroTlbHit(in request, hit);
+                }
+
+                // Then the common miss, straight to its own frame: through TranslateMiss, whose frame is sized for the
+                // process_id path's inlined lookups, the in-cache second-level hit and 3-level miss each paid a second
+                // large prologue and epilogue (BenchmarkDotNet: 14.5 and 20.6 ns before this call moved here).
                 Count(CacheCounters.MicroTlbMiss);
                 return TranslateMissWithoutProcessId(in request);
+            }
+
+            if (TryMicroTlbHit(in request, processIdValid: true, out ulong data))
+            {
+                Count(CacheCounters.MicroTlbHit);
+                return MicroTlbHit(in request, data);
             }
         }
 
@@ -333,14 +340,20 @@ internal sealed partial class TranslatorEngine<TMemory, TCount> : TranslatorEngi
         new(pa, 1UL << pageShift, request.Iova, HitTtyp(request.Access), (PageBasedMemoryType)pbmt,
             (byte)((rwx & (Iotlb.R | Iotlb.W | Iotlb.X)) | TranslationResult.SuccessBit));
 
+    /// <summary>The result of a micro-TLB hit: <paramref name="data"/> is the entry's data word.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static TranslationResult MicroTlbHit(in TranslationRequest request, ulong data) =>
+        Hit(in request, (data & MicroTlb.PaMask) | (request.Iova & 0xFFF), (int)(data >> MicroTlb.PageShiftShift),
+            (uint)(data >> MicroTlb.PbmtShift) & 3, (uint)data);
+
     /// <summary>The first level: a live micro-TLB entry of this requester and page whose flags permit the access,
     /// under the same rules as <see cref="TryCachedTranslation"/> (which filled it).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private bool TryMicroTlbHit(in TranslationRequest request, out ulong data)
+    private bool TryMicroTlbHit(in TranslationRequest request, bool processIdValid, out ulong data)
     {
         MicroTlb? micro = Micro;
         uint deviceId = request.DeviceId;
-        bool pidValid = request.ProcessIdValid;
+        bool pidValid = processIdValid; // the caller's constant: request.ProcessIdValid
         // Steps 1, 2, 5 as the second level checks them (the limit is 0 for Off and Bare, at most 2^24, so the
         // device_id fits the requester key).
         if (micro is null || deviceId >= Volatile.Read(ref HitDeviceLimit)

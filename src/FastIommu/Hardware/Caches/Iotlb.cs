@@ -110,10 +110,10 @@ internal sealed class Iotlb
 
     // Way w's fields (w in 0..3, which the JIT cannot see: no bounds check).
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static ref ulong At(ref Ways64 ways, int way) => ref Unsafe.Add(ref Unsafe.As<Ways64, ulong>(ref ways), way);
+    private static ref ulong At(ref Ways64 ways, nint way) => ref Unsafe.Add(ref Unsafe.As<Ways64, ulong>(ref ways), way);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static ref int At(ref Ways32 ways, int way) => ref Unsafe.Add(ref Unsafe.As<Ways32, int>(ref ways), way);
+    private static ref int At(ref Ways32 ways, nint way) => ref Unsafe.Add(ref Unsafe.As<Ways32, int>(ref ways), way);
 
     /// <summary>The ways of <paramref name="set"/> whose tag is <paramref name="tag"/>, as bits 0 to 3.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -227,7 +227,7 @@ internal sealed class Iotlb
     /// true when, under its sequence lock, it holds <paramref name="tag"/> of <paramref name="space"/> and is live
     /// under <paramref name="stamp"/>. <paramref name="own"/>: it holds that tag and space, live or not.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static bool ReadWay(ref Set set, int way, ulong tag, int space, SpaceStamp stamp, out ulong paBase, out uint flags, out bool own)
+    private static bool ReadWay(ref Set set, nint way, ulong tag, int space, SpaceStamp stamp, out ulong paBase, out uint flags, out bool own)
     {
         // The sequence first (an acquire read), then the entry: the copy is consistent if the sequence is even and
         // unchanged after it.
@@ -325,8 +325,9 @@ internal sealed class Iotlb
 
     /// <summary><see cref="Write"/> once the level's bit is set.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private void WriteEntry(ref Set set, int way, int space, ulong tag, SpaceStamp stamp, long invalSeq, ulong paBase, uint flags)
+    private void WriteEntry(ref Set set, int wayIndex, int space, ulong tag, SpaceStamp stamp, long invalSeq, ulong paBase, uint flags)
     {
+        nint way = wayIndex; // widened once, not at each field
         ref int seq = ref At(ref set.Seq, way);
         if (!SeqLock.TryEnter(ref seq, out int start))
         {
