@@ -74,9 +74,9 @@ internal sealed class Iotlb
         private int _way;
     }
 
-    // Pinned (never moves), so the 64-byte-aligned start computed once stays aligned.
+    // Pinned (never moves), so its 64-byte-aligned first set, computed once, stays valid while this table lives.
     private readonly byte[] _storage;
-    private readonly int _start;
+    private readonly unsafe Set* _sets;
     private readonly int _entries;
     private readonly int _setShift;
     private readonly int _setMask;    // sets - 1 (sets is a power of two)
@@ -91,7 +91,7 @@ internal sealed class Iotlb
         unsafe
         {
             nint address = (nint)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_storage));
-            _start = (int)((LineBytes - (address & (LineBytes - 1))) & (LineBytes - 1));
+            _sets = (Set*)(address + ((LineBytes - (address & (LineBytes - 1))) & (LineBytes - 1)));
         }
 
         int sets = entries / 4;
@@ -105,8 +105,7 @@ internal sealed class Iotlb
 
     /// <summary>Set <paramref name="set"/>, masked by <see cref="SetOf"/>, so inside the storage: no bounds check.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private ref Set SetAt(int set) =>
-        ref Unsafe.As<byte, Set>(ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(_storage), _start + (set << 7)));
+    private unsafe ref Set SetAt(int set) => ref _sets[set];
 
     // Way w's fields (w in 0..3, which the JIT cannot see: no bounds check).
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
