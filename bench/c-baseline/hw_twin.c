@@ -4,12 +4,14 @@
  *   to the second level (TranslateMiss);
  * - the second level (TranslateMissWithoutProcessId, TryCachedTranslation with a process_id): the same structures
  *   with the same layouts (DC-cache entry with its hit slot up front and, without a process_id, its walk plan read
- *   with it, 32-byte address-space slots with their epochs, 4-way set-associative IOTLB of 32-byte seqlocked
- *   entries in 64-byte-aligned sets, 40-byte result with its flags in one byte) and the same steps: device_id
- *   against the limit precomputed from ddtp, DC probe under its sequence, the space's identity and epochs, the
- *   IOTLB probe under the entry's sequence, the permission check, the result, the copy into the micro-TLB.
+ *   with it, 32-byte address-space slots with their epochs, 4-way set-associative IOTLB in 128-byte sets on a
+ *   64-byte boundary, the four tags, spaces and sequence words in the first line and the PAs, epochs and flags in the
+ *   second, 40-byte result with its flags in one byte) and the same steps: device_id against the limit precomputed
+ *   from ddtp, DC probe under its sequence, the space's identity and epochs, the four tags compared at once, the
+ *   matching way read under its sequence, the permission check, the result, the copy into the micro-TLB.
  * One non-inlined call per translation, as the C# API has. x86-64 (TSO): the seqlock read barriers are compiler
  * barriers, as in .NET. */
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,14 +26,16 @@ typedef struct { int32_t seq; uint32_t key, ddt_gen; int32_t hit_slot; uint32_t 
 typedef struct { int32_t seq; uint32_t key, process_id; uint64_t dc_stamp; int32_t hit_slot; uint32_t hit_identity, hit_ta;
                  uint8_t info[24]; } pc_entry;
 typedef struct { uint32_t identity, gen, all_gen, micro_epoch; uint64_t key; int32_t gsc_index, next; } space_slot;
-typedef struct { int32_t seq, space; uint64_t tag, pa_base; uint32_t epoch, flags; } tlb_entry;
+/* An IOTLB set (Iotlb.Set): way w's fields are element w of each array. */
+typedef struct { uint64_t tag[4]; int32_t space[4], seq[4]; uint64_t pa_base[4]; uint32_t epoch[4], flags[4]; } tlb_set;
 /* Micro-TLB entry: page key (IOVA >> 12 | process_id valid << 52 | filled << 63), requester key (device_id 23:0,
  * process_id 43:24, slot 63:44), data (flags 11:0, PA 55:12, page shift 63:56). */
 typedef struct { int32_t seq; uint32_t epoch; uint64_t page, requester, data; } micro_entry;
 _Static_assert(sizeof(space_slot) == 32, "address-space slot: 32 bytes, as AddressSpaceTable.Slot");
 _Static_assert(sizeof(micro_entry) == 32, "micro-TLB entry: 32 bytes, as MicroTlb.Entry");
 typedef struct { uint64_t pa, page_size, iotval, iotval2; uint16_t cause; uint8_t ttyp, memory_type, flags; } hw_result;
-_Static_assert(sizeof(tlb_entry) == 32, "IOTLB entry: 32 bytes, as Iotlb.Entry");
+_Static_assert(sizeof(tlb_set) == 128, "IOTLB set: 128 bytes, as Iotlb.Set");
+_Static_assert(offsetof(tlb_set, pa_base) == 64, "IOTLB set: what a hit returns in the second line");
 _Static_assert(sizeof(hw_result) == 40, "result: 40 bytes, as TranslationResult");
 _Static_assert(sizeof(dc_entry) == 128, "DC-cache entry: 128 bytes, as DirectoryCaches.DcEntry");
 typedef cb_hw_miss_request hw_request; /* TranslationRequest, field for field (24 bytes) */
@@ -41,7 +45,7 @@ typedef struct {
     dc_entry *dc; int dc_len; uint32_t ddt_gen;
     pc_entry *pc; int pc_len;
     space_slot *slots;
-    tlb_entry *tlb; void *tlb_storage; int set_shift, set_mask, level_mask;
+    tlb_set *tlb; void *tlb_storage; int set_shift, set_mask, level_mask;
     micro_entry *micro; uint32_t micro_mask, context_epoch; /* micro NULL: the first level is off */
     uint32_t *replace_tick;                                 /* live copies give way one time in 8 (a plain count) */
 } hw_engine;
@@ -197,15 +201,18 @@ __attribute__((noinline)) static int translate_hit(const hw_engine *e, const hw_
         int level = __builtin_ctz(mask);
         mask &= mask - 1;
         uint64_t tag = tag_of(req->iova, level);
-        const tlb_entry *set = &e->tlb[set_of(e, tag, space) << 2];
-        for (int way = 0; way < 4; way++) {
-            const tlb_entry *t = &set[way];
-            int32_t q = VREAD32(t->seq);
-            if (t->tag != tag || t->space != space)
+        const tlb_set *set = &e->tlb[set_of(e, tag, space)];
+        /* The four tags at once (the C# probe's vector compare), then each matching way under its sequence. */
+        unsigned match = (unsigned)(set->tag[0] == tag) | (unsigned)(set->tag[1] == tag) << 1
+                         | (unsigned)(set->tag[2] == tag) << 2 | (unsigned)(set->tag[3] == tag) << 3;
+        for (; match; match &= match - 1) {
+            int way = __builtin_ctz(match);
+            int32_t q = VREAD32(set->seq[way]);
+            if (set->tag[way] != tag || set->space[way] != space)
                 continue;
-            uint64_t pab = t->pa_base; uint32_t ep = t->epoch, fl = t->flags;
+            uint64_t pab = set->pa_base[way]; uint32_t ep = set->epoch[way], fl = set->flags[way];
             BARRIER();
-            if ((q & 1) || VREAD32(t->seq) != q || ep != ((fl & F_GLOBAL) ? sall : sgen))
+            if ((q & 1) || VREAD32(set->seq[way]) != q || ep != ((fl & F_GLOBAL) ? sall : sgen))
                 continue;
             int access = req->access < 2 ? req->access : 2;
             if (!hit_permits(fl, req->access, supervisor, sum))
@@ -245,13 +252,13 @@ cb_hw *cb_hw_create(uint64_t iova_base, uint64_t pa_base, const uint32_t *indice
     e->slots = calloc(1024, sizeof(space_slot));
     e->pc = calloc(256, sizeof(pc_entry));
     e->pc_len = 256;
-    e->tlb_storage = aligned_alloc(64, 4096 * sizeof(tlb_entry));
+    e->tlb_storage = aligned_alloc(64, 1024 * sizeof(tlb_set));
     e->tlb = e->tlb_storage;
     h->reqs = calloc(count, sizeof(hw_request));
     h->pid_reqs = calloc(count, sizeof(hw_request));
     h->count = count;
     if (e->tlb)
-        memset(e->tlb, 0, 4096 * sizeof(tlb_entry));
+        memset(e->tlb, 0, 1024 * sizeof(tlb_set));
     if (!e->dc || !e->pc || !e->slots || !e->tlb || !h->reqs || !h->pid_reqs) {
         cb_hw_destroy(h);
         return NULL;
@@ -271,11 +278,14 @@ cb_hw *cb_hw_create(uint64_t iova_base, uint64_t pa_base, const uint32_t *indice
         h->reqs[i] = (hw_request){ .device_id = 1, .iova = iova, .access = 0 };
         h->pid_reqs[i] = (hw_request){ .device_id = 2, .process_id = 3, .flags = CB_REQ_PV, .iova = iova, .access = 0 };
         uint64_t tag = tag_of(iova, 0);
-        tlb_entry *set = &e->tlb[set_of(e, tag, 1) << 2];
+        tlb_set *set = &e->tlb[set_of(e, tag, 1)];
         for (int way = 0; way < 4; way++)
-            if (set[way].space == 0 || (set[way].space == 1 && set[way].tag == tag)) {
-                set[way] = (tlb_entry){ .space = 1, .tag = tag, .pa_base = pa_base + ((uint64_t)indices[i] << 12),
-                                        .epoch = 1, .flags = F_R | F_W | F_USER | F_DIRTY | (12u << 8) };
+            if (set->space[way] == 0 || (set->space[way] == 1 && set->tag[way] == tag)) {
+                set->space[way] = 1;
+                set->tag[way] = tag;
+                set->pa_base[way] = pa_base + ((uint64_t)indices[i] << 12);
+                set->epoch[way] = 1;
+                set->flags[way] = F_R | F_W | F_USER | F_DIRTY | (12u << 8);
                 break;
             }
     }
