@@ -26,10 +26,10 @@ public sealed unsafe class PhysicalMemory : IDisposable
 {
     /// <summary>The granule of physical memory: one 4 KiB page.</summary>
     public const int PageSize = 4096;
+    public const int PageShift = 12;
 
     /// <summary>The size and alignment of the host's transparent huge pages that <see cref="Allocate"/> asks for.</summary>
     private const int HugePageSize = 2 << 20;
-    public const int PageShift = 12;
 
     // Host address of BaseAddress; 0 once disposed. An nint so Dispose can swap it atomically.
     private nint _pointer;

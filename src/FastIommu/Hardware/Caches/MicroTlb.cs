@@ -100,7 +100,11 @@ internal sealed class MicroTlb
 
     /// <summary>Sequential pages of one requester take consecutive entries; requesters are spread by a hash.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private unsafe ref Entry EntryFor(ulong page, ulong requester) => ref _entries[((uint)page ^ Spread(requester)) & _mask];
+    private ref Entry EntryFor(ulong page, ulong requester) => ref EntryAt(page, Spread(requester));
+
+    /// <summary><see cref="EntryFor"/> with the requester's <see cref="Spread"/> already computed.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private unsafe ref Entry EntryAt(ulong page, uint spread) => ref _entries[((uint)page ^ spread) & _mask];
 
     /// <summary>How a requester's pages are spread over the entries (what <see cref="EntryFor"/> XORs into the page
     /// number), for a caller that looks up many pages of one requester (<see cref="PrefetchHolds"/>).</summary>
@@ -137,9 +141,9 @@ internal sealed class MicroTlb
     /// holds that translation (live or not: a guess, read racily); when it does not, the entry's line is on its way
     /// into the CPU's cache all the same.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public unsafe bool PrefetchHolds(ulong page, ulong requester, uint spread)
+    public bool PrefetchHolds(ulong page, ulong requester, uint spread)
     {
-        ref Entry e = ref _entries[((uint)page ^ spread) & _mask];
+        ref Entry e = ref EntryAt(page, spread);
         return e.Page == page && (e.Requester & RequesterMask) == requester;
     }
 
