@@ -6,7 +6,8 @@
 #
 # The JIT compiles everything fully optimised at first call (DOTNET_TieredCompilation=0), so what is counted does
 # not depend on when tiering happens under valgrind; TIERED=1 keeps tiering (tier-1 code after the harness's warm-up,
-# less deterministic). W^X is off (valgrind does not follow its double mapping); the perf map names JIT code.
+# less deterministic); KEEP=1 keeps the dumps (their directory is printed by bash -x) and the perf map, for reading counts
+# per instruction. W^X is off (valgrind does not follow its double mapping); the perf map names JIT code.
 # JitEnableOptionalRelocs=0: under valgrind the code heap lands more than 2 GiB from the runtime, the JIT's rel32
 # encodings then hit a noway_assert, and a release JIT silently recompiles every method that calls anything with
 # MinOpts (no inlining): the counts would be of code the real process never runs (dotnet/runtime#100600).
@@ -47,4 +48,4 @@ pid="$(ls "$out" | sed -n 's/^callgrind\.out\.\([0-9]*\).*/\1/p' | head -n 1)"
 python3 "$root/bench/callgrind_report.py" "$out" "$pid" "$top"
 echo
 grep -B1 '^  requests' "$out/stdout" || true  # the counting cases' hit rates
-rm -f "/tmp/perf-$pid.map" "/tmp/perfinfo-$pid.map"
+[ -n "${KEEP:-}" ] || rm -f "/tmp/perf-$pid.map" "/tmp/perfinfo-$pid.map"  # KEEP=1 keeps the dumps and the perf map
