@@ -7,7 +7,7 @@
 # The JIT compiles everything fully optimised at first call (DOTNET_TieredCompilation=0), so what is counted does
 # not depend on when tiering happens under valgrind; TIERED=1 keeps tiering (tier-1 code after the harness's warm-up,
 # less deterministic); KEEP=1 keeps the dumps (their directory is printed by bash -x) and the perf map, for reading counts
-# per instruction. W^X is off (valgrind does not follow its double mapping); the perf map names JIT code.
+# per instruction with bench/callgrind_jit_lines.py (its docstring has the command). W^X is off (valgrind does not follow its double mapping); the perf map names JIT code.
 # JitEnableOptionalRelocs=0: under valgrind the code heap lands more than 2 GiB from the runtime, the JIT's rel32
 # encodings then hit a noway_assert, and a release JIT silently recompiles every method that calls anything with
 # MinOpts (no inlining): the counts would be of code the real process never runs (dotnet/runtime#100600).
