@@ -12,11 +12,12 @@ method's code in the perf map and in the listing are the same bytes: each listin
 callgrind counted at its offset, divided by the case's translations. Lines that ran are printed with their count
 (a listing's block labels too, for orientation); the total is the method's self count.
 """
-import collections
 import glob
 import os
 import re
 import sys
+
+from callgrind_report import read_dump
 
 
 def main():
@@ -38,29 +39,12 @@ def main():
     # The case's dump and its self cost per instruction address.
     path, translations = None, 0
     for candidate in dumps:
-        with open(candidate, errors="replace") as f:
-            for line in f:
-                if line.startswith("desc: Trigger: Client Request: "):
-                    parts = line.split(": ", 3)[-1].split()
-                    if len(parts) == 2 and parts[0] == case:
-                        path, translations = candidate, int(parts[1])
-                    break
+        desc = read_dump(candidate)[0]
+        if desc is not None and len(desc.split()) == 2 and desc.split()[0] == case:
+            path, translations = candidate, int(desc.split()[1])
     if path is None:
         sys.exit(f"no dump of case {case} in {directory}")
-    cost = collections.Counter()
-    skip = False
-    with open(path, errors="replace") as f:
-        for line in f:
-            if line.startswith("calls="):
-                skip = True  # the next cost line is the call's inclusive cost
-            elif line[:2] == "0x":
-                if skip:
-                    skip = False
-                    continue
-                parts = line.split()
-                address = int(parts[0], 16)
-                if start <= address < start + size:
-                    cost[address - start] += int(parts[-1])
+    cost = {address - start: ir for address, (_, ir) in read_dump(path)[2].items() if start <= address < start + size}
 
     # The listing whose code bytes add up to the method's size: offset of each instruction.
     best = None

@@ -42,10 +42,12 @@ def short(name):
     return name.replace("FastIommu.Hardware.", "").replace("FastIommu.", "")
 
 
-def parse(path, perf):
-    starts, ends, names = perf
+def read_dump(path):
+    """One dump: its description (the harness's "<case> <translations>"), its total Ir, and each instruction
+    address's self cost with the function callgrind names it under ({address: (fn, ir)}). A call's inclusive
+    cost line is not a self cost and is skipped."""
     desc, total = None, None
-    self_cost = {}
+    costs = {}
     fn = "?"
     skip_next = False
     with open(path, errors="replace") as f:
@@ -66,9 +68,20 @@ def parse(path, perf):
                 if len(parts) < 2:
                     continue
                 address, ir = int(parts[0], 16), int(parts[-1])
-                i = bisect.bisect_right(starts, address) - 1
-                name = short(names[i]) if i >= 0 and address < ends[i] else fn
-                self_cost[name] = self_cost.get(name, 0) + ir
+                previous = costs.get(address)
+                costs[address] = (fn, ir + (previous[1] if previous else 0))
+    return desc, total, costs
+
+
+def parse(path, perf):
+    """desc, total and the self cost of each function (JIT code named through the perf map)."""
+    starts, ends, names = perf
+    desc, total, costs = read_dump(path)
+    self_cost = {}
+    for address, (fn, ir) in costs.items():
+        i = bisect.bisect_right(starts, address) - 1
+        name = short(names[i]) if i >= 0 and address < ends[i] else fn
+        self_cost[name] = self_cost.get(name, 0) + ir
     return desc, total, self_cost
 
 
