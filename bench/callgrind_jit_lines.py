@@ -49,7 +49,8 @@ def main():
     # The listing whose code bytes add up to the method's size: offset of each instruction.
     best = None
     for text in open(listing, errors="replace").read().split("; Assembly listing for method ")[1:]:
-        if f":{method}(" not in text.split("\n", 1)[0]:
+        header = text.split("\n", 1)[0]
+        if f":{method}(" not in header and f":{method}[" not in header:  # a generic method: Name[T1,T2](...)
             continue
         offset, lines = 0, []
         for line in text.split("\n"):

@@ -83,6 +83,11 @@ internal static class CBaseline
     [DllImport(Library, EntryPoint = "cb_hw_miss_create")]
     public static extern nint HwMissCreate(nint memory, ulong memoryPa, ulong memorySize, ulong ddtp, ulong caps, uint dcEntries);
 
+    /// <summary>Turns the twin's caches on (hw_caches.h: the IOTLB, micro-TLB and address-space slots of the C# defaults,
+    /// same layouts and rules), before any <see cref="HwMissPutDc"/>; 0 ok.</summary>
+    [DllImport(Library, EntryPoint = "cb_hw_miss_enable_caches")]
+    public static extern int HwMissEnableCaches(nint twin, uint iotlbEntries, uint microTlbEntries, uint spaces);
+
     [DllImport(Library, EntryPoint = "cb_hw_miss_destroy")]
     public static extern void HwMissDestroy(nint twin);
 

@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Runtime.InteropServices;
 using System.Text;
 using FastIommu.Formats.RiscV;
 using FastIommu.Hardware;
@@ -19,7 +20,8 @@ namespace FastIommu.Benchmarks;
 /// off), <c>incache-miss-off</c> / <c>incache-miss-oneset</c> (1024 pages, IOTLB off / one 4-way set and no
 /// micro-TLB: the 3-level walk with the tables in cache), <c>realistic-off</c> / <c>realistic-on</c> (random pages
 /// of the whole GiB, IOTLB off / default caches); <c>micro-hit-counting</c> / <c>realistic-on-counting</c>, two of them
-/// with <see cref="TranslatorCacheOptions.CountHits"/> (the cost of counting when it is on).</remarks>
+/// with <see cref="TranslatorCacheOptions.CountHits"/> (the cost of counting when it is on); <c>twin-realistic-off</c> /
+/// <c>twin-realistic-on</c>, the C twins of the realistic cases (IOTLB off / the same caches and rules in C).</remarks>
 internal static class MissInstructionCounts
 {
     private const ulong MemoryBase = 0x8000_0000;
@@ -125,6 +127,56 @@ internal static class MissInstructionCounts
             {
                 Console.WriteLine($"  {translator.CacheStatistics}");
             }
+        }
+
+        // The C twins of the realistic cases (hw_miss_twin.c; with the caches on, hw_caches.h): the same stream, warmed
+        // by its first half, its second half counted; what the model's design costs in C.
+        foreach ((string name, bool cached) in new[] { ("twin-realistic-off", false), ("twin-realistic-on", true) })
+        {
+            if (only is not null && name != only)
+            {
+                continue;
+            }
+
+            TranslatorCacheOptions defaults = TranslatorCacheOptions.Default;
+            nint twin = CBaseline.HwMissCreate(memory.HostPointer, MemoryBase, memory.Size, ddtp.Value, Caps, (uint)defaults.DeviceContextEntries);
+            if (twin == 0
+                || (cached && CBaseline.HwMissEnableCaches(twin, (uint)defaults.IotlbEntries, (uint)defaults.MicroTlbEntries, (uint)defaults.AddressSpaces) != 0)
+                || CBaseline.HwMissPutDc(twin, 1, memory.Qword(Ddt + 32), 0, memory.Qword(Ddt + 48), memory.Qword(Ddt + 56)) != 0)
+            {
+                throw new InvalidOperationException($"{name}: the twin could not be made.");
+            }
+
+            ulong expected = 0;
+            for (int n = count; n < 2 * count; n++)
+            {
+                expected += table.IovaToPhys(random[n].Iova);
+            }
+
+            byte[] warmPart = MemoryMarshal.AsBytes(random.AsSpan(0, count)).ToArray();
+            byte[] countedPart = MemoryMarshal.AsBytes(random.AsSpan(count, count)).ToArray();
+            if (CBaseline.HwMissSetRequests(twin, warmPart, (ulong)count) != 0)
+            {
+                throw new InvalidOperationException($"{name}: requests failed.");
+            }
+
+            CBaseline.BenchHwMiss(twin, 1);
+            if (CBaseline.HwMissSetRequests(twin, countedPart, (ulong)count) != 0)
+            {
+                throw new InvalidOperationException($"{name}: requests failed.");
+            }
+
+            byte[] dumpName = Encoding.UTF8.GetBytes($"{name} {count}\0");
+            CBaseline.CallgrindZero();
+            ulong sum = CBaseline.BenchHwMiss(twin, 1);
+            CBaseline.CallgrindDump(dumpName);
+            CBaseline.HwMissDestroy(twin);
+            if (sum != expected)
+            {
+                throw new InvalidOperationException($"{name}: sum 0x{sum:x}, engine 0x{expected:x}.");
+            }
+
+            Console.WriteLine($"{name}: {count} translations (sum 0x{sum:x})");
         }
 
         return 0;

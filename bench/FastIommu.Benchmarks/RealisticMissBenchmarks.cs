@@ -11,8 +11,9 @@ namespace FastIommu.Benchmarks;
 /// <summary>
 /// Translations at realistic working sets, where a device's DMA spreads over gigabytes and neither the model's caches
 /// nor the CPU's hold the tables: per translation, the model with its default caches (micro-TLB, IOTLB, DC cache),
-/// the model with the IOTLB off (every request walks), the C twin of the IOTLB-off miss (hw_miss_twin.c: the same
-/// steps and checks), and the baseline, the bare C walk of the same tables (plain_walk.c): the floor any model pays.
+/// the model with the IOTLB off (every request walks), the C twins of both (hw_miss_twin.c: the same steps and checks;
+/// with the caches on, hw_caches.h: the same caches, layouts and rules), and the baseline, the bare C walk of the same
+/// tables (plain_walk.c): the floor any model pays.
 /// </summary>
 /// <remarks>
 /// <para>One Sv39 table per scenario, built by the page-table engine in its own PhysicalMemory; 1LVL DDT, base DCs
@@ -42,6 +43,7 @@ public class RealisticMissBenchmarks
     private TranslationRequest[] _requests = null!;
     private GCHandle _pinned;
     private nint _twin;
+    private nint _twinCached;
 
     [Params("1G-4K-random", "1G-2M-random", "16G-4K-random", "1G-4K-random-64dev", "256M-4K-stream")]
     public string Scenario { get; set; } = "1G-4K-random";
@@ -96,28 +98,46 @@ public class RealisticMissBenchmarks
             throw new InvalidOperationException("C twin: TranslationRequest layout differs.");
         }
 
-        _twin = CBaseline.HwMissCreate(_memory.HostPointer, MemoryBase, _memory.Size, ddtp.Value, Caps, (uint)TranslatorCacheOptions.Default.DeviceContextEntries);
-        for (uint d = 1; d <= (uint)devices; d++)
-        {
-            ulong dc = Ddt + d * 32;
-            if (CBaseline.HwMissPutDc(_twin, d, _memory.Qword(dc), 0, _memory.Qword(dc + 16), _memory.Qword(dc + 24)) != 0)
-            {
-                throw new InvalidOperationException("C twin: put_dc failed.");
-            }
-        }
-
-        if (_twin == 0 || CBaseline.HwMissSetRequests(_twin, MemoryMarshal.AsBytes(_requests.AsSpan()).ToArray(), (ulong)_requests.Length) != 0)
-        {
-            throw new InvalidOperationException("C twin: create or requests failed.");
-        }
+        _twin = CreateTwin(ddtp, devices, cached: false);
+        _twinCached = CreateTwin(ddtp, devices, cached: true);
 
         ulong sum = ModelCachesOn();
-        if (ModelIotlbOff() != sum || ModelCachesOnBatch() != sum || ModelIotlbOffBatch() != sum || Twin_C() != sum || PlainWalk_C() != sum)
+        if (ModelIotlbOff() != sum || ModelCachesOnBatch() != sum || ModelIotlbOffBatch() != sum || Twin_C() != sum
+            || TwinCachesOn_C() != sum || PlainWalk_C() != sum)
         {
             throw new InvalidOperationException($"{Scenario}: the model, the twin and the bare walk differ.");
         }
 
         PrintHitRates(caps, ddtp);
+    }
+
+    /// <summary>A C twin over this scenario's DCs and requests: of the IOTLB-off miss, or with the caches of the C#
+    /// defaults (<paramref name="cached"/>).</summary>
+    private nint CreateTwin(Ddtp ddtp, int devices, bool cached)
+    {
+        var defaults = TranslatorCacheOptions.Default;
+        nint twin = CBaseline.HwMissCreate(_memory.HostPointer, MemoryBase, _memory.Size, ddtp.Value, Caps, (uint)defaults.DeviceContextEntries);
+        if (twin == 0
+            || (cached && CBaseline.HwMissEnableCaches(twin, (uint)defaults.IotlbEntries, (uint)defaults.MicroTlbEntries, (uint)defaults.AddressSpaces) != 0))
+        {
+            throw new InvalidOperationException("C twin: create failed.");
+        }
+
+        for (uint d = 1; d <= (uint)devices; d++)
+        {
+            ulong dc = Ddt + d * 32;
+            if (CBaseline.HwMissPutDc(twin, d, _memory.Qword(dc), 0, _memory.Qword(dc + 16), _memory.Qword(dc + 24)) != 0)
+            {
+                throw new InvalidOperationException("C twin: put_dc failed.");
+            }
+        }
+
+        if (CBaseline.HwMissSetRequests(twin, MemoryMarshal.AsBytes(_requests.AsSpan()).ToArray(), (ulong)_requests.Length) != 0)
+        {
+            throw new InvalidOperationException("C twin: requests failed.");
+        }
+
+        return twin;
     }
 
     /// <summary>The hit rate of each cache level for this scenario's stream, from the model's own counters: a third
@@ -199,6 +219,7 @@ public class RealisticMissBenchmarks
     public void Cleanup()
     {
         CBaseline.HwMissDestroy(_twin);
+        CBaseline.HwMissDestroy(_twinCached);
         if (_pinned.IsAllocated)
         {
             _pinned.Free();
@@ -256,6 +277,9 @@ public class RealisticMissBenchmarks
 
     [Benchmark(OperationsPerInvoke = Operations, Description = "C twin of the IOTLB-off miss (same steps and checks)")]
     public ulong Twin_C() => CBaseline.BenchHwMiss(_twin, 1);
+
+    [Benchmark(OperationsPerInvoke = Operations, Description = "C twin of the model with its default caches (same caches and rules)")]
+    public ulong TwinCachesOn_C() => CBaseline.BenchHwMiss(_twinCached, 1);
 
     [Benchmark(Baseline = true, OperationsPerInvoke = Operations, Description = "C: bare Sv39 walk of the same tables")]
     public ulong PlainWalk_C() =>

@@ -131,8 +131,8 @@ CB_API uint64_t cb_bench_micro_hit_process_id(const cb_hw *h, uint64_t iteration
 /* C twin of the hardware model's IOTLB miss (hw_miss_twin.c): TranslatorEngine.Translate with no IOTLB and the DC in
  * the DDT cache, over the caller's physical memory (the C# PhysicalMemory's host pointer, base PA and size), with
  * the same request / result / DDT-cache layouts and the same steps and per-PTE checks (Sv39 first stage, Bare
- * G-stage). Paths it does not model (DC not cached, process contexts, other modes, MSI, IOTLB) give
- * cause CB_HW_MISS_NOT_MODELLED. */
+ * G-stage); with cb_hw_miss_enable_caches, the same miss with the caches on. Paths it does not model (DC not
+ * cached, process contexts, other modes, MSI) give cause CB_HW_MISS_NOT_MODELLED. */
 typedef struct { /* FastIommu.Hardware.TranslationRequest, field for field (24 bytes, as the C API's request) */
     uint64_t iova;
     uint32_t device_id, process_id;
@@ -162,15 +162,23 @@ typedef struct cb_hw_miss cb_hw_miss;
 CB_API cb_hw_miss *cb_hw_miss_create(void *memory, uint64_t memory_pa, uint64_t memory_size, uint64_t ddtp,
                                      uint64_t caps, uint32_t dc_entries);
 CB_API void cb_hw_miss_destroy(cb_hw_miss *h);
-/* Puts a device context (base format: tc, iohgatp, ta, fsc) in the DDT cache, as a DDT walk would have. */
+/* The caches of the C# default (TranslatorCacheOptions): an IOTLB of iotlb_entries (a power of two, at least 4), a
+ * micro-TLB of micro_entries (a power of two) and up to `spaces` address spaces, with the same layouts and rules
+ * (hw_caches.h). Then an untranslated request without process_id goes as in the C#: the micro-TLB, the IOTLB probe
+ * with its fill hint, the shortcut's walk and its fill (a process_id's cached path, ATS and translated requests:
+ * CB_HW_MISS_NOT_MODELLED). Call before any cb_hw_miss_put_dc (CB_EINVAL after). */
+CB_API int cb_hw_miss_enable_caches(cb_hw_miss *h, uint32_t iotlb_entries, uint32_t micro_entries, uint32_t spaces);
+/* Puts a device context (base format: tc, iohgatp, ta, fsc) in the DDT cache, as a DDT walk would have; with the
+ * caches on, a first-stage DC (PDTV = 0, G-stage Bare) gets the address-space slot of its PSCID. */
 CB_API int cb_hw_miss_put_dc(cb_hw_miss *h, uint32_t device_id, uint64_t tc, uint64_t iohgatp, uint64_t ta, uint64_t fsc);
-CB_API void cb_hw_miss_translate(const cb_hw_miss *h, const cb_hw_miss_request *request, cb_hw_miss_result *result);
+/* With the caches on (cb_hw_miss_enable_caches), a translation may fill them: the twin is not const. */
+CB_API void cb_hw_miss_translate(cb_hw_miss *h, const cb_hw_miss_request *request, cb_hw_miss_result *result);
 /* Copies count requests (C# TranslationRequest bytes) for the benchmark loop. */
 CB_API int cb_hw_miss_set_requests(cb_hw_miss *h, const void *requests, uint64_t count);
 /* sizeof: 0 request, 1 result, 2 DeviceContextInfo (the bench checks them against the C# types). */
 CB_API uint64_t cb_hw_miss_layout(int what);
 /* iterations x sum of the PAs of the requests (0 for a fault, as the C# loop sums PhysicalAddress). */
-CB_API uint64_t cb_bench_hw_miss(const cb_hw_miss *h, uint64_t iterations);
+CB_API uint64_t cb_bench_hw_miss(cb_hw_miss *h, uint64_t iterations);
 /* The bare Sv39 walk (plain_walk.c) over the model's memory (host pointer, base PA) from root_pa, for the IOVAs of
  * count C# requests, iterations times: the sum of the PAs (0 where no leaf). The floor a realistic miss is judged by. */
 CB_API uint64_t cb_bench_plain_walk_sv39(const void *memory, uint64_t memory_pa, uint64_t root_pa,

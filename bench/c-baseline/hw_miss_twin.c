@@ -41,6 +41,7 @@
 #include <string.h>
 
 #include "cbaseline.h"
+#include "hw_caches.h"
 
 #define ACQUIRE(x) __atomic_load_n(&(x), __ATOMIC_ACQUIRE)
 
@@ -74,14 +75,18 @@ _Static_assert(sizeof(dc_entry) == 128, "DcEntry is 128 bytes");
 _Static_assert(sizeof(cb_hw_miss_request) == 24, "TranslationRequest is 24 bytes");
 _Static_assert(sizeof(cb_hw_miss_result) == 40, "TranslationResult is 40 bytes");
 
-/* TranslatorEngine<PhysicalMemoryAccess>: registers, the IOTLB (none), the DDT cache, the memory. */
+/* TranslatorEngine<PhysicalMemoryAccess>: registers, the caches (none, or the IOTLB, micro-TLB and address-space
+ * slots of cb_hw_miss_enable_caches), the DDT cache, the memory. */
 typedef struct {
     uint64_t ddtp;
     uint32_t fctl;
     uint64_t caps;
     uint32_t hit_device_limit; /* TranslatorEngine.HitDeviceLimit: 0 for Off and Bare, else the mode's device_id bound */
     int64_t fence_epoch;       /* TranslatorEngine.FenceEpoch: no fence here, so it never moves */
-    const void *tlb; /* the IOTLB: always NULL here (IotlbEntries = 0, the benchmark's translator) */
+    tlb_table tlb;             /* tlb.sets NULL: no IOTLB (IotlbEntries = 0), and no micro-TLB either */
+    micro_tlb micro;           /* micro.entries NULL: no micro-TLB */
+    space_slot *slots;         /* AddressSpaceTable: one slot per first-stage space of the DCs put */
+    int slot_count, slot_capacity;
     dc_entry *dc;    /* DirectoryCaches._dc */
     int dc_len;
     uint32_t ddt_gen; /* DirectoryCaches._ddtGen */
@@ -102,6 +107,7 @@ typedef struct {
     uint32_t fs_perms, fs_effective, gs_perms;
     bool fs_user, fs_global, fs_dirty, gs_dirty;
     uint32_t fs_pbmt, gs_pbmt;
+    uint64_t fs_leaf; /* the first-stage leaf PTE as the walk used it (A/D included) */
     uint16_t cause;
     uint64_t iotval2;
 } walk;
@@ -207,22 +213,40 @@ static inline bool try_get_dc(const engine *e, uint32_t device_id, dc_info *info
     return false;
 }
 
-/* DirectoryCaches.TryGetDcWalk: the walk plan of a cached DC (fsc != 0 only for a first-stage-only DC). */
-static inline bool try_get_dc_walk(const engine *e, uint32_t device_id, uint64_t *fsc, uint32_t *tc)
+/* DirectoryCaches.TryGetDcMiss: the hit slot, its identity and the walk plan of a cached DC (fsc != 0 only for a
+ * first-stage-only DC), read once for the IOTLB probe and the walk. */
+static inline bool try_get_dc_miss(const engine *e, uint32_t device_id, int32_t *slot, uint32_t *ident, uint64_t *fsc,
+                                   uint32_t *tc)
 {
     if (e->dc_len != 0) {
         const dc_entry *d = &e->dc[dc_index(device_id, e->dc_len)];
         int32_t seq = ACQUIRE(d->seq);
         uint32_t key = d->key, gen = d->ddt_gen;
+        *slot = d->hit_slot;
+        *ident = d->hit_identity;
         *fsc = d->walk_fsc;
         *tc = d->walk_tc;
         __atomic_thread_fence(__ATOMIC_ACQUIRE);
-        if ((seq & 1) == 0 && ACQUIRE(d->seq) == seq && key == (device_id | VALID_KEY) && gen == ACQUIRE(e->ddt_gen)
-            && *fsc != 0)
+        if ((seq & 1) == 0 && ACQUIRE(d->seq) == seq && key == (device_id | VALID_KEY) && gen == ACQUIRE(e->ddt_gen))
             return true;
     }
+    *slot = -1;
+    *ident = 0;
     *fsc = 0;
     *tc = 0;
+    return false;
+}
+
+/* DirectoryCaches.TryGetDcWalk: TryGetDcMiss for a DC that translates by its first stage alone. */
+static inline bool try_get_dc_walk(const engine *e, uint32_t device_id, uint64_t *fsc, uint32_t *tc, int32_t *slot,
+                                   uint32_t *ident)
+{
+    if (try_get_dc_miss(e, device_id, slot, ident, fsc, tc) && *fsc != 0)
+        return true;
+    *fsc = 0;
+    *tc = 0;
+    *slot = -1;
+    *ident = 0;
     return false;
 }
 
@@ -396,6 +420,7 @@ restart:;
         w->fs_global = (raw & PTE_G) != 0;
         w->fs_dirty = (raw & PTE_D) != 0;
         w->fs_pbmt = (uint32_t)((raw & PTE_PBMT) >> 61);
+        w->fs_leaf = raw;
         return true;
     }
     return page_fault(w);
@@ -536,8 +561,8 @@ static void translate_fully(const engine *e, const cb_hw_miss_request *req, cb_h
         return;
     }
 
-    /* Steps 17 to 20 from the IOTLB: there is none. */
-    bool cache = e->tlb != NULL && !ats && !both_bare;
+    /* Steps 17 to 20 from the IOTLB: not modelled (the caches serve the shortcut only). */
+    bool cache = e->tlb.sets != NULL && !ats && !both_bare;
     if (cache) {
         not_modelled(res);
         return;
@@ -630,23 +655,37 @@ static inline void end_walk(walk_mark *m)
     __atomic_store_n(&m->sequence, m->sequence + 1, __ATOMIC_RELEASE);
 }
 
-/* ---- Translate: the IOTLB-hit prologue, then the full process ---- */
+/* ---- Translate: the micro-TLB, the second level and the shortcut, then the full process ---- */
 
-static inline bool try_cached_translation(const engine *e, const cb_hw_miss_request *req)
+/* Iotlb flags of a first-stage leaf over a Bare G-stage (TranslatorEngine.FirstStageFlags): R, W, X, U, G, D as
+ * DirtyOk, the page shift, the PBMT. */
+static inline uint32_t first_stage_flags(uint64_t leaf, int shift)
 {
-    (void)req;
-    /* C#: no IOTLB, so the first test returns (the DC hit slot and IOTLB probe would follow: the twin never has
-     * an IOTLB). */
-    return e->tlb != NULL;
+    return ((uint32_t)(leaf >> 1) & (F_R | F_W | F_X | F_USER | F_GLOBAL)) | ((uint32_t)(leaf >> 2) & F_DIRTY)
+           | ((uint32_t)shift << F_SHIFT_SHIFT) | (((uint32_t)(leaf >> 61) & 3) << F_PBMT_SHIFT);
 }
 
-/* TranslateFirstStage<Sv39>: the walk of a first-stage-only DC, then step 20 with a Bare G-stage (no IOTLB). */
-static void translate_first_stage(const engine *e, const cb_hw_miss_request *req, uint64_t fsc, uint32_t tc,
-                                  walk_mark *mark, cb_hw_miss_result *res)
+/* TranslatorEngine.Hit: the result of a cache hit, with R, W, X in bits 0 to 2 of `rwx`. */
+static inline void hit_result(const cb_hw_miss_request *req, uint64_t pa, int shift, uint32_t pbmt, uint32_t rwx,
+                              cb_hw_miss_result *res)
 {
-    memset(res, 0, sizeof *res);
+    res->pa = pa;
+    res->page_size = 1ull << shift;
     res->iotval = req->iova;
+    res->iotval2 = 0;
+    res->cause = 0;
     res->ttyp = ttyp_of(req->access, false, false);
+    res->memory_type = (uint8_t)pbmt;
+    res->flags = (uint8_t)(CB_RES_SUCCESS | (rwx & (P_R | P_W | P_X)));
+}
+
+/* TranslateFirstStage<Sv39>: the walk of a first-stage-only DC, then step 20 with a Bare G-stage and the IOTLB fill
+ * (where the probe chose, `hint`, for a 4 KiB leaf). The space's epochs and the IOTLB's invalidation sequence were
+ * read by the caller before the walk. */
+static void translate_first_stage(engine *e, const cb_hw_miss_request *req, uint64_t fsc, uint32_t tc, walk_mark *mark,
+                                  int32_t slot, uint32_t gen, uint32_t all_gen, int64_t inval_seq, int hint,
+                                  cb_hw_miss_result *res)
+{
     walk w;
     w.iova = req->iova;
     w.access = req->access;
@@ -666,44 +705,145 @@ static void translate_first_stage(const engine *e, const cb_hw_miss_request *req
     if (!walked) {
         if (mark)
             end_walk(mark);
+        memset(res, 0, sizeof *res);
+        res->iotval = req->iova;
+        res->ttyp = ttyp_of(req->access, false, false);
         walk_fault(res, &w, (tc & TC_DTF) != 0);
         return;
     }
+    int shift = w.fs_shift;
+    uint32_t flags = first_stage_flags(w.fs_leaf, shift);
+    if (e->tlb.sets) {
+        if (shift == 12 && hint != TLB_NO_HINT) {
+            tlb_insert_page(&e->tlb, hint, slot, gen, all_gen, inval_seq, req->iova, w.gpa & ~0xFFFull, flags);
+        } else {
+            int level = (shift - 12) / 9;
+            tlb_insert(&e->tlb, slot, gen, all_gen, inval_seq, req->iova, level, w.gpa & ~((1ull << (12 + 9 * level)) - 1),
+                       flags);
+        }
+    }
     if (mark)
         end_walk(mark);
-    res->pa = w.gpa;
-    res->page_size = 1ull << w.fs_shift;
-    res->memory_type = (uint8_t)w.fs_pbmt;
-    res->flags = (uint8_t)(CB_RES_SUCCESS | (w.fs_perms & (P_R | P_W | P_X)));
+    hit_result(req, w.gpa, shift, (flags >> F_PBMT_SHIFT) & 3, flags, res);
 }
 
-__attribute__((noinline)) static void translate(const engine *e, const cb_hw_miss_request *req, cb_hw_miss_result *res)
+/* TranslateMarked: a walk from here on, marked in flight; TranslateWalk: steps 1, 2, 5 by the device_id limit, then
+ * the DC's walk plan (the shortcut, marked), else TranslateFully. */
+static void translate_marked(engine *e, const cb_hw_miss_request *req, cb_hw_miss_result *res)
 {
-    if ((req->flags & CB_REQ_ATS) == 0 && (req->flags & CB_REQ_TRANSLATED) == 0 && try_cached_translation(e, req)) {
+    walk_mark *mark = begin_walk(e);
+    uint64_t fsc;
+    uint32_t tc, ident;
+    int32_t slot;
+    if ((req->flags & (CB_REQ_ATS | CB_REQ_TRANSLATED | CB_REQ_PV)) == 0 && req->device_id < ACQUIRE(e->hit_device_limit)
+        && try_get_dc_walk(e, req->device_id, &fsc, &tc, &slot, &ident)) {
+        uint32_t gen = 0, all_gen = 0;
+        int64_t inval_seq = 0;
+        bool recycled = false;
+        if (e->tlb.sets) {
+            const space_slot *s = &e->slots[slot];
+            gen = ACQUIRE(s->gen);
+            all_gen = ACQUIRE(s->all_gen);
+            recycled = ACQUIRE(s->identity) != ident;
+            inval_seq = ACQUIRE(e->tlb.inval_seq);
+        }
+        if (!recycled) {
+            if ((fsc >> ATP_MODE_SHIFT) != 8) { /* Sv48, Sv57: not modelled */
+                end_walk(mark);
+                memset(res, 0, sizeof *res);
+                not_modelled(res);
+                return;
+            }
+            translate_first_stage(e, req, fsc, tc, mark, slot, gen, all_gen, inval_seq, TLB_NO_HINT, res);
+            return;
+        }
+    }
+    translate_fully(e, req, res); /* TranslateFullyThenEnd */
+    end_walk(mark);
+}
+
+/* TranslateMissWithoutProcessId: the second level and the miss of an untranslated request without process_id, the
+ * probe and the walk fused: one read of the cached DC and of its space's epochs serves the IOTLB probe and, on a
+ * miss, the shortcut, whose fill takes the set and way the probe chose. */
+__attribute__((noinline)) static void translate_miss_without_process_id(engine *e, const cb_hw_miss_request *req,
+                                                                         cb_hw_miss_result *res)
+{
+    uint32_t did = req->device_id;
+    uint32_t epoch = e->micro.entries ? (uint32_t)HWC_VREAD32(e->micro.context_epoch) : 0;
+    int32_t slot;
+    uint32_t ident, tc;
+    uint64_t fsc;
+    if (did >= ACQUIRE(e->hit_device_limit) || !try_get_dc_miss(e, did, &slot, &ident, &fsc, &tc)) {
+        translate_marked(e, req, res);
+        return;
+    }
+    uint32_t gen = 0, all_gen = 0;
+    int64_t inval_seq = 0;
+    int hint = TLB_NO_HINT;
+    if (e->tlb.sets) {
+        if (slot < 0) {
+            translate_marked(e, req, res);
+            return;
+        }
+        const space_slot *s = &e->slots[slot];
+        epoch += (uint32_t)HWC_VREAD32(s->micro_epoch);
+        gen = ACQUIRE(s->gen);
+        all_gen = ACQUIRE(s->all_gen);
+        if (ACQUIRE(s->identity) != ident) {
+            translate_marked(e, req, res); /* the slot was recycled */
+            return;
+        }
+        uint64_t pa;
+        uint32_t flags;
+        if (tlb_lookup(&e->tlb, slot, gen, all_gen, req->iova, &pa, &flags, &hint)) {
+            if (hit_permits(flags, req->access, 0, 0)) {
+                if (e->micro.entries)
+                    micro_fill(&e->micro, micro_page_key(req->iova, 0), did, slot, epoch, pa, flags, 0, 0);
+                hit_result(req, pa, (int)((flags >> F_SHIFT_SHIFT) & 0xFF), (flags >> F_PBMT_SHIFT) & 3, flags, res);
+                return;
+            }
+            hint = TLB_NO_HINT; /* an entry that does not permit the access: the walk's fill finds it */
+        }
+        inval_seq = ACQUIRE(e->tlb.inval_seq); /* before the walk reads a table */
+    }
+    /* The shortcut without SADE, validated by the fence epoch; anything else is a marked walk. */
+    if (fsc == 0 || (tc & TC_SADE) != 0) {
+        translate_marked(e, req, res);
+        return;
+    }
+    if ((fsc >> ATP_MODE_SHIFT) != 8) { /* Sv48, Sv57: not modelled */
         memset(res, 0, sizeof *res);
         not_modelled(res);
         return;
     }
-    /* TranslateMiss: a walk from here on, marked in flight; TranslateWalk: steps 1, 2, 5 by the device_id limit,
-     * then the DC's walk plan. */
-    uint64_t fsc;
-    uint32_t tc;
-    if ((req->flags & CB_REQ_ATS) == 0 && (req->flags & CB_REQ_TRANSLATED) == 0 && (req->flags & CB_REQ_PV) == 0
-        && req->device_id < ACQUIRE(e->hit_device_limit) && try_get_dc_walk(e, req->device_id, &fsc, &tc)) {
-        if ((fsc >> ATP_MODE_SHIFT) != 8) { /* Sv48, Sv57: not modelled */
+    translate_first_stage(e, req, fsc, tc, NULL, slot, gen, all_gen, inval_seq, hint, res);
+}
+
+/* TranslatorEngine.Translate: an untranslated request without process_id through the micro-TLB, else
+ * TranslateMissWithoutProcessId; any other request to TranslateMiss, whose cached path (a process_id's DC, PC and
+ * IOTLB) the twin does not model when the caches are on. */
+__attribute__((noinline)) static void translate(engine *e, const cb_hw_miss_request *req, cb_hw_miss_result *res)
+{
+    if ((req->flags & (CB_REQ_ATS | CB_REQ_TRANSLATED)) == 0) {
+        if ((req->flags & CB_REQ_PV) == 0) {
+            uint64_t data;
+            if (e->micro.entries && req->device_id < ACQUIRE(e->hit_device_limit)
+                && micro_lookup(&e->micro, micro_page_key(req->iova, 0), req->device_id, &data)
+                && hit_permits((uint32_t)data, req->access, 0, ((uint32_t)data & M_SUM) != 0)) {
+                hit_result(req, (data & M_PA_MASK) | (req->iova & 0xFFF), (int)(data >> M_SHIFT_SHIFT),
+                           (uint32_t)(data >> M_PBMT_SHIFT) & 3, (uint32_t)data, res);
+                return;
+            }
+            translate_miss_without_process_id(e, req, res);
+            return;
+        }
+        if (e->tlb.sets) {
             memset(res, 0, sizeof *res);
             not_modelled(res);
             return;
         }
-        /* SADE-less: validated by the fence epoch, unmarked; with SADE: marked (TranslateMarked). */
-        walk_mark *m = (tc & TC_SADE) ? begin_walk(e) : NULL;
-        translate_first_stage(e, req, fsc, tc, m, res); /* ends the walk's mark, if any */
-        return;
     }
-    walk_mark *mark = begin_walk(e);
-    /* TranslateFullyThenEnd. */
-    translate_fully(e, req, res);
-    end_walk(mark);
+    translate_marked(e, req, res);
 }
 
 /* ---- API ---- */
@@ -727,7 +867,7 @@ cb_hw_miss *cb_hw_miss_create(void *memory, uint64_t memory_pa, uint64_t memory_
     uint32_t ddi0_bits = has(caps, CAP_MSI_FLAT) ? 6 : 7;
     uint32_t mode = (uint32_t)ddtp & 0xF;
     uint32_t limit = mode == DDTP_1LVL ? 1u << ddi0_bits : mode == DDTP_2LVL ? 1u << (ddi0_bits + 9) : mode == DDTP_3LVL ? 1u << 24 : 0;
-    h->e = (engine){ .ddtp = ddtp, .caps = caps, .hit_device_limit = limit, .tlb = NULL, .dc_len = (int)dc_entries,
+    h->e = (engine){ .ddtp = ddtp, .caps = caps, .hit_device_limit = limit, .dc_len = (int)dc_entries,
                      .mem = memory, .mem_base = memory_pa, .mem_size = memory_size };
     if (dc_entries != 0 && !(h->e.dc = calloc(dc_entries, sizeof(dc_entry)))) {
         free(h);
@@ -742,7 +882,61 @@ void cb_hw_miss_destroy(cb_hw_miss *h)
         return;
     free(h->reqs);
     free(h->e.dc);
+    free(h->e.tlb.sets);
+    free(h->e.micro.entries);
+    free(h->e.slots);
     free(h);
+}
+
+int cb_hw_miss_enable_caches(cb_hw_miss *h, uint32_t iotlb_entries, uint32_t micro_entries, uint32_t spaces)
+{
+    engine *e = &h->e;
+    if (e->tlb.sets || iotlb_entries < 4 || (iotlb_entries & (iotlb_entries - 1)) != 0 || micro_entries == 0
+        || (micro_entries & (micro_entries - 1)) != 0 || spaces == 0 || e->dc_len == 0)
+        return CB_EINVAL;
+    for (int i = 0; i < e->dc_len; i++)
+        if (e->dc[i].key != 0)
+            return CB_EINVAL; /* DCs put before have no slot */
+    uint32_t sets = iotlb_entries / 4;
+    e->tlb.sets = aligned_alloc(64, sets * sizeof(tlb_set));
+    e->micro.entries = aligned_alloc(64, micro_entries * sizeof(micro_entry) + 64);
+    e->slots = calloc(spaces, sizeof(space_slot));
+    if (!e->tlb.sets || !e->micro.entries || !e->slots) {
+        free(e->tlb.sets);
+        free(e->micro.entries);
+        free(e->slots);
+        e->tlb.sets = NULL;
+        e->micro.entries = NULL;
+        e->slots = NULL;
+        return CB_ENOMEM;
+    }
+    memset(e->tlb.sets, 0, sets * sizeof(tlb_set));
+    memset(e->micro.entries, 0, micro_entries * sizeof(micro_entry) + 64);
+    /* Iotlb's constructor: the set index is the top log2(sets) bits of the hash (one set: always 0). */
+    e->tlb.set_shift = sets == 1 ? 63 : 64 - __builtin_ctz(sets);
+    e->tlb.set_mask = (int)sets - 1;
+    e->micro.mask = micro_entries - 1;
+    e->micro.replace_tick = (uint32_t *)(e->micro.entries + micro_entries); /* its own line after the entries */
+    e->micro.slots = e->slots;
+    e->slot_capacity = (int)spaces;
+    return CB_OK;
+}
+
+/* AddressSpaceTable: the slot of a first-stage space key, made on first use (identity slot + 1, epochs 1). */
+static int32_t space_slot_of(engine *e, uint64_t key, uint32_t *ident)
+{
+    for (int i = 0; i < e->slot_count; i++)
+        if (e->slots[i].key == key) {
+            *ident = e->slots[i].identity;
+            return i;
+        }
+    if (e->slot_count == e->slot_capacity)
+        return -1;
+    int i = e->slot_count++;
+    e->slots[i] = (space_slot){ .identity = (uint32_t)i + 1, .gen = 1, .all_gen = 1, .micro_epoch = 1, .key = key,
+                                .gsc_index = -1, .next = -1 };
+    *ident = e->slots[i].identity;
+    return i;
 }
 
 int cb_hw_miss_put_dc(cb_hw_miss *h, uint32_t device_id, uint64_t tc, uint64_t iohgatp, uint64_t ta, uint64_t fsc)
@@ -756,6 +950,14 @@ int cb_hw_miss_put_dc(cb_hw_miss *h, uint32_t device_id, uint64_t tc, uint64_t i
     __atomic_store_n(&d->seq, start + 1, __ATOMIC_SEQ_CST);
     dc_info info = { .tc = tc, .iohgatp = iohgatp, .ta = ta, .fsc = fsc, .fs_slot = -1, .g_slot = -1, .stamp = 1 };
     bool fs_active = (fsc >> 60) != 0;
+    if (e->slots && (tc & TC_PDTV) == 0 && fs_active && (iohgatp >> 60) == 0) {
+        /* With the caches on, the first stage's space (its key as TranslateFully builds it, G-stage Bare). */
+        uint64_t key = (1ull << 31) | ((uint32_t)(ta >> PSCID_SHIFT) & 0xFFFFF);
+        if ((info.fs_slot = space_slot_of(e, key, &info.fs_identity)) < 0) {
+            __atomic_store_n(&d->seq, start + 2, __ATOMIC_RELEASE);
+            return CB_ENOMEM;
+        }
+    }
     d->key = device_id | VALID_KEY;
     d->ddt_gen = e->ddt_gen;
     d->hit_slot = (tc & TC_PDTV) != 0 ? -1 : fs_active ? info.fs_slot : info.g_slot;
@@ -771,7 +973,7 @@ int cb_hw_miss_put_dc(cb_hw_miss *h, uint32_t device_id, uint64_t tc, uint64_t i
     return CB_OK;
 }
 
-void cb_hw_miss_translate(const cb_hw_miss *h, const cb_hw_miss_request *request, cb_hw_miss_result *result)
+void cb_hw_miss_translate(cb_hw_miss *h, const cb_hw_miss_request *request, cb_hw_miss_result *result)
 {
     translate(&h->e, request, result);
 }
@@ -799,7 +1001,7 @@ uint64_t cb_hw_miss_layout(int what)
     }
 }
 
-uint64_t cb_bench_hw_miss(const cb_hw_miss *h, uint64_t iterations)
+uint64_t cb_bench_hw_miss(cb_hw_miss *h, uint64_t iterations)
 {
     uint64_t sum = 0;
     cb_hw_miss_result r;

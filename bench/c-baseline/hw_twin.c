@@ -9,8 +9,8 @@
  *   second, 40-byte result with its flags in one byte) and the same steps: device_id against the limit precomputed
  *   from ddtp, DC probe under its sequence, the space's identity and epochs, the four tags compared at once, the
  *   matching way read under its sequence, the permission check, the result, the copy into the micro-TLB.
- * One non-inlined call per translation, as the C# API has. x86-64 (TSO): the seqlock read barriers are compiler
- * barriers, as in .NET. */
+ * One non-inlined call per translation, as the C# API has. The caches themselves (layouts, probes, fills) are
+ * hw_caches.h, which the twin of the miss shares. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -18,24 +18,16 @@
 
 #include "cbaseline.h"
 
-#define BARRIER() __asm__ __volatile__("" ::: "memory")
-#define VREAD32(x) (*(volatile const int32_t *)&(x))
+#include "hw_caches.h"
+
+#define BARRIER() HWC_BARRIER()
+#define VREAD32(x) HWC_VREAD32(x)
 
 typedef struct { int32_t seq; uint32_t key, ddt_gen; int32_t hit_slot; uint32_t hit_identity, hit_pid_limit; uint64_t stamp;
                  uint64_t walk_fsc; uint32_t walk_tc; uint8_t info[80]; } dc_entry;
 typedef struct { int32_t seq; uint32_t key, process_id; uint64_t dc_stamp; int32_t hit_slot; uint32_t hit_identity, hit_ta;
                  uint8_t info[24]; } pc_entry;
-typedef struct { uint32_t identity, gen, all_gen, micro_epoch; uint64_t key; int32_t gsc_index, next; } space_slot;
-/* An IOTLB set (Iotlb.Set): way w's fields are element w of each array. */
-typedef struct { uint64_t tag[4]; int32_t space[4], seq[4]; uint64_t pa_base[4]; uint32_t epoch[4], flags[4]; } tlb_set;
-/* Micro-TLB entry: page key (IOVA >> 12 | process_id valid << 52 | filled << 63), requester key (device_id 23:0,
- * process_id 43:24, slot 63:44), data (flags 11:0, PA 55:12, page shift 63:56). */
-typedef struct { int32_t seq; uint32_t epoch; uint64_t page, requester, data; } micro_entry;
-_Static_assert(sizeof(space_slot) == 32, "address-space slot: 32 bytes, as AddressSpaceTable.Slot");
-_Static_assert(sizeof(micro_entry) == 32, "micro-TLB entry: 32 bytes, as MicroTlb.Entry");
 typedef struct { uint64_t pa, page_size, iotval, iotval2; uint16_t cause; uint8_t ttyp, memory_type, flags; } hw_result;
-_Static_assert(sizeof(tlb_set) == 128, "IOTLB set: 128 bytes, as Iotlb.Set");
-_Static_assert(offsetof(tlb_set, pa_base) == 64, "IOTLB set: what a hit returns in the second line");
 _Static_assert(sizeof(hw_result) == 40, "result: 40 bytes, as TranslationResult");
 _Static_assert(sizeof(dc_entry) == 128, "DC-cache entry: 128 bytes, as DirectoryCaches.DcEntry");
 typedef cb_hw_miss_request hw_request; /* TranslationRequest, field for field (24 bytes) */
@@ -45,86 +37,29 @@ typedef struct {
     dc_entry *dc; int dc_len; uint32_t ddt_gen;
     pc_entry *pc; int pc_len;
     space_slot *slots;
-    tlb_set *tlb; void *tlb_storage; int set_shift, set_mask, level_mask;
-    micro_entry *micro; uint32_t micro_mask, context_epoch; /* micro NULL: the first level is off */
-    uint32_t *replace_tick;                                 /* live copies give way one time in 8 (a plain count) */
+    tlb_table tlb; void *tlb_storage;
+    micro_tlb micro; /* micro.entries NULL: the first level is off */
 } hw_engine;
 
-enum { F_R = 1, F_W = 2, F_X = 4, F_USER = 8, F_GLOBAL = 16, F_DIRTY = 32, F_NOFS = 64 };
-enum { M_SUM = 128, M_ENS = 256, M_PBMT_SHIFT = 9, M_SHIFT_SHIFT = 56 };
-#define M_PA_MASK 0x00FFFFFFFFFFF000ull
-#define M_PID_VALID (1ull << 52)
-#define M_FILLED (1ull << 63)
-#define M_REQUESTER_MASK ((1ull << 44) - 1)
 enum { RES_SUCCESS = 8 };
-/* Needs of a hit by access (read R, write W and D, execute X) and TTYP (2, 3, 1), one byte / nibble each. */
-#define HIT_NEEDS (F_R | ((F_W | F_DIRTY) << 8) | (F_X << 16))
+/* TTYP by access (read 2, write 3, execute 1), one nibble each. */
 #define HIT_TTYPS (2 | (3 << 4) | (1 << 8))
 
 static inline int dc_index(uint32_t did, int len) { return (int)((did * 0x9E3779B1u) >> 8) & (len - 1); }
-static inline uint64_t tag_of(uint64_t iova, int level) { return ((iova >> (12 + 9 * level)) << 3) | (uint32_t)level; }
-static inline int set_of(const hw_engine *e, uint64_t tag, int space)
-{
-    uint64_t h = (tag ^ ((uint64_t)space << 40)) * 0x9E3779B97F4A7C15ull;
-    return (int)(h >> e->set_shift) & e->set_mask;
-}
 
 static inline int pc_index(uint32_t did, uint32_t pid, int len) { return (int)(((did * 0x9E3779B1u) ^ (pid * 0x85EBCA77u)) >> 8) & (len - 1); }
-
-static inline int hit_permits(uint32_t fl, uint8_t access_in, int supervisor, int sum)
-{
-    int access = access_in < 2 ? access_in : 2;
-    uint32_t need = (HIT_NEEDS >> (8 * access)) & 0xFF;
-    if ((fl & need) != need)
-        return 0;
-    return supervisor ? (fl & (F_NOFS | F_USER)) != F_USER || (sum && access_in != 2) : (fl & (F_NOFS | F_USER)) != 0;
-}
-
-static inline micro_entry *micro_entry_for(const hw_engine *e, uint64_t page, uint64_t requester)
-{
-    uint32_t h = (uint32_t)requester * 0x9E3779B1u ^ (uint32_t)(requester >> 24) * 0x85EBCA77u;
-    return &e->micro[((uint32_t)page ^ (h >> 16)) & e->micro_mask];
-}
-
-static void micro_fill(const hw_engine *e, uint64_t page, uint64_t requester, int32_t slot, uint32_t epoch, uint64_t pa,
-                       uint32_t fl, int sum, int ens)
-{
-    micro_entry *m = micro_entry_for(e, page, requester);
-    /* MicroTlb.Fill: a live copy of another translation gives way one time in 8 (bimodal insertion); an empty or
-     * dead entry, or this translation's own copy, is always replaced. */
-    uint64_t key = m->page, who = m->requester;
-    int other = key != page || (who & M_REQUESTER_MASK) != requester;
-    int live = (key & M_FILLED)
-               && m->epoch == (uint32_t)VREAD32(e->slots[who >> 44].micro_epoch) + (uint32_t)VREAD32(e->context_epoch);
-    if (other && live && (++*e->replace_tick & 7) != 0)
-        return;
-    int32_t seq = VREAD32(m->seq);
-    if ((seq & 1) || !__atomic_compare_exchange_n(&m->seq, &seq, seq + 1, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
-        return;
-    m->page = page;
-    m->requester = requester | ((uint64_t)(uint32_t)slot << 44);
-    m->epoch = epoch;
-    m->data = (pa & M_PA_MASK) | (fl & 0x7F) | (sum ? M_SUM : 0) | (ens ? M_ENS : 0)
-              | (((fl >> 16) & 3) << M_PBMT_SHIFT) | ((uint64_t)((fl >> 8) & 0xFF) << M_SHIFT_SHIFT);
-    __atomic_store_n(&m->seq, seq + 2, __ATOMIC_RELEASE);
-}
 
 __attribute__((noinline)) static int translate_hit(const hw_engine *e, const hw_request *req, hw_result *res);
 
 /* TranslatorEngine.Translate: the micro-TLB, else the second level. */
 __attribute__((noinline)) static int translate(const hw_engine *e, const hw_request *req, hw_result *res)
 {
-    if ((req->flags & CB_REQ_ATS) == 0 && (req->flags & CB_REQ_TRANSLATED) == 0 && e->micro && req->device_id < e->hit_device_limit) {
+    if ((req->flags & CB_REQ_ATS) == 0 && (req->flags & CB_REQ_TRANSLATED) == 0 && e->micro.entries && req->device_id < e->hit_device_limit) {
         int valid = ((req->flags & CB_REQ_PV) != 0);
-        uint64_t page = (req->iova >> 12) | (valid ? M_PID_VALID : 0) | M_FILLED;
+        uint64_t page = micro_page_key(req->iova, valid);
         uint64_t requester = (uint64_t)req->device_id | ((uint64_t)(valid ? req->process_id : 0) << 24);
-        const micro_entry *m = micro_entry_for(e, page, requester);
-        int32_t seq = VREAD32(m->seq);
-        uint64_t key = m->page, who = m->requester, data = m->data;
-        uint32_t epoch = m->epoch;
-        BARRIER();
-        if (!(seq & 1) && VREAD32(m->seq) == seq && key == page && (who & M_REQUESTER_MASK) == requester
-            && epoch == (uint32_t)VREAD32(e->slots[who >> 44].micro_epoch) + (uint32_t)VREAD32(e->context_epoch)) {
+        uint64_t data;
+        if (micro_lookup(&e->micro, page, requester, &data)) {
             uint32_t fl = (uint32_t)data;
             int supervisor = valid && ((req->flags & CB_REQ_PRIV) != 0);
             if ((!supervisor || (fl & M_ENS)) && hit_permits(fl, req->access, supervisor, (fl & M_SUM) != 0)) {
@@ -150,9 +85,9 @@ __attribute__((noinline)) static int translate_hit(const hw_engine *e, const hw_
         return 0;
     uint32_t did = req->device_id;
     int32_t slot; uint32_t ident; int supervisor = 0, sum = 0, ens = 0;
-    if (!e->tlb)
+    if (!e->tlb.sets)
         return 0;
-    uint32_t epoch = e->micro ? (uint32_t)VREAD32(e->context_epoch) : 0;
+    uint32_t epoch = e->micro.entries ? (uint32_t)VREAD32(e->micro.context_epoch) : 0;
     if (did >= e->hit_device_limit)
         return 0;
     if ((req->flags & CB_REQ_PV) == 0) {
@@ -196,44 +131,26 @@ __attribute__((noinline)) static int translate_hit(const hw_engine *e, const hw_
     uint32_t sgen = s->gen, sall = s->all_gen;
     if (s->identity != ident)
         return 0;
-    int mask = e->level_mask, space = slot + 1;
-    while (mask) {
-        int level = __builtin_ctz(mask);
-        mask &= mask - 1;
-        uint64_t tag = tag_of(req->iova, level);
-        const tlb_set *set = &e->tlb[set_of(e, tag, space)];
-        /* The four tags at once (the C# probe's vector compare), then each matching way under its sequence. */
-        unsigned match = (unsigned)(set->tag[0] == tag) | (unsigned)(set->tag[1] == tag) << 1
-                         | (unsigned)(set->tag[2] == tag) << 2 | (unsigned)(set->tag[3] == tag) << 3;
-        for (; match; match &= match - 1) {
-            int way = __builtin_ctz(match);
-            int32_t q = VREAD32(set->seq[way]);
-            if (set->tag[way] != tag || set->space[way] != space)
-                continue;
-            uint64_t pab = set->pa_base[way]; uint32_t ep = set->epoch[way], fl = set->flags[way];
-            BARRIER();
-            if ((q & 1) || VREAD32(set->seq[way]) != q || ep != ((fl & F_GLOBAL) ? sall : sgen))
-                continue;
-            int access = req->access < 2 ? req->access : 2;
-            if (!hit_permits(fl, req->access, supervisor, sum))
-                return 0;
-            res->pa = pab | (req->iova & ((1ull << (12 + 9 * level)) - 1));
-            res->page_size = 1ull << ((fl >> 8) & 0xFF);
-            res->iotval = req->iova;
-            res->iotval2 = 0;
-            res->cause = 0;
-            res->ttyp = (HIT_TTYPS >> (4 * access)) & 0xF;
-            res->memory_type = (fl >> 16) & 3;
-            res->flags = (fl & (F_R | F_W | F_X)) | RES_SUCCESS;
-            if (e->micro) {
-                int valid = ((req->flags & CB_REQ_PV) != 0);
-                micro_fill(e, (req->iova >> 12) | (valid ? M_PID_VALID : 0) | M_FILLED,
-                           (uint64_t)did | ((uint64_t)(valid ? req->process_id : 0) << 24), slot, epoch, res->pa, fl, sum, ens);
-            }
-            return 1;
-        }
+    uint64_t pa;
+    uint32_t fl;
+    int hint;
+    if (!tlb_lookup(&e->tlb, slot, sgen, sall, req->iova, &pa, &fl, &hint) || !hit_permits(fl, req->access, supervisor, sum))
+        return 0;
+    int access = req->access < 2 ? req->access : 2;
+    res->pa = pa;
+    res->page_size = 1ull << ((fl >> F_SHIFT_SHIFT) & 0xFF);
+    res->iotval = req->iova;
+    res->iotval2 = 0;
+    res->cause = 0;
+    res->ttyp = (HIT_TTYPS >> (4 * access)) & 0xF;
+    res->memory_type = (fl >> F_PBMT_SHIFT) & 3;
+    res->flags = (fl & (F_R | F_W | F_X)) | RES_SUCCESS;
+    if (e->micro.entries) {
+        int valid = ((req->flags & CB_REQ_PV) != 0);
+        micro_fill(&e->micro, micro_page_key(req->iova, valid),
+                   (uint64_t)did | ((uint64_t)(valid ? req->process_id : 0) << 24), slot, epoch, res->pa, fl, sum, ens);
     }
-    return 0;
+    return 1;
 }
 
 /* e: micro-TLB off (the second level alone); with_micro: the same caches behind a micro-TLB. */
@@ -246,20 +163,20 @@ cb_hw *cb_hw_create(uint64_t iova_base, uint64_t pa_base, const uint32_t *indice
         return NULL;
     hw_engine *e = &h->e;
     /* ddtp 1LVL, base DC format: device_ids below 2^7 may take the hit path. */
-    *e = (hw_engine){ .ddtp = 2, .caps = 0, .hit_device_limit = 1u << 7, .dc_len = 256, .set_shift = 64 - 10,
-                      .set_mask = 1023, .level_mask = 1 };
+    *e = (hw_engine){ .ddtp = 2, .caps = 0, .hit_device_limit = 1u << 7, .dc_len = 256,
+                      .tlb = { .set_shift = 64 - 10, .set_mask = 1023, .level_mask = 1 } };
     e->dc = calloc(256, sizeof(dc_entry));
     e->slots = calloc(1024, sizeof(space_slot));
     e->pc = calloc(256, sizeof(pc_entry));
     e->pc_len = 256;
     e->tlb_storage = aligned_alloc(64, 1024 * sizeof(tlb_set));
-    e->tlb = e->tlb_storage;
+    e->tlb.sets = e->tlb_storage;
     h->reqs = calloc(count, sizeof(hw_request));
     h->pid_reqs = calloc(count, sizeof(hw_request));
     h->count = count;
-    if (e->tlb)
-        memset(e->tlb, 0, 1024 * sizeof(tlb_set));
-    if (!e->dc || !e->pc || !e->slots || !e->tlb || !h->reqs || !h->pid_reqs) {
+    if (e->tlb.sets)
+        memset(e->tlb.sets, 0, 1024 * sizeof(tlb_set));
+    if (!e->dc || !e->pc || !e->slots || !e->tlb.sets || !h->reqs || !h->pid_reqs) {
         cb_hw_destroy(h);
         return NULL;
     }
@@ -278,7 +195,7 @@ cb_hw *cb_hw_create(uint64_t iova_base, uint64_t pa_base, const uint32_t *indice
         h->reqs[i] = (hw_request){ .device_id = 1, .iova = iova, .access = 0 };
         h->pid_reqs[i] = (hw_request){ .device_id = 2, .process_id = 3, .flags = CB_REQ_PV, .iova = iova, .access = 0 };
         uint64_t tag = tag_of(iova, 0);
-        tlb_set *set = &e->tlb[set_of(e, tag, 1)];
+        tlb_set *set = &e->tlb.sets[set_of(&e->tlb, tag, 1)];
         for (int way = 0; way < 4; way++)
             if (set->space[way] == 0 || (set->space[way] == 1 && set->tag[way] == tag)) {
                 set->space[way] = 1;
@@ -297,9 +214,8 @@ cb_hw *cb_hw_create(uint64_t iova_base, uint64_t pa_base, const uint32_t *indice
     }
     memset(h->micro_storage, 0, 1024 * sizeof(micro_entry));
     h->with_micro = *e;
-    h->with_micro.micro = h->micro_storage;
-    h->with_micro.micro_mask = 1023;
-    h->with_micro.replace_tick = &h->replace_tick;
+    h->with_micro.micro = (micro_tlb){ .entries = h->micro_storage, .mask = 1023, .replace_tick = &h->replace_tick,
+                                       .slots = e->slots };
     hw_result r;
     for (uint64_t i = 0; i < count; i++) {
         translate(&h->with_micro, &h->reqs[i], &r);

@@ -21,7 +21,7 @@ static uint64_t mem[5 * 512]; /* 5 pages at BASE */
 
 static void q(uint64_t pa, uint64_t value) { mem[(pa - BASE) / 8] = value; }
 
-static cb_hw_miss_result tr(const cb_hw_miss *h, uint32_t device, uint64_t iova, uint8_t access)
+static cb_hw_miss_result tr(cb_hw_miss *h, uint32_t device, uint64_t iova, uint8_t access)
 {
     cb_hw_miss_request req;
     memset(&req, 0, sizeof req);
@@ -124,6 +124,63 @@ int main(void)
     reqs[2].iova = 0x40412345;
     CHECK(cb_hw_miss_set_requests(h, reqs, 3) == CB_OK, "set requests");
     CHECK(cb_bench_hw_miss(h, 2) == 2 * (0x12345010ull + 0x12412345ull), "sum of PAs");
+    cb_hw_miss_destroy(h);
+
+    /* The caches on (cb_hw_miss_enable_caches): every case above gives the same result, first from the walk and its
+     * fill, then from the caches; an answer the caches hold outlives a PTE changed without an invalidation, as the
+     * C# model's does (hardware may keep a translation until it is invalidated). */
+    h = cb_hw_miss_create(mem, BASE, sizeof mem, DDTP_1LVL, CAPS, 256);
+    CHECK(cb_hw_miss_enable_caches(h, 6, 1024, 16) == CB_EINVAL, "IOTLB entries not a power of two");
+    CHECK(cb_hw_miss_enable_caches(h, 4096, 1000, 16) == CB_EINVAL, "micro-TLB entries not a power of two");
+    CHECK(cb_hw_miss_enable_caches(h, 4096, 1024, 16) == CB_OK, "enable caches");
+    CHECK(cb_hw_miss_enable_caches(h, 4096, 1024, 16) == CB_EINVAL, "enable caches twice");
+    CHECK(cb_hw_miss_put_dc(h, 1, 1, 0, 5 << 12, FSC) == CB_OK, "cached: DC 1");
+    CHECK(cb_hw_miss_put_dc(h, 2, 1 | (1 << 8), 0, 5 << 12, FSC) == CB_OK, "cached: DC 2, SADE");
+    cb_hw_miss *plain = cb_hw_miss_create(mem, BASE, sizeof mem, DDTP_1LVL, CAPS, 256);
+    CHECK(cb_hw_miss_put_dc(plain, 1, 1, 0, 5 << 12, FSC) == CB_OK && cb_hw_miss_put_dc(plain, 2, 1 | (1 << 8), 0, 5 << 12, FSC) == CB_OK,
+          "uncached twin's DCs");
+    CHECK(cb_hw_miss_enable_caches(plain, 4096, 1024, 16) == CB_EINVAL, "caches after a DC was put");
+    static const struct { uint32_t device; uint64_t iova; uint8_t access; } cases[] = {
+        { 1, 0x40001010, 0 }, { 1, 0x40001010, 1 }, { 1, 0x40002010, 1 }, { 1, 0x40003000, 0 }, { 1, 0x40003000, 1 },
+        { 1, 0x40004000, 0 }, { 1, 0x40010010, 0 }, { 1, 0x40200000, 0 }, { 1, 0x40412345, 0 }, { 1, 0x80000000, 0 },
+        { 1, 0xC0000000, 2 }, { 2, 0x40001010, 1 }, { 1, 0x8000000040001010ull, 0 },
+    };
+    for (int pass = 0; pass < 3; pass++)
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+            cb_hw_miss_result cached = tr(h, cases[i].device, cases[i].iova, cases[i].access);
+            cb_hw_miss_result want = tr(plain, cases[i].device, cases[i].iova, cases[i].access);
+            CHECK(memcmp(&cached, &want, sizeof cached) == 0, "pass %d, case %zu (0x%llx): cached pa 0x%llx cause %u, uncached pa 0x%llx cause %u",
+                  pass, i, (unsigned long long)cases[i].iova, (unsigned long long)cached.pa, cached.cause,
+                  (unsigned long long)want.pa, want.cause);
+        }
+    /* Remap the 4 KiB page and the 2 MiB leaf without an invalidation: the cached twin keeps the translations it
+     * holds (the 4 KiB one from the micro-TLB by now, the 2 MiB one from the IOTLB: a superpage's fill searches its
+     * set, as Iotlb.Insert), the uncached one walks the new PTEs. */
+    q(ROOT + 0x2000 + 1 * 8, 0x48D18D7ull);  /* PPN 0x12346 */
+    q(ROOT + 0x1000 + 2 * 8, 0x4A00053ull);  /* PPN 0x12800 */
+    r = tr(h, 1, 0x40001010, 0);
+    CHECK((r.flags & CB_RES_SUCCESS) && r.pa == 0x12345010, "cached 4 KiB after the remap: pa 0x%llx", (unsigned long long)r.pa);
+    r = tr(h, 1, 0x40412345, 0);
+    CHECK((r.flags & CB_RES_SUCCESS) && r.pa == 0x12412345 && r.page_size == 0x200000, "cached 2 MiB after the remap: pa 0x%llx",
+          (unsigned long long)r.pa);
+    r = tr(h, 1, 0x40400000, 0);
+    CHECK((r.flags & CB_RES_SUCCESS) && r.pa == 0x12400000, "another page of the cached 2 MiB leaf: pa 0x%llx", (unsigned long long)r.pa);
+    r = tr(plain, 1, 0x40001010, 0);
+    CHECK((r.flags & CB_RES_SUCCESS) && r.pa == 0x12346010, "uncached 4 KiB after the remap: pa 0x%llx", (unsigned long long)r.pa);
+    /* A write to the cached read-only page: its entry does not permit it, so the request walks and faults. */
+    r = tr(h, 1, 0x40003000, 1);
+    CHECK(FAULT(r, 15, 0x40003000ull), "write to a cached read-only page: cause %u", r.cause);
+    /* The benchmark loop through the caches: the same sum as the walk of the same (remapped) tables. */
+    memset(reqs, 0, sizeof reqs);
+    reqs[0].device_id = reqs[1].device_id = reqs[2].device_id = 1;
+    reqs[0].iova = 0x40005010; /* not translated before: walks */
+    reqs[1].iova = 0x40002010;
+    reqs[2].iova = 0x40010010;
+    CHECK(cb_hw_miss_set_requests(h, reqs, 3) == CB_OK && cb_hw_miss_set_requests(plain, reqs, 3) == CB_OK, "set requests");
+    CHECK(cb_bench_hw_miss(h, 3) == cb_bench_hw_miss(plain, 3), "cached and uncached sums");
+    q(ROOT + 0x2000 + 1 * 8, 0x48D14D7ull);
+    q(ROOT + 0x1000 + 2 * 8, 0x4900053ull);
+    cb_hw_miss_destroy(plain);
     cb_hw_miss_destroy(h);
 
     /* ddtp Bare: the IOVA passes through. */
