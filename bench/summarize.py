@@ -67,6 +67,7 @@ def hardware(results):
     targets = {
         "IOTLB hit (Sv39, micro-TLB)": ("< 10 ns", lambda ns, r: ns < 10),
         "IOTLB miss: 3-level Sv39 walk, DC cached": ("< 40 ns; ≤ 1.15 × twin", lambda ns, r: ns < 40 and r <= 1.15),
+        "IOTLB miss with the IOTLB on: probe, 3-level Sv39 walk, fill (one 4-way set)": ("≤ 1.15 × twin", lambda ns, r: r <= 1.15),
     }
     print()
     print("| Hardware case | Category | ns/op | Ratio to the category's baseline | Allocated | Target | Met? |")

@@ -163,7 +163,7 @@ CB_API cb_hw_miss *cb_hw_miss_create(void *memory, uint64_t memory_pa, uint64_t 
                                      uint64_t caps, uint32_t dc_entries);
 CB_API void cb_hw_miss_destroy(cb_hw_miss *h);
 /* The caches of the C# default (TranslatorCacheOptions): an IOTLB of iotlb_entries (a power of two, at least 4), a
- * micro-TLB of micro_entries (a power of two) and up to `spaces` address spaces, with the same layouts and rules
+ * micro-TLB of micro_entries (a power of two, or 0: none) and up to `spaces` address spaces, with the same layouts and rules
  * (hw_caches.h). Then an untranslated request without process_id goes as in the C#: the micro-TLB, the IOTLB probe
  * with its fill hint, the shortcut's walk and its fill (a process_id's cached path, ATS and translated requests:
  * CB_HW_MISS_NOT_MODELLED). Call before any cb_hw_miss_put_dc (CB_EINVAL after). */

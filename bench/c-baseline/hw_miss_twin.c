@@ -891,7 +891,7 @@ void cb_hw_miss_destroy(cb_hw_miss *h)
 int cb_hw_miss_enable_caches(cb_hw_miss *h, uint32_t iotlb_entries, uint32_t micro_entries, uint32_t spaces)
 {
     engine *e = &h->e;
-    if (e->tlb.sets || iotlb_entries < 4 || (iotlb_entries & (iotlb_entries - 1)) != 0 || micro_entries == 0
+    if (e->tlb.sets || iotlb_entries < 4 || (iotlb_entries & (iotlb_entries - 1)) != 0
         || (micro_entries & (micro_entries - 1)) != 0 || spaces == 0 || e->dc_len == 0)
         return CB_EINVAL;
     for (int i = 0; i < e->dc_len; i++)
@@ -899,9 +899,9 @@ int cb_hw_miss_enable_caches(cb_hw_miss *h, uint32_t iotlb_entries, uint32_t mic
             return CB_EINVAL; /* DCs put before have no slot */
     uint32_t sets = iotlb_entries / 4;
     e->tlb.sets = aligned_alloc(64, sets * sizeof(tlb_set));
-    e->micro.entries = aligned_alloc(64, micro_entries * sizeof(micro_entry) + 64);
+    e->micro.entries = micro_entries ? aligned_alloc(64, micro_entries * sizeof(micro_entry) + 64) : NULL;
     e->slots = calloc(spaces, sizeof(space_slot));
-    if (!e->tlb.sets || !e->micro.entries || !e->slots) {
+    if (!e->tlb.sets || (micro_entries && !e->micro.entries) || !e->slots) {
         free(e->tlb.sets);
         free(e->micro.entries);
         free(e->slots);
@@ -911,12 +911,13 @@ int cb_hw_miss_enable_caches(cb_hw_miss *h, uint32_t iotlb_entries, uint32_t mic
         return CB_ENOMEM;
     }
     memset(e->tlb.sets, 0, sets * sizeof(tlb_set));
-    memset(e->micro.entries, 0, micro_entries * sizeof(micro_entry) + 64);
+    if (micro_entries)
+        memset(e->micro.entries, 0, micro_entries * sizeof(micro_entry) + 64);
     /* Iotlb's constructor: the set index is the top log2(sets) bits of the hash (one set: always 0). */
     e->tlb.set_shift = sets == 1 ? 63 : 64 - __builtin_ctz(sets);
     e->tlb.set_mask = (int)sets - 1;
-    e->micro.mask = micro_entries - 1;
-    e->micro.replace_tick = (uint32_t *)(e->micro.entries + micro_entries); /* its own line after the entries */
+    e->micro.mask = micro_entries ? micro_entries - 1 : 0;
+    e->micro.replace_tick = micro_entries ? (uint32_t *)(e->micro.entries + micro_entries) : NULL; /* its own line */
     e->micro.slots = e->slots;
     e->slot_capacity = (int)spaces;
     return CB_OK;

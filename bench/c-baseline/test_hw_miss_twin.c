@@ -132,6 +132,7 @@ int main(void)
     h = cb_hw_miss_create(mem, BASE, sizeof mem, DDTP_1LVL, CAPS, 256);
     CHECK(cb_hw_miss_enable_caches(h, 6, 1024, 16) == CB_EINVAL, "IOTLB entries not a power of two");
     CHECK(cb_hw_miss_enable_caches(h, 4096, 1000, 16) == CB_EINVAL, "micro-TLB entries not a power of two");
+    CHECK(cb_hw_miss_enable_caches(h, 4096, 1024, 0) == CB_EINVAL, "no address spaces");
     CHECK(cb_hw_miss_enable_caches(h, 4096, 1024, 16) == CB_OK, "enable caches");
     CHECK(cb_hw_miss_enable_caches(h, 4096, 1024, 16) == CB_EINVAL, "enable caches twice");
     CHECK(cb_hw_miss_put_dc(h, 1, 1, 0, 5 << 12, FSC) == CB_OK, "cached: DC 1");
