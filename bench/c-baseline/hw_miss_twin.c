@@ -1,8 +1,11 @@
-/* C twin of the hardware model's IOTLB-miss path: TranslatorEngine<PhysicalMemoryAccess>.Translate with the IOTLB
- * off (IotlbEntries = 0) and the device context found in the DDT cache, for an untranslated request without
- * process_id (src/FastIommu/Hardware/IommuTranslator.Engine.cs). Such a request whose DC translates by its first
- * stage alone takes TranslateMiss's shortcut, TranslateFirstStage: the DC entry's walk plan (WalkFsc, WalkTc), the
- * walk, step 20. Any other goes to TranslateFully; the twin keeps both, in the same order.
+/* C twin of the hardware model's IOTLB-miss path: TranslatorEngine<PhysicalMemoryAccess>.Translate with the DC found in
+ * the DDT cache, for an untranslated request without process_id (src/FastIommu/Hardware/IommuTranslator.Engine.cs),
+ * with the IOTLB off (IotlbEntries = 0) or, after cb_hw_miss_enable_caches, with the model's caches (hw_caches.h: the
+ * micro-TLB, the address-space slots and the IOTLB with the same layouts and rules). Such a request goes through the
+ * micro-TLB, then TranslateMissWithoutProcessId: one read of the DC entry's hit slot and walk plan, the slot's epochs,
+ * the IOTLB probe with its fill hint; on a miss, a DC that translates by its first stage alone takes the shortcut,
+ * TranslateFirstStage: the walk, step 20 and the IOTLB fill where the probe chose. Any other goes to TranslateFully;
+ * the twin keeps both, in the same order.
  *
  * Same data layouts: the 32-byte TranslationRequest and 40-byte TranslationResult (field for field, so the C#
  * request array is handed over as bytes), the DDT-cache entry (DirectoryCaches.DcEntry: sequence word, key,
@@ -10,18 +13,19 @@
  * and TryGetDc do, and the page tables themselves: the twin reads the PhysicalMemory of the C# model through its
  * host pointer.
  *
- * Same steps, in the same order: the fast-path prologue (request kind, IOTLB present?), the shortcut's test (no
- * process_id, the device_id limit, the DC entry's walk plan), then either the shortcut (walk, step 20) or, for any
- * other request, steps 1 to 10 of "Process to translate an IOVA" (mode, device_id width, DC from the cache, request-type checks,
- * first-stage controls from DC.fsc / DC.ta, both-Bare identity), the IOTLB-present test, then the first-stage walk
- * with every check of WalkFirstStage (sign extension; per PTE: bounds/alignment of the PTE address, V, W without R,
- * bits 60:54, PBMT without Svpbmt, non-leaf D/A/U/PBMT/N, leaf PBMT = 3 and NAPOT, U / SUM, misaligned superpage,
- * A/D with the SADE compare-and-swap), the MSI-address test, the Bare G-stage, and step 20's result.
+ * Same steps, in the same order: the micro-TLB probe (caches on), the device_id limit, the DC entry's hit slot and
+ * walk plan, the slot's epochs and identity, the IOTLB probe (caches on), the shortcut (walk, step 20, fill) or, for
+ * any other request, a marked walk: the shortcut for a SADE DC, else steps 1 to 10 of "Process to translate an IOVA"
+ * (mode, device_id width, DC from the cache, request-type checks, first-stage controls from DC.fsc / DC.ta, both-Bare
+ * identity), then the first-stage walk with every check of WalkFirstStage (sign extension; per PTE: bounds/alignment
+ * of the PTE address, V, W without R, bits 60:54, PBMT without Svpbmt, non-leaf D/A/U/PBMT/N, leaf PBMT = 3 and NAPOT,
+ * U / SUM, misaligned superpage, A/D with the SADE compare-and-swap), the MSI-address test, the Bare G-stage, and step
+ * 20's result.
  *
  * Sv39 first stage over a Bare G-stage only: what the C# code does generically over modes, the twin does for this
- * pair. Paths it does not model (DC not in the cache, a process context, other modes, MSI translation, an IOTLB,
- * the C# shortcut's fallback when an address-space slot was recycled, which needs an IOTLB)
- * end in a result with cause CB_HW_MISS_NOT_MODELLED, never a silent wrong answer. As in the C#, the shortcut of a
+ * pair. Paths it does not model (DC not in the cache, a process context, other modes, MSI translation, and with the
+ * caches on, TranslateFully's own IOTLB lookup and a process_id's cached path) end in a result with cause
+ * CB_HW_MISS_NOT_MODELLED, never a silent wrong answer. As in the C#, the shortcut of a
  * DC without SADE reads the fence epoch before and after its walk; every other walk marks itself in flight for
  * IOFENCE.C (WalksInFlight: a thread-local mark, one store on entry and one on exit).
  * x86-64 (TSO): acquire loads and the seqlock's read barrier compile to plain loads and compiler barriers, as
@@ -30,10 +34,9 @@
  * Where it is leaner than the C#, as plain C is, with the same work: one bounds-and-alignment check per PTE read
  * (PhysicalMemoryAccess.TryRead64 checks Contains, then PhysicalMemory.Qword checks the range again and reads the
  * memory pointer for a disposed check); one flat engine struct (C#: engine -> DirectoryCaches -> array, and
- * PhysicalMemoryAccess -> PhysicalMemory) with no array bounds checks; one function for the whole shortcut, walk
- * included (C#: Translate -> TranslateMiss, into which dynamic PGO inlines TranslateFirstStage<Sv39>, ->
- * WalkFirstStage, each with its own frame), and its walk state in registers (C#: the Walk struct, passed by
- * reference, lives in memory); the DC copy of the full path may be trimmed by the compiler to the fields used. The DDT-cache entry is the
+ * PhysicalMemoryAccess -> PhysicalMemory) with no array bounds checks; the walk state in registers wherever the
+ * compiler keeps it there. The frames are the C#'s: translate, then translate_miss_without_process_id (not inlined, as
+ * TranslateMissWithoutProcessId), with the shortcut and the walk below it as gcc inlines them. The DDT-cache entry is the
  * twin's own (same layout, filled with the qwords of the DC in memory), the requests a byte copy of the C# array. */
 #include <stdbool.h>
 #include <stdint.h>
