@@ -170,7 +170,7 @@ struct bench_case {
     fastiommu_page_table table;
     fastiommu_gather gather;
     const cb_hw *hw;
-    const cb_hw_miss *miss;
+    cb_hw_miss *miss; /* not const: with its caches on, a translation fills them */
     cb_ctx *ctx;
     uint64_t iova;
     fastiommu_domain domain;
