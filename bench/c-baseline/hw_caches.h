@@ -16,6 +16,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cbaseline.h"
+
 #define HWC_BARRIER() __asm__ __volatile__("" ::: "memory")
 #define HWC_VREAD32(x) (*(volatile const int32_t *)&(x))
 
@@ -39,8 +41,9 @@ enum { M_SUM = 128, M_ENS = 256, M_PBMT_SHIFT = 9, M_SHIFT_SHIFT = 56 };
 #define M_PID_VALID (1ull << 52)
 #define M_FILLED (1ull << 63)
 #define M_REQUESTER_MASK ((1ull << 44) - 1)
-/* Needs of a hit by access (read R, write W and D, execute X), one byte each. */
+/* Needs of a hit by access (read R, write W and D, execute X), one byte each; its TTYP (2, 3, 1), one nibble each. */
 #define HIT_NEEDS (F_R | ((F_W | F_DIRTY) << 8) | (F_X << 16))
+#define HIT_TTYPS (2 | (3 << 4) | (1 << 8))
 
 /* The IOTLB (Iotlb): its sets, the levels ever filled, the address invalidations' sequence, the victim count. */
 typedef struct {
@@ -206,6 +209,22 @@ static inline int hit_permits(uint32_t fl, uint8_t access_in, int supervisor, in
     if ((fl & need) != need)
         return 0;
     return supervisor ? (fl & (F_NOFS | F_USER)) != F_USER || (sum && access_in != 2) : (fl & (F_NOFS | F_USER)) != 0;
+}
+
+/* TranslatorEngine.Hit: the result of a translation the caches served (or the shortcut's walk made) for an
+ * untranslated request: R, W, X in bits 0 to 2 of `rwx`. */
+static inline void hit_result(const cb_hw_miss_request *req, uint64_t pa, int shift, uint32_t pbmt, uint32_t rwx,
+                              cb_hw_miss_result *res)
+{
+    int access = req->access < 2 ? (int)req->access : 2;
+    res->pa = pa;
+    res->page_size = 1ull << shift;
+    res->iotval = req->iova;
+    res->iotval2 = 0;
+    res->cause = 0;
+    res->ttyp = (HIT_TTYPS >> (4 * access)) & 0xF;
+    res->memory_type = (uint8_t)pbmt;
+    res->flags = (uint8_t)(CB_RES_SUCCESS | (rwx & (F_R | F_W | F_X)));
 }
 
 static inline uint64_t micro_page_key(uint64_t iova, int pid_valid)

@@ -668,20 +668,6 @@ static inline uint32_t first_stage_flags(uint64_t leaf, int shift)
            | ((uint32_t)shift << F_SHIFT_SHIFT) | (((uint32_t)(leaf >> 61) & 3) << F_PBMT_SHIFT);
 }
 
-/* TranslatorEngine.Hit: the result of a cache hit, with R, W, X in bits 0 to 2 of `rwx`. */
-static inline void hit_result(const cb_hw_miss_request *req, uint64_t pa, int shift, uint32_t pbmt, uint32_t rwx,
-                              cb_hw_miss_result *res)
-{
-    res->pa = pa;
-    res->page_size = 1ull << shift;
-    res->iotval = req->iova;
-    res->iotval2 = 0;
-    res->cause = 0;
-    res->ttyp = ttyp_of(req->access, false, false);
-    res->memory_type = (uint8_t)pbmt;
-    res->flags = (uint8_t)(CB_RES_SUCCESS | (rwx & (P_R | P_W | P_X)));
-}
-
 /* TranslateFirstStage<Sv39>: the walk of a first-stage-only DC, then step 20 with a Bare G-stage and the IOTLB fill
  * (where the probe chose, `hint`, for a 4 KiB leaf). The space's epochs and the IOTLB's invalidation sequence were
  * read by the caller before the walk. */

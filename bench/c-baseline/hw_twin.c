@@ -27,8 +27,7 @@ typedef struct { int32_t seq; uint32_t key, ddt_gen; int32_t hit_slot; uint32_t 
                  uint64_t walk_fsc; uint32_t walk_tc; uint8_t info[80]; } dc_entry;
 typedef struct { int32_t seq; uint32_t key, process_id; uint64_t dc_stamp; int32_t hit_slot; uint32_t hit_identity, hit_ta;
                  uint8_t info[24]; } pc_entry;
-typedef struct { uint64_t pa, page_size, iotval, iotval2; uint16_t cause; uint8_t ttyp, memory_type, flags; } hw_result;
-_Static_assert(sizeof(hw_result) == 40, "result: 40 bytes, as TranslationResult");
+typedef cb_hw_miss_result hw_result; /* TranslationResult, field for field (40 bytes) */
 _Static_assert(sizeof(dc_entry) == 128, "DC-cache entry: 128 bytes, as DirectoryCaches.DcEntry");
 typedef cb_hw_miss_request hw_request; /* TranslationRequest, field for field (24 bytes) */
 
@@ -40,10 +39,6 @@ typedef struct {
     tlb_table tlb; void *tlb_storage;
     micro_tlb micro; /* micro.entries NULL: the first level is off */
 } hw_engine;
-
-enum { RES_SUCCESS = 8 };
-/* TTYP by access (read 2, write 3, execute 1), one nibble each. */
-#define HIT_TTYPS (2 | (3 << 4) | (1 << 8))
 
 static inline int dc_index(uint32_t did, int len) { return (int)((did * 0x9E3779B1u) >> 8) & (len - 1); }
 
@@ -63,15 +58,8 @@ __attribute__((noinline)) static int translate(const hw_engine *e, const hw_requ
             uint32_t fl = (uint32_t)data;
             int supervisor = valid && ((req->flags & CB_REQ_PRIV) != 0);
             if ((!supervisor || (fl & M_ENS)) && hit_permits(fl, req->access, supervisor, (fl & M_SUM) != 0)) {
-                int access = req->access < 2 ? req->access : 2;
-                res->pa = (data & M_PA_MASK) | (req->iova & 0xFFF);
-                res->page_size = 1ull << (data >> M_SHIFT_SHIFT);
-                res->iotval = req->iova;
-                res->iotval2 = 0;
-                res->cause = 0;
-                res->ttyp = (HIT_TTYPS >> (4 * access)) & 0xF;
-                res->memory_type = (data >> M_PBMT_SHIFT) & 3;
-                res->flags = (data & (F_R | F_W | F_X)) | RES_SUCCESS;
+                hit_result(req, (data & M_PA_MASK) | (req->iova & 0xFFF), (int)(data >> M_SHIFT_SHIFT),
+                           (uint32_t)(data >> M_PBMT_SHIFT) & 3, fl, res);
                 return 1;
             }
         }
@@ -136,15 +124,7 @@ __attribute__((noinline)) static int translate_hit(const hw_engine *e, const hw_
     int hint;
     if (!tlb_lookup(&e->tlb, slot, sgen, sall, req->iova, &pa, &fl, &hint) || !hit_permits(fl, req->access, supervisor, sum))
         return 0;
-    int access = req->access < 2 ? req->access : 2;
-    res->pa = pa;
-    res->page_size = 1ull << ((fl >> F_SHIFT_SHIFT) & 0xFF);
-    res->iotval = req->iova;
-    res->iotval2 = 0;
-    res->cause = 0;
-    res->ttyp = (HIT_TTYPS >> (4 * access)) & 0xF;
-    res->memory_type = (fl >> F_PBMT_SHIFT) & 3;
-    res->flags = (fl & (F_R | F_W | F_X)) | RES_SUCCESS;
+    hit_result(req, pa, (int)((fl >> F_SHIFT_SHIFT) & 0xFF), (fl >> F_PBMT_SHIFT) & 3, fl, res);
     if (e->micro.entries) {
         int valid = ((req->flags & CB_REQ_PV) != 0);
         micro_fill(&e->micro, micro_page_key(req->iova, valid),
