@@ -153,6 +153,7 @@ enum { READ = 0, WRITE = 1, EXECUTE = 2 };
 #define PTE_RESERVED (0x7Full << 54)
 #define PTE_PBMT (3ull << 61)
 #define PTE_NONLEAF_RESERVED (PTE_D | PTE_A | PTE_U | PTE_PBMT | PTE_N)
+#define PTE_POINTER_MASK (PTE_V | PTE_RWX | PTE_RESERVED | PTE_NONLEAF_RESERVED)
 
 /* Iotlb permission bits. */
 #define P_R 1u
@@ -367,6 +368,12 @@ restart:;
         uint64_t raw;
         if (!try_read64(e, pte_pa, &raw))
             return access_fault(w);
+
+        /* Steps 3 and 4 for the common pointer PTE in one test (V alone of these bits), as the C#'s PointerPteMask. */
+        if ((raw & PTE_POINTER_MASK) == PTE_V) {
+            table = table_address(raw);
+            continue;
+        }
 
         if (bad_pte(raw, w->svpbmt))
             return page_fault(w);

@@ -200,6 +200,11 @@ internal sealed partial class TranslatorEngine<TMemory, TCount>
     /// <summary>Non-leaf PTE: D, A, U, PBMT and N are reserved (privileged spec, Svpbmt, Svnapot).</summary>
     private const ulong NonLeafReservedPte = Pte.D | Pte.A | Pte.U | Pte.PbmtMask | Pte.N;
 
+    /// <summary>The bits a valid pointer to the next level has clear, V aside: R, W, X, what step 3 reserves in any PTE
+    /// (60:54, PBMT) and what step 4 reserves in a non-leaf one (D, A, U, PBMT, N). (raw &amp; mask) == V holds
+    /// exactly for the PTEs steps 3 and 4 take as a pointer, with or without Svpbmt.</summary>
+    private const ulong PointerPteMask = Pte.V | Pte.RwxMask | Pte.ReservedMask | NonLeafReservedPte;
+
     /// <summary>Leaf encodings that are reserved: PBMT = 3; N outside level 0 or with PPN[3:0] != 1000b (only
     /// 64 KiB NAPOT exists).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -254,6 +259,16 @@ internal sealed partial class TranslatorEngine<TMemory, TCount>
             if (Interleaving.Enabled)
             {
                 Interleaving.Reach("Translator.PteRead");
+            }
+
+            // Steps 3 and 4 for the common PTE above the leaf, in one test: V = 1, R = W = X = 0 and none of the bits
+            // either step reserves (60:54, PBMT, N, D, A, U). Exactly the PTEs the steps below accept as a pointer to
+            // the next level, so the outcome is theirs; any other PTE takes them one by one, for its exact cause. (A
+            // pointer at level 0 ends the loop, whose exit is step 4's page fault.)
+            if ((raw & PointerPteMask) == Pte.V)
+            {
+                table = TableAddress(raw);
+                continue;
             }
 
             // Step 3: invalid or reserved encodings.
@@ -385,6 +400,13 @@ internal sealed partial class TranslatorEngine<TMemory, TCount>
             if (!_memory.TryRead64(ptePa, out ulong raw))
             {
                 return AccessFault(ref w);
+            }
+
+            // Steps 3 and 4 of the G-stage walk for the common pointer PTE in one test, as in the first stage.
+            if ((raw & PointerPteMask) == Pte.V)
+            {
+                table = TableAddress(raw);
+                continue;
             }
 
             if (BadPte(raw, w.Svpbmt))

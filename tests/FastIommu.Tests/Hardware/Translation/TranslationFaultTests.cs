@@ -370,6 +370,7 @@ public class TranslationFaultTests
     [TestCase(0x2400_00C7UL, AccessType.Read, Description = "U = 0 page, user request")]
     [TestCase(0x2400_0097UL, AccessType.Read, Description = "A = 0 without SADE")]
     [TestCase(0x2400_0057UL, AccessType.Write, Description = "write with D = 0 without SADE")]
+    [TestCase(0x2000_0C01UL, AccessType.Read, Description = "a pointer (V alone) at level 0")]
     public void Bad_or_forbidding_leaf_is_a_page_fault(ulong leaf, AccessType access)
     {
         using var bed = Bed().SingleStage();
@@ -383,6 +384,10 @@ public class TranslationFaultTests
     [TestCase(0x2000_0C01UL | 0x10, Description = "non-leaf with U")]
     [TestCase(0x2000_0C01UL | (1UL << 61), Description = "non-leaf with PBMT")]
     [TestCase(0x2000_0C01UL | (1UL << 63), Description = "non-leaf with N")]
+    [TestCase(0x2000_0C01UL | (1UL << 54), Description = "non-leaf with reserved bit 54")]
+    [TestCase(0x2000_0C01UL | (1UL << 60), Description = "non-leaf with reserved bit 60")]
+    [TestCase(0x2000_0C01UL | 0x4, Description = "non-leaf-looking entry with W alone: W without R")]
+    [TestCase(0x2000_0C00UL, Description = "pointer with V = 0")]
     [TestCase((0x90001UL << 10) | 0xD7, Description = "2 MiB leaf with PPN[8:0] != 0: misaligned superpage")]
     [TestCase((0x90000UL << 10) | 0xD7 | (1UL << 63), Description = "N on a level-1 leaf")]
     public void Bad_level_1_entry_is_a_page_fault(ulong entry)
@@ -501,6 +506,23 @@ public class TranslationFaultTests
         bed.Q(0x8001_5010, 0);                                             // G L0[2]: GPA 0x2000 (first-stage L1) unmapped
         AssertFault(bed.Translate(2, TranslationBed.Iova, AccessType.Write), 23, TranslationBed.Iova, 0x2009,
             "PTE at GPA 0x2008, implicit read: iotval2 = 0x2008 | 1, cause of the original write");
+    }
+
+    [TestCase(0x40UL, Description = "A")]
+    [TestCase(0x80UL, Description = "D")]
+    [TestCase(0x10UL, Description = "U")]
+    [TestCase(1UL << 61, Description = "PBMT")]
+    [TestCase(1UL << 63, Description = "N")]
+    [TestCase(1UL << 54, Description = "reserved bit 54")]
+    [TestCase(1UL << 60, Description = "reserved bit 60")]
+    [TestCase(0x4UL, Description = "W without R")]
+    public void Bad_g_stage_pointer_is_a_guest_page_fault(ulong bits)
+    {
+        // G L1[0] points to G L0 (the first-stage tables' GPAs); with a bit that a non-leaf G-stage PTE must not have,
+        // the G-stage walk of the first-stage root PTE's GPA (0x1008, an implicit read) faults.
+        using var bed = Bed().TwoStage();
+        bed.Q(0x8001_4000, 0x2000_5401UL | bits);
+        AssertFault(bed.Translate(2, TranslationBed.Iova), 21, TranslationBed.Iova, 0x1009, $"G L1[0] with 0x{bits:x}");
     }
 
     [Test]
