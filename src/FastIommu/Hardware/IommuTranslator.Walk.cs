@@ -237,6 +237,20 @@ internal sealed partial class TranslatorEngine<TMemory, TCount>
             return PageFault(ref w);
         }
 
+        // Steps 3 to 8 for the common 4 KiB leaf of a user request (no supervisor privilege) in one test: V, R, U, A
+        // and what the access needs (W and D for a write, X for an execute) set; N, PBMT and bits 60:54 clear.
+        // Exactly the level-0 PTEs the steps below turn into a translation without a fault or an A/D update, for an
+        // ATS request too (its permissions are then the PTE's), so the outcome is theirs; any other leaf (a
+        // superpage, NAPOT, a PBMT, an execute-only page, A or D to set) takes them one by one. A supervisor request
+        // never matches (need is all ones).
+        ulong leafNeed = Pte.V | Pte.R | Pte.U | Pte.A
+            | (w.Access == AccessType.Write ? Pte.W | Pte.D : w.Access == AccessType.Execute ? Pte.X : 0);
+        ulong leafMask = leafNeed | Pte.N | Pte.PbmtMask | Pte.ReservedMask;
+        if (w.Supervisor)
+        {
+            leafNeed = ulong.MaxValue;
+        }
+
     restart:
         // Step 1: a = satp.ppn x PAGESIZE, i = LEVELS - 1.
         ulong table = w.FsRoot;
@@ -269,6 +283,20 @@ internal sealed partial class TranslatorEngine<TMemory, TCount>
             {
                 table = TableAddress(raw);
                 continue;
+            }
+
+            if (level == 0 && (raw & leafMask) == leafNeed)
+            {
+                // Step 8 for that leaf: U = 1 and a user request, so the effective permissions are the PTE's own.
+                w.Gpa = TableAddress(raw) | (iova & 0xFFF);
+                w.FsShift = 12;
+                w.FsPerms = w.FsEffective = (uint)(raw >> Pte.RBit) & 7;
+                w.FsUser = true;
+                w.FsGlobal = (raw & Pte.G) != 0;
+                w.FsDirty = (raw & Pte.D) != 0;
+                w.FsPbmt = 0;
+                w.FsLeaf = raw;
+                return true;
             }
 
             // Step 3: invalid or reserved encodings.
