@@ -420,6 +420,13 @@ internal sealed partial class TranslatorEngine<TMemory, TCount>
         };
         bool atsExplicit = w.Ats && kind == ExplicitAccess;
 
+        // The common 4 KiB G-stage leaf in one test, as the first stage's (WalkFirstStageInline): V, R, U, A and what
+        // the access needs (W and D for a write, X for an execute) set; N, PBMT and bits 60:54 clear. G-stage accesses
+        // are all user-level, so no request is excluded.
+        ulong leafNeed = Pte.V | Pte.R | Pte.U | Pte.A
+            | (need == Iotlb.W ? Pte.W | Pte.D : need == Iotlb.X ? Pte.X : 0);
+        ulong leafMask = leafNeed | Pte.N | Pte.PbmtMask | Pte.ReservedMask;
+
     restart:
         ulong table = w.GsRoot;
         for (int level = TGs.Levels - 1; level >= 0; level--)
@@ -435,6 +442,20 @@ internal sealed partial class TranslatorEngine<TMemory, TCount>
             {
                 table = TableAddress(raw);
                 continue;
+            }
+
+            if (level == 0 && (raw & leafMask) == leafNeed)
+            {
+                shift = 12;
+                spa = TableAddress(raw) | (gpa & 0xFFF);
+                perms = (uint)(raw >> Pte.RBit) & 7;
+                dirty = (raw & Pte.D) != 0;
+                if (kind == ExplicitAccess)
+                {
+                    w.GsPbmt = 0;
+                }
+
+                return true;
             }
 
             if (BadPte(raw, w.Svpbmt))

@@ -4,12 +4,13 @@ using FastIommu.Hardware;
 namespace FastIommu.Tests.Hardware.Translation;
 
 /// <summary>
-/// The first stage's leaf rules against a reference written here from the privileged spec ("Virtual Address
-/// Translation Process", with Svpbmt and Svnapot) for a level-0 leaf and a user request without SADE: thousands of
-/// random leaf words, biased towards the valid ones, each translated for a read, a write and an execute and compared
-/// field by field. The walk takes the common leaf in one test and every other one step by step
-/// (<c>WalkFirstStageInline</c>); both must give the spec's outcome, through the full process (no caches) and through
-/// the shortcut (a cached DC, no IOTLB).
+/// The leaf rules of both stages against a reference written here from the privileged spec ("Virtual Address
+/// Translation Process" and "Guest Physical Address Translation", with Svpbmt and Svnapot) for a level-0 leaf, a
+/// user-level access and no SADE / GADE: thousands of random leaf words, biased towards the valid ones, each
+/// translated for a read, a write and an execute and compared field by field. The walks take the common leaf in one
+/// test and every other one step by step (<c>WalkFirstStageInline</c>, <c>GStage</c>); both must give the spec's
+/// outcome: the first stage through the full process (no caches) and through the shortcut (a cached DC, no IOTLB),
+/// the G-stage for the final GPA (an explicit access) and for a first-stage table (an implicit read).
 /// </summary>
 public class TranslationLeafRulesTests
 {
@@ -97,8 +98,9 @@ public class TranslationLeafRulesTests
         return leaf;
     }
 
-    /// <summary>The spec's outcome for a level-0 leaf, a user request and no SADE: the PA, or null for a page fault.</summary>
-    private static ulong? Expected(ulong leaf, AccessType access, bool svpbmt)
+    /// <summary>The spec's outcome for a level-0 leaf, a user request (or any G-stage access: all are user-level) and
+    /// no SADE / GADE: the PA of <paramref name="address"/>, or null for a (guest-)page fault.</summary>
+    private static ulong? Expected(ulong leaf, AccessType access, bool svpbmt, ulong address = TranslationBed.Iova)
     {
         bool v = (leaf & Pte.V) != 0, r = (leaf & Pte.R) != 0, w = (leaf & Pte.W) != 0, x = (leaf & Pte.X) != 0;
         ulong pbmt = (leaf >> 61) & 3;
@@ -121,22 +123,99 @@ public class TranslationLeafRulesTests
             return null;
         }
 
-        // Step 5: a user request needs U = 1 and the access's permission.
+        // Step 5: a user-level access needs U = 1 and the access's permission.
         bool permitted = access switch { AccessType.Read => r, AccessType.Write => w, _ => x };
         if ((leaf & Pte.U) == 0 || !permitted)
         {
             return null;
         }
 
-        // Step 7: A, and D for a write, must be set (no SADE).
+        // Step 7: A, and D for a write, must be set (no SADE / GADE).
         if ((leaf & Pte.A) == 0 || (access == AccessType.Write && (leaf & Pte.D) == 0))
         {
             return null;
         }
 
-        // Step 8: the PA; a NAPOT page keeps the IOVA's low 16 bits.
+        // Step 8: the PA; a NAPOT page keeps the address's low 16 bits.
         ulong pageMask = napot ? 0xFFFFUL : 0xFFFUL;
         ulong ppnBase = ((leaf >> 10) & ((1UL << 44) - 1)) << 12;
-        return (ppnBase & ~pageMask) | (TranslationBed.Iova & pageMask);
+        return (ppnBase & ~pageMask) | (address & pageMask);
+    }
+
+    private static FaultCause GuestPageFault(AccessType access) => access switch
+    {
+        AccessType.Read => FaultCause.ReadGuestPageFault,
+        AccessType.Write => FaultCause.WriteGuestPageFault,
+        _ => FaultCause.InstructionGuestPageFault,
+    };
+
+    // Two stages (device 2, Sv39 over Sv39x4, no GADE): the first-stage leaf maps the IOVA's page to GPA 0x5000, whose
+    // G-stage leaf is G L0[5] (at 0x8001_5028); the first-stage L0 table is at GPA 0x3000, G L0[3] (at 0x8001_5018).
+    private const ulong GLeaf5 = 0x8001_5028;
+    private const ulong GLeaf3 = 0x8001_5018;
+    private const ulong Gpa = 0x5000 | (TranslationBed.Iova & 0xFFF);
+
+    private static IEnumerable<TestCaseData> GStageConfigurations()
+    {
+        yield return new TestCaseData(TranslationBed.AllCaps).SetName("G-stage, Svpbmt");
+        yield return new TestCaseData(TranslationBed.AllCaps & ~SvpbmtCap).SetName("G-stage, no Svpbmt");
+    }
+
+    [TestCaseSource(nameof(GStageConfigurations))]
+    public void Random_g_stage_level_0_leaves_follow_the_spec(ulong caps)
+    {
+        using var bed = new TranslationBed(caps, TranslatorCacheOptions.Uncached).TwoStage();
+        bool svpbmt = (caps & SvpbmtCap) != 0;
+        bed.Q(TranslationBed.L0Entry, (0x5UL << 10) | 0xDF);             // first-stage leaf: GPA 0x5000, V R W X U A D
+        var rng = new Random(20261206);
+        int successes = 0;
+        for (int n = 0; n < 3000; n++)
+        {
+            // The final GPA's G-stage leaf (an explicit access of the request's type).
+            ulong leaf = RandomLeaf(rng);
+            bed.Q(GLeaf5, leaf);
+            bed.Q(GLeaf3, (0x80003UL << 10) | 0xD7);
+            foreach (AccessType access in new[] { AccessType.Read, AccessType.Write, AccessType.Execute })
+            {
+                TranslationResult r = bed.Translate(2, TranslationBed.Iova, access);
+                string what = $"G leaf 0x{leaf:x}, {access}";
+                if (Expected(leaf, access, svpbmt, Gpa) is not { } spa)
+                {
+                    Assert.That((r.Success, r.Cause, r.Iotval, r.Iotval2), Is.EqualTo((false, GuestPageFault(access), TranslationBed.Iova, Gpa & ~3UL)), what);
+                    continue;
+                }
+
+                successes++;
+                Assert.That((r.Success, r.PhysicalAddress, r.PageSize), Is.EqualTo((true, spa, 0x1000UL)), what);
+                Assert.That(r.MemoryType, Is.EqualTo((PageBasedMemoryType)((leaf >> 61) & 3)), what + ": the first stage is PMA, so the G-stage's PBMT");
+                Assert.That((r.Readable, r.Writable, r.Executable), Is.EqualTo(((leaf & Pte.R) != 0, (leaf & Pte.W) != 0, (leaf & Pte.X) != 0)), what);
+            }
+
+            // The G-stage leaf of the first-stage L0 table (an implicit read of the PTE at GPA 0x3018): its flags
+            // drawn the same way, its PPN kept (a NAPOT pattern moves it within the same 64 KiB).
+            ulong tableLeaf = (RandomLeaf(rng) & ~(((1UL << 44) - 1) << 10)) | (0x80003UL << 10);
+            if ((tableLeaf & Pte.N) != 0 && rng.Next(2) == 0)
+            {
+                tableLeaf = (tableLeaf & ~(0xFUL << 10)) | (8UL << 10);
+            }
+
+            bed.Q(GLeaf5, (0x80005UL << 10) | 0xDF);
+            bed.Q(GLeaf3, tableLeaf);
+            foreach (AccessType access in new[] { AccessType.Read, AccessType.Write })
+            {
+                TranslationResult r = bed.Translate(2, TranslationBed.Iova, access);
+                string what = $"G leaf of the L0 table 0x{tableLeaf:x}, {access}";
+                if (Expected(tableLeaf, AccessType.Read, svpbmt, 0x3018) is null)
+                {
+                    Assert.That((r.Success, r.Cause, r.Iotval, r.Iotval2), Is.EqualTo((false, GuestPageFault(access), TranslationBed.Iova, 0x3019UL)), what);
+                    continue;
+                }
+
+                successes++;
+                Assert.That((r.Success, r.PhysicalAddress), Is.EqualTo((true, 0x8000_5000UL | (TranslationBed.Iova & 0xFFF))), what);
+            }
+        }
+
+        Assert.That(successes, Is.GreaterThan(1000), "the stream reaches the translations, not only the faults");
     }
 }
