@@ -29,7 +29,7 @@ public class HardwareBenchmarks
     private const uint Device3Lvl = (2u << 16) | (3u << 7) | 5;
     private const ulong Caps = 0x10UL | (1UL << 9) | (1UL << 10) | (1UL << 11) | (1UL << 15) | (1UL << 17) | (1UL << 18)
         | (1UL << 19) | (1UL << 24) | (1UL << 25) | (1UL << 26) | (1UL << 38) | (1UL << 39) | (1UL << 40);
-    private const int Pages = 1024;                         // IOVAs 0x4000_0000 + i x 4 KiB
+    internal const int Pages = 1024;                         // IOVAs 0x4000_0000 + i x 4 KiB
     private const ulong IovaBase = 0x4000_0000;
     private const int FillDevices = 100;                    // x 1000 pages = 100 000 IOTLB entries of other PSCIDs
     private const int FillPages = 1000;

@@ -21,7 +21,8 @@ namespace FastIommu.Benchmarks;
 /// micro-TLB: the 3-level walk with the tables in cache), <c>realistic-off</c> / <c>realistic-on</c> (random pages
 /// of the whole GiB, IOTLB off / default caches); <c>micro-hit-counting</c> / <c>realistic-on-counting</c>, two of them
 /// with <see cref="TranslatorCacheOptions.CountHits"/> (the cost of counting when it is on); <c>twin-realistic-off</c> /
-/// <c>twin-realistic-on</c>, the C twins of the realistic cases (IOTLB off / the same caches and rules in C).</remarks>
+/// <c>twin-realistic-on</c>, the C twins of the realistic cases (IOTLB off / the same caches and rules in C);
+/// <c>twostage-off</c>, the two-stage walk of <see cref="HardwareBenchmarks.TwoStageWalk"/>.</remarks>
 internal static class MissInstructionCounts
 {
     private const ulong MemoryBase = 0x8000_0000;
@@ -177,6 +178,26 @@ internal static class MissInstructionCounts
             }
 
             Console.WriteLine($"{name}: {count} translations (sum 0x{sum:x})");
+        }
+
+        // The two-stage walk of HardwareBenchmarks.TwoStageWalk (Sv48 over Sv48x4, 4 KiB G-stage leaves, IOTLB off):
+        // its own setup, which checks every result, then one pass warm and one counted.
+        if (only is null || only == "twostage-off")
+        {
+            var hardware = new HardwareBenchmarks();
+            hardware.Setup();
+            ulong expected = hardware.TwoStageWalk();
+            byte[] dumpName = Encoding.UTF8.GetBytes($"twostage-off {HardwareBenchmarks.Pages}\0");
+            CBaseline.CallgrindZero();
+            ulong sum = hardware.TwoStageWalk();
+            CBaseline.CallgrindDump(dumpName);
+            hardware.Cleanup();
+            if (sum != expected)
+            {
+                throw new InvalidOperationException($"twostage-off: sum 0x{sum:x}, first pass 0x{expected:x}.");
+            }
+
+            Console.WriteLine($"twostage-off: {HardwareBenchmarks.Pages} translations (sum 0x{sum:x})");
         }
 
         return 0;
