@@ -205,6 +205,17 @@ internal sealed partial class TranslatorEngine<TMemory, TCount>
     /// exactly for the PTEs steps 3 and 4 take as a pointer, with or without Svpbmt.</summary>
     private const ulong PointerPteMask = Pte.V | Pte.RwxMask | Pte.ReservedMask | NonLeafReservedPte;
 
+    /// <summary>The bits a common 4 KiB leaf has set for a user-level <paramref name="access"/>: V, R, U, A, and W with
+    /// D for a write or X for an execute (an execute-only page is not common). With <see cref="CommonLeafClear"/>
+    /// clear, steps 3 to 8 of either stage accept it as it is: no fault, no A/D update.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static ulong CommonLeafBits(AccessType access) =>
+        Pte.V | Pte.R | Pte.U | Pte.A
+        | (access == AccessType.Write ? Pte.W | Pte.D : access == AccessType.Execute ? Pte.X : 0);
+
+    /// <summary>The bits a common leaf has clear: N (NAPOT), PBMT and the reserved bits 60:54.</summary>
+    private const ulong CommonLeafClear = Pte.N | Pte.PbmtMask | Pte.ReservedMask;
+
     /// <summary>Leaf encodings that are reserved: PBMT = 3; N outside level 0 or with PPN[3:0] != 1000b (only
     /// 64 KiB NAPOT exists).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -237,15 +248,13 @@ internal sealed partial class TranslatorEngine<TMemory, TCount>
             return PageFault(ref w);
         }
 
-        // Steps 3 to 8 for the common 4 KiB leaf of a user request (no supervisor privilege) in one test: V, R, U, A
-        // and what the access needs (W and D for a write, X for an execute) set; N, PBMT and bits 60:54 clear.
-        // Exactly the level-0 PTEs the steps below turn into a translation without a fault or an A/D update, for an
-        // ATS request too (its permissions are then the PTE's), so the outcome is theirs; any other leaf (a
-        // superpage, NAPOT, a PBMT, an execute-only page, A or D to set) takes them one by one. A supervisor request
-        // never matches (need is all ones).
-        ulong leafNeed = Pte.V | Pte.R | Pte.U | Pte.A
-            | (w.Access == AccessType.Write ? Pte.W | Pte.D : w.Access == AccessType.Execute ? Pte.X : 0);
-        ulong leafMask = leafNeed | Pte.N | Pte.PbmtMask | Pte.ReservedMask;
+        // Steps 3 to 8 for the common 4 KiB leaf of a user request (no supervisor privilege) in one test
+        // (CommonLeafBits). Exactly the level-0 PTEs the steps below turn into a translation without a fault or an A/D
+        // update, for an ATS request too (its permissions are then the PTE's), so the outcome is theirs; any other
+        // leaf (a superpage, NAPOT, a PBMT, an execute-only page, A or D to set) takes them one by one. A supervisor
+        // request never matches (need is all ones).
+        ulong leafNeed = CommonLeafBits(w.Access);
+        ulong leafMask = leafNeed | CommonLeafClear;
         if (w.Supervisor)
         {
             leafNeed = ulong.MaxValue;
@@ -412,20 +421,20 @@ internal sealed partial class TranslatorEngine<TMemory, TCount>
             return GuestPageFault(ref w, gpa, kind);
         }
 
-        uint need = kind switch
+        // The access the G-stage checks: the request's own, or the implicit read or write of a first-stage PTE.
+        AccessType access = kind switch
         {
-            ExplicitAccess => NeedBit(w.Access),
-            ImplicitWrite => Iotlb.W,
-            _ => Iotlb.R,
+            ExplicitAccess => w.Access,
+            ImplicitWrite => AccessType.Write,
+            _ => AccessType.Read,
         };
+        uint need = NeedBit(access);
         bool atsExplicit = w.Ats && kind == ExplicitAccess;
 
-        // The common 4 KiB G-stage leaf in one test, as the first stage's (WalkFirstStageInline): V, R, U, A and what
-        // the access needs (W and D for a write, X for an execute) set; N, PBMT and bits 60:54 clear. G-stage accesses
-        // are all user-level, so no request is excluded.
-        ulong leafNeed = Pte.V | Pte.R | Pte.U | Pte.A
-            | (need == Iotlb.W ? Pte.W | Pte.D : need == Iotlb.X ? Pte.X : 0);
-        ulong leafMask = leafNeed | Pte.N | Pte.PbmtMask | Pte.ReservedMask;
+        // The common 4 KiB G-stage leaf in one test, as the first stage's (CommonLeafBits). G-stage accesses are all
+        // user-level, so no request is excluded.
+        ulong leafNeed = CommonLeafBits(access);
+        ulong leafMask = leafNeed | CommonLeafClear;
 
     restart:
         ulong table = w.GsRoot;
