@@ -16,6 +16,12 @@ public class TranslationLeafRulesTests
 {
     private const ulong SvpbmtCap = 1UL << 15;
 
+    // PTE bits as the privileged spec numbers them (the Sv39/Sv39x4 PTE: V R W X U G A D in bits 0 to 7; Svnapot's N
+    // in bit 63; Svpbmt's PBMT in 62:61 and the reserved 60:54 are read by shift below), so that the reference does not
+    // lean on the code's own constants.
+    private const ulong V = 0x01, R = 0x02, W = 0x04, X = 0x08, U = 0x10, G = 0x20, A = 0x40, D = 0x80;
+    private const ulong N = 0x8000_0000_0000_0000;
+
     private static IEnumerable<TestCaseData> Configurations()
     {
         var shortcut = new TranslatorCacheOptions { IotlbEntries = 0, MicroTlbEntries = 0 };
@@ -55,12 +61,12 @@ public class TranslationLeafRulesTests
                 }
 
                 successes++;
-                bool napot = (leaf & Pte.N) != 0;
+                bool napot = (leaf & N) != 0;
                 Assert.That(r.Success, Is.True, what);
                 Assert.That(r.PhysicalAddress, Is.EqualTo(pa), what);
                 Assert.That(r.PageSize, Is.EqualTo(napot ? 0x1_0000UL : 0x1000UL), what);
                 Assert.That(r.MemoryType, Is.EqualTo((PageBasedMemoryType)((leaf >> 61) & 3)), what);
-                Assert.That((r.Readable, r.Writable, r.Executable), Is.EqualTo(((leaf & Pte.R) != 0, (leaf & Pte.W) != 0, (leaf & Pte.X) != 0)), what);
+                Assert.That((r.Readable, r.Writable, r.Executable), Is.EqualTo(((leaf & R) != 0, (leaf & W) != 0, (leaf & X) != 0)), what);
             }
         }
 
@@ -72,10 +78,10 @@ public class TranslationLeafRulesTests
     private static ulong RandomLeaf(Random rng)
     {
         ulong ppn = (ulong)rng.NextInt64(1L << 30) & ~0xFUL;
-        ulong leaf = (ppn << 10) | Pte.V | Pte.R | Pte.U | Pte.A;
-        leaf |= rng.Next(2) == 0 ? Pte.W | Pte.D : 0;
-        leaf |= rng.Next(3) == 0 ? Pte.X : 0;
-        leaf |= rng.Next(4) == 0 ? Pte.G : 0;
+        ulong leaf = (ppn << 10) | V | R | U | A;
+        leaf |= rng.Next(2) == 0 ? W | D : 0;
+        leaf |= rng.Next(3) == 0 ? X : 0;
+        leaf |= rng.Next(4) == 0 ? G : 0;
         for (int flips = rng.Next(3); flips > 0; flips--)
         {
             int bit = rng.Next(6) switch
@@ -92,7 +98,7 @@ public class TranslationLeafRulesTests
 
         if (rng.Next(8) == 0)
         {
-            leaf = (leaf & ~(0xFUL << 10)) | (8UL << 10) | Pte.N; // a NAPOT 64 KiB leaf, the rest as drawn
+            leaf = (leaf & ~(0xFUL << 10)) | (8UL << 10) | N; // a NAPOT 64 KiB leaf, the rest as drawn
         }
 
         return leaf;
@@ -102,7 +108,7 @@ public class TranslationLeafRulesTests
     /// no SADE / GADE: the PA of <paramref name="address"/>, or null for a (guest-)page fault.</summary>
     private static ulong? Expected(ulong leaf, AccessType access, bool svpbmt, ulong address = TranslationBed.Iova)
     {
-        bool v = (leaf & Pte.V) != 0, r = (leaf & Pte.R) != 0, w = (leaf & Pte.W) != 0, x = (leaf & Pte.X) != 0;
+        bool v = (leaf & V) != 0, r = (leaf & R) != 0, w = (leaf & W) != 0, x = (leaf & X) != 0;
         ulong pbmt = (leaf >> 61) & 3;
         // Step 3: V = 0, W without R, bits 60:54, PBMT without Svpbmt.
         if (!v || (w && !r) || ((leaf >> 54) & 0x7F) != 0 || (!svpbmt && pbmt != 0))
@@ -117,7 +123,7 @@ public class TranslationLeafRulesTests
         }
 
         // Svpbmt: PBMT = 3 is reserved. Svnapot: N only with PPN[3:0] = 1000 (64 KiB).
-        bool napot = (leaf & Pte.N) != 0;
+        bool napot = (leaf & N) != 0;
         if (pbmt == 3 || (napot && ((leaf >> 10) & 0xF) != 8))
         {
             return null;
@@ -125,13 +131,13 @@ public class TranslationLeafRulesTests
 
         // Step 5: a user-level access needs U = 1 and the access's permission.
         bool permitted = access switch { AccessType.Read => r, AccessType.Write => w, _ => x };
-        if ((leaf & Pte.U) == 0 || !permitted)
+        if ((leaf & U) == 0 || !permitted)
         {
             return null;
         }
 
         // Step 7: A, and D for a write, must be set (no SADE / GADE).
-        if ((leaf & Pte.A) == 0 || (access == AccessType.Write && (leaf & Pte.D) == 0))
+        if ((leaf & A) == 0 || (access == AccessType.Write && (leaf & D) == 0))
         {
             return null;
         }
@@ -188,13 +194,13 @@ public class TranslationLeafRulesTests
                 successes++;
                 Assert.That((r.Success, r.PhysicalAddress, r.PageSize), Is.EqualTo((true, spa, 0x1000UL)), what);
                 Assert.That(r.MemoryType, Is.EqualTo((PageBasedMemoryType)((leaf >> 61) & 3)), what + ": the first stage is PMA, so the G-stage's PBMT");
-                Assert.That((r.Readable, r.Writable, r.Executable), Is.EqualTo(((leaf & Pte.R) != 0, (leaf & Pte.W) != 0, (leaf & Pte.X) != 0)), what);
+                Assert.That((r.Readable, r.Writable, r.Executable), Is.EqualTo(((leaf & R) != 0, (leaf & W) != 0, (leaf & X) != 0)), what);
             }
 
             // The G-stage leaf of the first-stage L0 table (an implicit read of the PTE at GPA 0x3018): its flags
             // drawn the same way, its PPN kept (a NAPOT pattern moves it within the same 64 KiB).
             ulong tableLeaf = (RandomLeaf(rng) & ~(((1UL << 44) - 1) << 10)) | (0x80003UL << 10);
-            if ((tableLeaf & Pte.N) != 0 && rng.Next(2) == 0)
+            if ((tableLeaf & N) != 0 && rng.Next(2) == 0)
             {
                 tableLeaf = (tableLeaf & ~(0xFUL << 10)) | (8UL << 10);
             }
