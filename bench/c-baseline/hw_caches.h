@@ -270,9 +270,8 @@ static inline void micro_fill(const micro_tlb *m, uint64_t page, uint64_t reques
     micro_entry *e = micro_entry_for(m, page, requester);
     uint64_t key = e->page, who = e->requester;
     int other = key != page || (who & M_REQUESTER_MASK) != requester;
-    int live = (key & M_FILLED) && micro_live(m, e->epoch, who);
-    if (other && live && (++*m->replace_tick & 7) != 0)
-        return;
+    if (other && (key & M_FILLED) && micro_live(m, e->epoch, who) && (++*m->replace_tick & 7) != 0)
+        return; /* in the C#'s order: the epochs are read only for a filled entry of another translation */
     int32_t seq = HWC_VREAD32(e->seq);
     if ((seq & 1) || !__atomic_compare_exchange_n(&e->seq, &seq, seq + 1, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
         return;

@@ -914,8 +914,11 @@ int cb_hw_miss_enable_caches(cb_hw_miss *h, uint32_t iotlb_entries, uint32_t mic
         if (e->dc[i].key != 0)
             return CB_EINVAL; /* DCs put before have no slot */
     uint32_t sets = iotlb_entries / 4;
+    /* aligned_alloc wants a size that is a multiple of the alignment: the entries rounded up to a line, then the
+     * replace tick's own line. */
+    size_t micro_bytes = ((size_t)micro_entries * sizeof(micro_entry) + 63) / 64 * 64 + 64;
     e->tlb.sets = aligned_alloc(64, sets * sizeof(tlb_set));
-    e->micro.entries = micro_entries ? aligned_alloc(64, micro_entries * sizeof(micro_entry) + 64) : NULL;
+    e->micro.entries = micro_entries ? aligned_alloc(64, micro_bytes) : NULL;
     e->slots = calloc(spaces, sizeof(space_slot));
     if (!e->tlb.sets || (micro_entries && !e->micro.entries) || !e->slots) {
         free(e->tlb.sets);
@@ -928,12 +931,12 @@ int cb_hw_miss_enable_caches(cb_hw_miss *h, uint32_t iotlb_entries, uint32_t mic
     }
     memset(e->tlb.sets, 0, sets * sizeof(tlb_set));
     if (micro_entries)
-        memset(e->micro.entries, 0, micro_entries * sizeof(micro_entry) + 64);
+        memset(e->micro.entries, 0, micro_bytes);
     /* Iotlb's constructor: the set index is the top log2(sets) bits of the hash (one set: always 0). */
     e->tlb.set_shift = sets == 1 ? 63 : 64 - __builtin_ctz(sets);
     e->tlb.set_mask = (int)sets - 1;
     e->micro.mask = micro_entries ? micro_entries - 1 : 0;
-    e->micro.replace_tick = micro_entries ? (uint32_t *)(e->micro.entries + micro_entries) : NULL; /* its own line */
+    e->micro.replace_tick = micro_entries ? (uint32_t *)((char *)e->micro.entries + micro_bytes - 64) : NULL; /* its own line */
     e->micro.slots = e->slots;
     e->slot_capacity = (int)spaces;
     return CB_OK;
